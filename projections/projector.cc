@@ -1,1 +1,560 @@
-// placeholder
+#include "projections/projector.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include "engine/account_state.h"
+#include "engine/logging.h"
+#include "engine/processor.h"
+#include "events/codec.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr std::string_view kComponent = "projector";
+
+void PutU32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+void PutU64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+uint64_t GetU64(std::string_view in) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < in.size(); ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+std::string OffsetKey(int32_t partition) {
+  std::string k = "o|";
+  PutU32(k, static_cast<uint32_t>(partition));
+  return k;
+}
+std::string AccountKey(std::string_view a) { return "a|" + std::string(a); }
+std::string AccountPrefix(char table, std::string_view a) {
+  return std::string(1, table) + "|" + std::string(a) + "|";
+}
+std::string RowKey(char table, std::string_view a, std::string_view id) {
+  return AccountPrefix(table, a) + std::string(id);
+}
+// The end of a prefix range: the prefix with its last byte ('|') incremented.
+std::string PrefixEnd(std::string prefix) {
+  prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+std::string AuditKey(std::string_view a, int64_t occurred_at_us, int32_t partition,
+                     int64_t offset) {
+  std::string k = AccountPrefix('t', a);
+  PutU64(k, static_cast<uint64_t>(occurred_at_us));
+  PutU32(k, static_cast<uint32_t>(partition));
+  PutU64(k, static_cast<uint64_t>(offset));
+  return k;
+}
+
+std::string ToHex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+std::optional<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int v = 0;
+    for (size_t k = 0; k < 2; ++k) {
+      const char c = hex[i + k];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= c - '0';
+      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+      else return std::nullopt;
+    }
+    out += static_cast<char>(v);
+  }
+  return out;
+}
+
+std::string MaskEmail(std::string_view email) {
+  const auto at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0) return "••••";
+  return std::string(email.substr(0, 1)) + "•••" + std::string(email.substr(at));
+}
+
+template <typename Message>
+Result<std::optional<Message>> GetMessage(KvStore& store, const std::string& key) {
+  auto raw = store.Get(key);
+  if (!raw) return std::unexpected(raw.error());
+  if (!raw->has_value()) return std::optional<Message>();
+  Message m;
+  if (!m.ParseFromString(**raw)) {
+    return MakeError(Errc::kCorruption, "projection row is not readable: " + ToHex(key));
+  }
+  return std::optional<Message>(std::move(m));
+}
+
+}  // namespace
+
+// The rows a batch has written so far, over the store: read-modify-write within one batch sees
+// its own writes.
+class Projector::BatchView {
+ public:
+  explicit BatchView(KvStore& store) : store_(store) {}
+
+  template <typename Message>
+  Result<std::optional<Message>> Get(const std::string& key) {
+    if (auto it = overlay_.find(key); it != overlay_.end()) {
+      if (!it->second) return std::optional<Message>();
+      Message m;
+      m.ParseFromString(*it->second);
+      return std::optional<Message>(std::move(m));
+    }
+    if (erased_prefix_hit(key)) return std::optional<Message>();
+    return GetMessage<Message>(store_, key);
+  }
+  void Put(const std::string& key, const google::protobuf::Message& m) {
+    std::string value;
+    m.SerializeToString(&value);
+    overlay_[key] = value;
+    batch_.Put(key, std::move(value));
+  }
+  void PutRaw(const std::string& key, std::string value) {
+    overlay_[key] = value;
+    batch_.Put(key, std::move(value));
+  }
+  void Delete(const std::string& key) {
+    overlay_[key] = std::nullopt;
+    batch_.Delete(key);
+  }
+  // Deletes every row under `prefix`, including rows this batch already wrote.
+  void DeletePrefix(const std::string& prefix) {
+    batch_.DeleteRange(prefix, PrefixEnd(prefix));
+    for (auto it = overlay_.lower_bound(prefix);
+         it != overlay_.end() && it->first.starts_with(prefix); ++it) {
+      it->second = std::nullopt;
+    }
+    erased_prefixes_.push_back(prefix);
+  }
+  KvBatch& batch() { return batch_; }
+  void Reset() {
+    batch_.Clear();
+    overlay_.clear();
+    erased_prefixes_.clear();
+  }
+
+ private:
+  bool erased_prefix_hit(const std::string& key) const {
+    for (const auto& p : erased_prefixes_)
+      if (key.starts_with(p)) return true;
+    return false;
+  }
+  KvStore& store_;
+  KvBatch batch_;
+  std::map<std::string, std::optional<std::string>> overlay_;
+  std::vector<std::string> erased_prefixes_;
+};
+
+Projector::Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics,
+                     Watermarks* progress)
+    : store_(store),
+      sealer_(sealer),
+      progress_(progress),
+      applied_(metrics.GetCounter("clawvisor_projector_events_applied_total",
+                                  "Events applied to the read models.")),
+      batch_seconds_(metrics.GetHistogram("clawvisor_projector_batch_seconds",
+                                          "Time to apply one batch of events.")) {}
+
+Result<int64_t> Projector::NextOffset(int32_t partition) {
+  auto raw = store_.Get(OffsetKey(partition));
+  if (!raw) return std::unexpected(raw.error());
+  if (!raw->has_value()) return 0;
+  return static_cast<int64_t>(GetU64(**raw));
+}
+
+Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition,
+                             int64_t offset) {
+  const std::string& account = event.account_id();
+  const int64_t at = event.occurred_at_us();
+
+  // The audit index: every event, including rejections.
+  v1::AuditEntry entry;
+  entry.set_event_id(event.event_id());
+  entry.set_account_id(account);
+  entry.set_occurred_at_us(at);
+  entry.set_event_type(std::string(EventTypeName(event)));
+  entry.set_aggregate_type(v1::AggregateType_Name(event.aggregate_type()));
+  entry.set_aggregate_id(event.aggregate_id());
+  *entry.mutable_actor() = event.actor();
+  entry.set_command_id(event.command_id());
+  entry.set_partition(partition);
+  entry.set_offset(offset);
+  view.Put(AuditKey(account, at, partition, offset), entry);
+
+  // The commands projection: the outcome, folded exactly as the processor folds it.
+  if (!event.command_id().empty()) {
+    const std::string key = RowKey('c', account, event.command_id());
+    auto existing = view.Get<v1::CommandOutcome>(key);
+    if (!existing) return std::unexpected(existing.error());
+    v1::CommandOutcome outcome = existing->has_value()
+                                     ? std::move(**existing)
+                                     : OutcomeOfFirstEvent(event, partition, offset);
+    AddToOutcome(outcome, event);
+    view.Put(key, outcome);
+  }
+
+  // Account rows.
+  if (event.has_account_erased()) {
+    for (char table : {'m', 'i', 'c', 't'}) view.DeletePrefix(AccountPrefix(table, account));
+    v1::AccountView erased;
+    erased.set_account_id(account);
+    erased.set_status("erased");
+    erased.set_updated_at_us(at);
+    view.Put(AccountKey(account), erased);
+    return {};
+  }
+  if (event.aggregate_type() == v1::AGGREGATE_TYPE_ACCOUNT && !event.has_command_rejected()) {
+    auto existing = view.Get<v1::AccountView>(AccountKey(account));
+    if (!existing) return std::unexpected(existing.error());
+    if (existing->has_value() || event.has_account_registered()) {
+      v1::AccountView acc = existing->value_or(v1::AccountView{});
+      acc.set_account_id(account);
+      acc.set_version(event.aggregate_version());
+      acc.set_updated_at_us(at);
+      switch (event.payload_case()) {
+        case v1::Envelope::kAccountRegistered: {
+          const auto& p = event.account_registered();
+          acc.set_plan(p.plan());
+          acc.set_status("active");
+          acc.set_created_at_us(at);
+          if (sealer_ != nullptr) {
+            auto email = sealer_->Open({account, event.event_id(), "account_registered.email"},
+                                       p.email());
+            acc.set_email_masked(email ? MaskEmail(*email) : std::string(kErasedText));
+          }
+          v1::MemberView owner;
+          owner.set_account_id(account);
+          owner.set_user_id(p.owner_user_id());
+          owner.set_role(v1::ROLE_OWNER);
+          view.Put(RowKey('m', account, p.owner_user_id()), owner);
+          break;
+        }
+        case v1::Envelope::kTrialStarted:
+          acc.set_trial_ends_at_us(event.trial_started().ends_at_us());
+          break;
+        case v1::Envelope::kSubscriptionStarted:
+          acc.set_plan(event.subscription_started().plan());
+          break;
+        case v1::Envelope::kRoleGranted: {
+          v1::MemberView member;
+          member.set_account_id(account);
+          member.set_user_id(event.role_granted().user_id());
+          member.set_role(event.role_granted().role());
+          view.Put(RowKey('m', account, member.user_id()), member);
+          break;
+        }
+        case v1::Envelope::kRoleRevoked:
+          view.Delete(RowKey('m', account, event.role_revoked().user_id()));
+          break;
+        default:
+          break;
+      }
+      view.Put(AccountKey(account), acc);
+    }
+  }
+
+  // Instance rows.
+  if (event.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE && !event.has_command_rejected()) {
+    const std::string key = RowKey('i', account, event.aggregate_id());
+    auto existing = view.Get<v1::InstanceView>(key);
+    if (!existing) return std::unexpected(existing.error());
+    if (!existing->has_value() && !event.has_instance_created()) return {};
+    v1::InstanceView inst = existing->value_or(v1::InstanceView{});
+    inst.set_version(event.aggregate_version());
+    inst.set_updated_at_us(at);
+    switch (event.payload_case()) {
+      case v1::Envelope::kInstanceCreated: {
+        const auto& p = event.instance_created();
+        inst = v1::InstanceView{};
+        inst.set_account_id(account);
+        inst.set_instance_id(event.aggregate_id());
+        inst.set_name(p.name());
+        *inst.mutable_spec() = p.spec();
+        inst.set_revision(p.revision());
+        inst.set_desired_state(std::string(DesiredStateName(DesiredState::kStopped)));
+        inst.set_observed_state(v1::VM_STATE_PENDING);
+        inst.set_version(event.aggregate_version());
+        inst.set_created_at_us(at);
+        inst.set_updated_at_us(at);
+        break;
+      }
+      case v1::Envelope::kInstanceStartRequested:
+      case v1::Envelope::kInstanceResumeRequested:
+        inst.set_desired_state(std::string(DesiredStateName(DesiredState::kRunning)));
+        break;
+      case v1::Envelope::kInstanceStopRequested:
+        inst.set_desired_state(std::string(DesiredStateName(DesiredState::kStopped)));
+        break;
+      case v1::Envelope::kInstancePauseRequested:
+        inst.set_desired_state(std::string(DesiredStateName(DesiredState::kPaused)));
+        break;
+      case v1::Envelope::kInstanceDeleteRequested:
+        inst.set_desired_state(std::string(DesiredStateName(DesiredState::kDeleted)));
+        break;
+      case v1::Envelope::kInstancePlaced:
+        inst.set_host_id(event.instance_placed().host_id());
+        break;
+      case v1::Envelope::kInstanceStarted:
+        inst.set_observed_state(v1::VM_STATE_RUNNING);
+        inst.set_host_id(event.instance_started().host_id());
+        inst.clear_last_failure();
+        break;
+      case v1::Envelope::kInstanceStopped:
+        inst.set_observed_state(v1::VM_STATE_STOPPED);
+        break;
+      case v1::Envelope::kInstancePaused:
+        inst.set_observed_state(v1::VM_STATE_PAUSED);
+        break;
+      case v1::Envelope::kInstanceFailed:
+        inst.set_observed_state(v1::VM_STATE_FAILED);
+        inst.set_last_failure(event.instance_failed().reason());
+        break;
+      case v1::Envelope::kInstanceHealthCheckFailed:
+        inst.set_last_failure("health check failed");
+        break;
+      case v1::Envelope::kInstanceQuotaExceeded:
+        inst.set_last_failure("quota exceeded: " + event.instance_quota_exceeded().resource());
+        break;
+      case v1::Envelope::kInstanceDeleted:
+        inst.set_observed_state(v1::VM_STATE_DELETED);
+        break;
+      case v1::Envelope::kInstanceCredentialSet: {
+        const auto& p = event.instance_credential_set();
+        auto* creds = inst.mutable_credentials();
+        auto it = std::find_if(creds->begin(), creds->end(),
+                               [&](const auto& c) { return c.name() == p.name(); });
+        v1::CredentialView* c = it != creds->end() ? &*it : inst.add_credentials();
+        c->set_name(p.name());
+        c->set_kind(p.kind());
+        c->set_last4(p.last4());
+        break;
+      }
+      case v1::Envelope::kInstanceCredentialRemoved: {
+        auto* creds = inst.mutable_credentials();
+        const auto& name = event.instance_credential_removed().name();
+        creds->erase(std::remove_if(creds->begin(), creds->end(),
+                                    [&](const auto& c) { return c.name() == name; }),
+                     creds->end());
+        break;
+      }
+      default:
+        break;
+    }
+    view.Put(key, inst);
+  }
+  return {};
+}
+
+Status Projector::Apply(std::span<const Record> records) {
+  const auto started = std::chrono::steady_clock::now();
+  // Group by partition, keeping each partition's order; one atomic batch per partition.
+  std::map<int32_t, std::vector<const Record*>> by_partition;
+  for (const auto& r : records) by_partition[r.partition].push_back(&r);
+  BatchView view(store_);
+  size_t applied = 0;
+  for (const auto& [partition, list] : by_partition) {
+    auto next = NextOffset(partition);
+    if (!next) return std::unexpected(next.error());
+    int64_t expected = *next;
+    view.Reset();
+    for (const Record* r : list) {
+      if (r->offset < expected) continue;  // already applied: replay is idempotent
+      if (r->offset > expected) {
+        return MakeError(Errc::kFailedPrecondition,
+                         "events partition " + std::to_string(partition) + " skipped from " +
+                             std::to_string(expected) + " to " + std::to_string(r->offset));
+      }
+      auto event = DecodeEnvelope(r->value);
+      if (!event) {
+        return MakeError(event.error().code, "events partition " + std::to_string(partition) +
+                                                 " offset " + std::to_string(r->offset) + ": " +
+                                                 event.error().message);
+      }
+      if (auto ok = ApplyEvent(view, *event, partition, r->offset); !ok) return ok;
+      expected = r->offset + 1;
+      ++applied;
+    }
+    if (expected == *next) continue;
+    std::string offset_value;
+    PutU64(offset_value, static_cast<uint64_t>(expected));
+    view.PutRaw(OffsetKey(partition), offset_value);
+    // Not synced: the projection can always be replayed from the log; its offset travels with it.
+    if (auto ok = store_.Write(view.batch(), /*sync=*/false); !ok) return ok;
+    if (progress_ != nullptr) progress_->Advance(partition, expected);
+  }
+  applied_.Inc(applied);
+  batch_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return {};
+}
+
+Result<size_t> Projector::ProjectOnce(EventLog& log, std::chrono::milliseconds timeout,
+                                      size_t max_records) {
+  if (partition_count_ == 0) {
+    auto count = log.PartitionCount(kEventsTopic);
+    if (!count) return std::unexpected(count.error());
+    partition_count_ = *count;
+  }
+  std::vector<Position> positions;
+  for (int32_t p = 0; p < partition_count_; ++p) {
+    auto next = NextOffset(p);
+    if (!next) return std::unexpected(next.error());
+    positions.push_back({{std::string(kEventsTopic), p}, *next});
+    if (progress_ != nullptr) progress_->Advance(p, *next);
+  }
+  auto records = log.Poll(positions, max_records, timeout);
+  if (!records) return std::unexpected(records.error());
+  if (records->empty()) return 0;
+  if (auto ok = Apply(*records); !ok) return std::unexpected(ok.error());
+  return records->size();
+}
+
+void Projector::Run(EventLog& log, std::stop_token stop) {
+  auto backoff = std::chrono::milliseconds(50);
+  std::mutex wait_mu;
+  std::condition_variable_any wait_cv;
+  while (!stop.stop_requested()) {
+    auto done = ProjectOnce(log, std::chrono::milliseconds(200));
+    if (done) {
+      backoff = std::chrono::milliseconds(50);
+      continue;
+    }
+    Log(LogLevel::kError, kComponent, "projection batch failed; retrying",
+        {{"error", done.error().ToString()}, {"backoff_ms", backoff.count()}});
+    std::unique_lock lock(wait_mu);
+    wait_cv.wait_for(lock, stop, backoff, [] { return false; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+Status Projector::CatchUp(EventLog& log,
+                          const std::function<void(int64_t done, int64_t total)>& progress) {
+  auto count = log.PartitionCount(kEventsTopic);
+  if (!count) return std::unexpected(count.error());
+  partition_count_ = *count;
+  int64_t total = 0;
+  int64_t done = 0;
+  std::vector<int64_t> ends;
+  for (int32_t p = 0; p < *count; ++p) {
+    auto end = log.EndOffset({std::string(kEventsTopic), p});
+    if (!end) return std::unexpected(end.error());
+    auto next = NextOffset(p);
+    if (!next) return std::unexpected(next.error());
+    ends.push_back(*end);
+    total += *end;
+    done += *next;
+  }
+  for (int32_t p = 0; p < *count; ++p) {
+    const TopicPartition tp{std::string(kEventsTopic), p};
+    while (true) {
+      auto next = NextOffset(p);
+      if (!next) return std::unexpected(next.error());
+      if (*next >= ends[static_cast<size_t>(p)]) break;
+      auto records = log.Read(tp, *next, 4096);
+      if (!records) return std::unexpected(records.error());
+      if (records->empty()) break;
+      if (auto ok = Apply(*records); !ok) return ok;
+      done += static_cast<int64_t>(records->size());
+      if (progress) progress(done, total);
+    }
+  }
+  if (progress) progress(done, total);
+  return {};
+}
+
+Result<std::optional<v1::AccountView>> Projector::GetAccount(std::string_view account_id) {
+  auto acc = GetMessage<v1::AccountView>(store_, AccountKey(account_id));
+  // An erased account answers like an unknown one: nothing is held about it any more.
+  if (acc && acc->has_value() && (*acc)->status() == "erased") {
+    return std::optional<v1::AccountView>();
+  }
+  return acc;
+}
+
+Result<v1::MemberList> Projector::ListMembers(std::string_view account_id) {
+  v1::MemberList list;
+  const std::string prefix = AccountPrefix('m', account_id);
+  Status scanned = store_.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
+    list.add_members()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return true;
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  return list;
+}
+
+Result<std::optional<v1::InstanceView>> Projector::GetInstance(std::string_view account_id,
+                                                               std::string_view instance_id) {
+  return GetMessage<v1::InstanceView>(store_, RowKey('i', account_id, instance_id));
+}
+
+Result<v1::InstanceList> Projector::ListInstances(std::string_view account_id) {
+  v1::InstanceList list;
+  const std::string prefix = AccountPrefix('i', account_id);
+  Status scanned = store_.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
+    list.add_instances()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return true;
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  return list;
+}
+
+Result<v1::AuditPage> Projector::ListAudit(std::string_view account_id, int64_t since_us,
+                                           int64_t until_us, std::string_view cursor,
+                                           uint32_t limit) {
+  const std::string prefix = AccountPrefix('t', account_id);
+  std::string begin = prefix;
+  PutU64(begin, static_cast<uint64_t>(std::max<int64_t>(since_us, 0)));
+  std::string end = prefix;
+  PutU64(end, static_cast<uint64_t>(std::max<int64_t>(until_us, 0)));
+  if (!cursor.empty()) {
+    auto tail = FromHex(cursor);
+    if (!tail || tail->size() != 20) {
+      return MakeError(Errc::kInvalidArgument, "cursor is not one this API returned");
+    }
+    std::string after = prefix + *tail;
+    after += '\0';  // strictly after the last key returned
+    if (after > begin) begin = std::move(after);
+  }
+  v1::AuditPage page;
+  std::string last_key;
+  Status scanned = store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
+    if (static_cast<uint32_t>(page.entries_size()) == limit) {
+      page.set_next_cursor(ToHex(std::string_view(last_key).substr(prefix.size())));
+      return false;
+    }
+    page.add_entries()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    last_key = key;
+    return true;
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  return page;
+}
+
+Result<std::optional<v1::CommandOutcome>> Projector::GetCommandOutcome(
+    std::string_view account_id, std::string_view command_id) {
+  return GetMessage<v1::CommandOutcome>(store_, RowKey('c', account_id, command_id));
+}
+
+Result<std::string> Projector::Fingerprint() {
+  std::string all;
+  Status scanned = store_.Scan("", "\xff", [&](std::string_view key, std::string_view value) {
+    all += ToHex(key) + "=" + ToHex(value) + "\n";
+    return true;
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  return all;
+}
+
+}  // namespace clawvisor

@@ -1,12 +1,409 @@
 #include "adapters/cli/commands.h"
 
+#include <google/protobuf/util/json_util.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "adapters/cli/embedded_node.h"
+#include "adapters/cli/flags.h"
+#include "engine/logging.h"
+#include "events/codec.h"
 
 namespace clawvisor::cli {
+namespace {
 
-int Main(int, char**) {
-  std::puts("clawvisor: under construction");
+constexpr std::string_view kVersion = "0.1.0";
+constexpr std::string_view kDefaultListen = "127.0.0.1:8470";
+
+constexpr std::string_view kTopHelp = R"(clawvisor — the control plane of per-customer AI-agent microVMs
+
+Usage: clawvisor <command> [flags]
+
+Commands:
+  serve                 run the API, the processor and the projections in one process
+                        on the embedded event log
+  events dump           print stored events as JSON lines
+  events tail           print events as they are appended
+  projections rebuild   rebuild the read models from the event log
+  projections verify    check the read models equal a fresh replay of the log
+  version               print the version
+
+Run `clawvisor <command> --help` for a command's flags.
+
+Exit codes: 0 ok, 1 failure, 64 usage error, 65 bad data, 69 dependency unavailable,
+70 internal error, 74 I/O error.
+)";
+
+constexpr std::string_view kServeHelp = R"(Usage: clawvisor serve [flags]
+
+Runs the HTTP API, the processor and the projections in one process on the embedded
+(RocksDB) event log. Logs are JSON lines on stderr. SIGINT or SIGTERM stops it cleanly.
+
+Flags:
+  --data-dir DIR         state directory (default: $CLAWVISOR_DATA_DIR, else
+                         $XDG_DATA_HOME/clawvisor, else ~/.local/share/clawvisor)
+  --listen HOST:PORT     API address (default 127.0.0.1:8470; loopback only until TLS)
+  --partitions N         partitions of a new data directory (default 16; fixed afterwards)
+  --master-key-file F    master key file (default: $CLAWVISOR_MASTER_KEY, else
+                         DATA_DIR/master.key, created 0600 on first run)
+  --command-wait-ms N    how long a command request waits for its decision before
+                         answering 202 (default 5000)
+  --log-level L          debug | info | warn | error (default info)
+  --help                 this help
+)";
+
+constexpr std::string_view kEventsHelp = R"(Usage: clawvisor events dump|tail [flags]
+
+Prints events of the embedded log as JSON lines: {"partition":P,"offset":O,"event":{...}}.
+Sealed fields print as ciphertext; nothing is decrypted. Stop `clawvisor serve` first
+(the log is opened exclusively).
+
+Flags:
+  --data-dir DIR         state directory (as for serve)
+  --account ID           only this account's events
+  --partition N          only this partition
+  --from OFFSET          start offset in each partition (default 0; tail: the end)
+  --limit N              stop after N events (dump)
+  --help                 this help
+)";
+
+constexpr std::string_view kProjectionsHelp = R"(Usage: clawvisor projections rebuild|verify [flags]
+
+rebuild   deletes the read models and replays the whole event log into new ones,
+          showing progress on stderr
+verify    replays the log into a scratch store and compares it with the read models;
+          exit 0 when equal, 1 when they differ
+
+Stop `clawvisor serve` first (the stores are opened exclusively).
+
+Flags:
+  --data-dir DIR         state directory (as for serve)
+  --master-key-file F    as for serve
+  --help                 this help
+)";
+
+int UsageError(std::string_view message, std::string_view help) {
+  std::cerr << "clawvisor: " << message << "\n\n" << help;
+  return kExitUsage;
+}
+
+int Fail(const Error& error) {
+  std::cerr << "clawvisor: " << error.ToString() << "\n";
+  switch (error.code) {
+    case Errc::kInvalidArgument: return kExitUsage;
+    case Errc::kCorruption:
+    case Errc::kUnsupported: return kExitDataErr;
+    case Errc::kUnavailable: return kExitUnavailable;
+    case Errc::kInternal: return kExitSoftware;
+    default: return kExitFailure;
+  }
+}
+
+std::filesystem::path DefaultDataDir() {
+  if (const char* d = std::getenv("CLAWVISOR_DATA_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
+    return std::filesystem::path(x) / "clawvisor";
+  }
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    return std::filesystem::path(h) / ".local/share/clawvisor";
+  }
+  return "/var/lib/clawvisor";
+}
+
+Result<LogLevel> ParseLogLevel(std::string_view s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "info") return LogLevel::kInfo;
+  if (s == "warn") return LogLevel::kWarn;
+  if (s == "error") return LogLevel::kError;
+  return MakeError(Errc::kInvalidArgument, "--log-level must be debug, info, warn or error");
+}
+
+Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return MakeError(Errc::kInvalidArgument, "--listen must be HOST:PORT");
+  }
+  std::string host(s.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string port_text(s.substr(colon + 1));
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) {
+    return MakeError(Errc::kInvalidArgument, "--listen port must be 0..65535");
+  }
+  // Plain HTTP with no end-user authentication yet (#4): refuse anything but loopback.
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    return MakeError(Errc::kInvalidArgument,
+                     "--listen must be a loopback address until TLS and authentication are on");
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  return std::pair{host, static_cast<uint16_t>(port)};
+}
+
+int Serve(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {{"data-dir"},
+                                   {"listen"},
+                                   {"partitions"},
+                                   {"master-key-file"},
+                                   {"command-wait-ms"},
+                                   {"log-level"},
+                                   {"help", false}});
+  if (!flags) return UsageError(flags.error().message, kServeHelp);
+  if (flags->Has("help")) {
+    std::cout << kServeHelp;
+    return kExitOk;
+  }
+  if (!flags->positional().empty()) {
+    return UsageError("unexpected argument " + flags->positional()[0], kServeHelp);
+  }
+  auto level = ParseLogLevel(flags->GetOr("log-level", "info"));
+  if (!level) return UsageError(level.error().message, kServeHelp);
+  SetLogLevel(*level);
+  auto listen = ParseListen(flags->GetOr("listen", std::string(kDefaultListen)));
+  if (!listen) return UsageError(listen.error().message, kServeHelp);
+  auto partitions = flags->GetInt("partitions", 16, 1, 1024);
+  if (!partitions) return UsageError(partitions.error().message, kServeHelp);
+  auto wait_ms = flags->GetInt("command-wait-ms", 5000, 1, 600'000);
+  if (!wait_ms) return UsageError(wait_ms.error().message, kServeHelp);
+
+  EmbeddedNodeOptions options;
+  options.data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
+  options.partitions = static_cast<int32_t>(*partitions);
+  if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
+  HttpApiOptions http;
+  http.listen_address = listen->first;
+  http.port = listen->second;
+  http.command_wait = std::chrono::milliseconds(*wait_ms);
+  options.http = http;
+
+  // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto node = EmbeddedNode::Open(options);
+  if (!node) return Fail(node.error());
+  if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
+  Log(LogLevel::kInfo, "serve", "listening",
+      {{"address", listen->first}, {"port", static_cast<int64_t>((*node)->http_port())},
+       {"data_dir", options.data_dir.string()}});
+  int received = 0;
+  sigwait(&signals, &received);
+  Log(LogLevel::kInfo, "serve", "stopping", {{"signal", received}});
+  (*node)->Stop();
+  Log(LogLevel::kInfo, "serve", "stopped");
   return kExitOk;
+}
+
+int Events(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::cout << kEventsHelp;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  const std::string verb = args[0];
+  if (verb != "dump" && verb != "tail") return UsageError("unknown events command " + verb, kEventsHelp);
+  auto flags = Flags::Parse({args.begin() + 1, args.end()}, {{"data-dir"},
+                                                             {"account"},
+                                                             {"partition"},
+                                                             {"from"},
+                                                             {"limit"},
+                                                             {"help", false}});
+  if (!flags) return UsageError(flags.error().message, kEventsHelp);
+  if (flags->Has("help")) {
+    std::cout << kEventsHelp;
+    return kExitOk;
+  }
+  auto limit = flags->GetInt("limit", INT64_MAX, 1, INT64_MAX);
+  if (!limit) return UsageError(limit.error().message, kEventsHelp);
+  auto from = flags->GetInt("from", verb == "tail" ? -1 : 0, 0, INT64_MAX);
+  if (!from) return UsageError(from.error().message, kEventsHelp);
+  const auto data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
+  auto log = OpenLocalLog(data_dir, 16, /*create=*/false);
+  if (!log) return Fail(log.error());
+  auto count = (*log)->PartitionCount(kEventsTopic);
+  if (!count) return Fail(count.error());
+  auto only_partition = flags->GetInt("partition", -1, 0, *count - 1);
+  if (!only_partition) return UsageError(only_partition.error().message, kEventsHelp);
+  const auto account = flags->Get("account");
+
+  std::vector<Position> positions;
+  for (int32_t p = 0; p < *count; ++p) {
+    if (*only_partition >= 0 && p != *only_partition) continue;
+    const TopicPartition tp{std::string(kEventsTopic), p};
+    int64_t start = *from;
+    if (start < 0) {
+      auto end = (*log)->EndOffset(tp);
+      if (!end) return Fail(end.error());
+      start = *end;
+    }
+    positions.push_back({tp, start});
+  }
+  if (verb == "tail") {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+  google::protobuf::util::JsonPrintOptions json;
+  json.preserve_proto_field_names = true;
+  int64_t printed = 0;
+  while (printed < *limit) {
+    auto records = verb == "tail" ? (*log)->Poll(positions, 1024, std::chrono::milliseconds(500))
+                                  : (*log)->Poll(positions, 1024, std::chrono::milliseconds(0));
+    if (!records) return Fail(records.error());
+    if (records->empty()) {
+      if (verb == "dump") break;
+      continue;
+    }
+    for (const Record& r : *records) {
+      for (auto& pos : positions)
+        if (pos.tp.partition == r.partition) pos.next_offset = r.offset + 1;
+      auto event = DecodeEnvelope(r.value);
+      if (!event) return Fail(event.error());
+      if (account && event->account_id() != *account) continue;
+      std::string body;
+      (void)google::protobuf::util::MessageToJsonString(*event, &body, json);
+      std::cout << "{\"partition\":" << r.partition << ",\"offset\":" << r.offset
+                << ",\"event\":" << body << "}\n";
+      if (!std::cout) return kExitIoErr;
+      if (++printed >= *limit) break;
+    }
+    std::cout.flush();
+  }
+  return kExitOk;
+}
+
+// Progress on stderr: a live line on a terminal, a JSON log line every 5% otherwise.
+class Progress {
+ public:
+  explicit Progress(std::string_view what) : what_(what), tty_(::isatty(2) == 1) {}
+  void Update(int64_t done, int64_t total) {
+    const int percent = total > 0 ? static_cast<int>(done * 100 / total) : 100;
+    if (tty_) {
+      std::fprintf(stderr, "\r%s: %lld / %lld events (%d%%)", what_.c_str(),
+                   static_cast<long long>(done), static_cast<long long>(total), percent);
+    } else if (percent >= last_percent_ + 5 || done == total) {
+      Log(LogLevel::kInfo, "projections", what_, {{"applied", done}, {"total", total}});
+    }
+    last_percent_ = std::max(last_percent_, percent);
+  }
+  void Finish() {
+    if (tty_) std::fputc('\n', stderr);
+  }
+
+ private:
+  std::string what_;
+  bool tty_;
+  int last_percent_ = -5;
+};
+
+int Projections(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::cout << kProjectionsHelp;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  const std::string verb = args[0];
+  if (verb != "rebuild" && verb != "verify") {
+    return UsageError("unknown projections command " + verb, kProjectionsHelp);
+  }
+  auto flags = Flags::Parse({args.begin() + 1, args.end()},
+                            {{"data-dir"}, {"master-key-file"}, {"help", false}});
+  if (!flags) return UsageError(flags.error().message, kProjectionsHelp);
+  if (flags->Has("help")) {
+    std::cout << kProjectionsHelp;
+    return kExitOk;
+  }
+  const std::filesystem::path data_dir =
+      flags->Get("data-dir").value_or(DefaultDataDir().string());
+  auto log = OpenLocalLog(data_dir, 16, /*create=*/false);
+  if (!log) return Fail(log.error());
+  OsRandom random;
+  std::unique_ptr<RocksDbStore> vault_store;
+  std::optional<std::filesystem::path> key_file;
+  if (auto k = flags->Get("master-key-file")) key_file = *k;
+  auto vault = OpenVault(data_dir, key_file, random, vault_store);
+  if (!vault) return Fail(vault.error());
+  MetricsRegistry metrics;
+
+  const auto started = std::chrono::steady_clock::now();
+  const auto target = data_dir / (verb == "rebuild" ? "projections" : "projections-verify");
+  if (auto ok = RocksDbStore::Destroy(target.string()); !ok) return Fail(ok.error());
+  int64_t applied = 0;
+  std::string fingerprint;
+  {
+    auto store = RocksDbStore::Open(target.string());
+    if (!store) return Fail(store.error());
+    Projector projector(**store, vault->get(), metrics, nullptr);
+    Progress progress(verb == "rebuild" ? "rebuilding projections" : "replaying for verify");
+    auto ok = projector.CatchUp(**log, [&](int64_t done, int64_t total) {
+      applied = done;
+      progress.Update(done, total);
+    });
+    progress.Finish();
+    if (!ok) return Fail(ok.error());
+    if (verb == "verify") {
+      auto fp = projector.Fingerprint();
+      if (!fp) return Fail(fp.error());
+      fingerprint = std::move(*fp);
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (verb == "rebuild") {
+    std::printf("rebuilt projections: %lld events in %.2f s (%.0f events/s)\n",
+                static_cast<long long>(applied), seconds, seconds > 0 ? applied / seconds : 0.0);
+    return kExitOk;
+  }
+  (void)RocksDbStore::Destroy(target.string());
+  auto current_store = RocksDbStore::Open((data_dir / "projections").string());
+  if (!current_store) return Fail(current_store.error());
+  Projector current(**current_store, vault->get(), metrics, nullptr);
+  auto current_fp = current.Fingerprint();
+  if (!current_fp) return Fail(current_fp.error());
+  if (*current_fp != fingerprint) {
+    std::printf("projections DIFFER from a fresh replay of %lld events\n",
+                static_cast<long long>(applied));
+    return kExitFailure;
+  }
+  std::printf("projections equal a fresh replay of %lld events\n",
+              static_cast<long long>(applied));
+  return kExitOk;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kTopHelp;
+    return kExitUsage;
+  }
+  const std::string command = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kTopHelp;
+    return kExitOk;
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "clawvisor " << kVersion << " (event schema v" << kSchemaVersion << ")\n";
+    return kExitOk;
+  }
+  if (command == "serve") return Serve(rest);
+  if (command == "events") return Events(rest);
+  if (command == "projections") return Projections(rest);
+  return UsageError("unknown command " + command, kTopHelp);
 }
 
 }  // namespace clawvisor::cli

@@ -1,0 +1,148 @@
+#include "adapters/cli/embedded_node.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <system_error>
+
+#include "adapters/openssl/master_key.h"
+#include "engine/logging.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr std::string_view kComponent = "node";
+
+Status EnsurePrivateDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return MakeError(Errc::kUnavailable,
+                     "cannot create data directory " + dir.string() + ": " + ec.message());
+  }
+  // The directory holds the key material and every customer's (sealed) data: owner only.
+  if (::chmod(dir.c_str(), 0700) != 0) {
+    return MakeError(Errc::kUnavailable, "cannot restrict data directory " + dir.string());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path& data_dir,
+                                                    int32_t partitions, bool create) {
+  const auto path = data_dir / "log";
+  const bool exists = std::filesystem::exists(path / "CURRENT");
+  if (!exists && !create) {
+    return MakeError(Errc::kNotFound, "no event log under " + data_dir.string() +
+                                          " (is --data-dir right? `clawvisor serve` creates it)");
+  }
+  if (partitions < 1 || partitions > 1024) {
+    return MakeError(Errc::kInvalidArgument, "partitions must be between 1 and 1024");
+  }
+  LocalEventLogOptions options;
+  options.path = path.string();
+  // An existing log keeps the partition count it was created with.
+  if (!exists) {
+    options.topics = {{std::string(kCommandsTopic), partitions},
+                      {std::string(kEventsTopic), partitions}};
+  }
+  return LocalEventLog::Open(options);
+}
+
+Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_dir,
+                                            const std::optional<std::filesystem::path>& key_file,
+                                            RandomSource& random,
+                                            std::unique_ptr<RocksDbStore>& store_out) {
+  Result<MasterKey> master = MakeError(Errc::kNotFound, "no master key");
+  if (key_file) {
+    master = LoadMasterKeyFile(*key_file);
+  } else {
+    master = LoadMasterKeyFromEnv();
+    if (!master && master.error().code == Errc::kNotFound) {
+      master = LoadOrCreateMasterKeyFile(data_dir / "master.key", random);
+    }
+  }
+  if (!master) return std::unexpected(master.error());
+  auto store = RocksDbStore::Open((data_dir / "vault").string());
+  if (!store) return std::unexpected(store.error());
+  auto vault = KeyVault::Create(**store, random, std::move(*master));
+  if (!vault) return std::unexpected(vault.error());
+  store_out = std::move(*store);
+  return vault;
+}
+
+Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions options) {
+  if (options.data_dir.empty()) return MakeError(Errc::kInvalidArgument, "no data directory");
+  if (auto ok = EnsurePrivateDir(options.data_dir); !ok) return std::unexpected(ok.error());
+  std::unique_ptr<EmbeddedNode> node(new EmbeddedNode(std::move(options)));
+  const auto& dir = node->options_.data_dir;
+
+  auto log = OpenLocalLog(dir, node->options_.partitions, /*create=*/true);
+  if (!log) return std::unexpected(log.error());
+  node->log_ = std::move(*log);
+
+  auto vault = OpenVault(dir, node->options_.master_key_file, node->random_, node->vault_store_);
+  if (!vault) return std::unexpected(vault.error());
+  node->vault_ = std::move(*vault);
+
+  auto projections = RocksDbStore::Open((dir / "projections").string());
+  if (!projections) return std::unexpected(projections.error());
+  node->projection_store_ = std::move(*projections);
+
+  node->projector_ = std::make_unique<Projector>(*node->projection_store_, node->vault_.get(),
+                                                 node->metrics_, &node->projected_);
+  node->processor_ = std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_,
+                                                 node->random_, node->metrics_, &node->board_,
+                                                 node->options_.processor);
+  Projector* projector = node->projector_.get();
+  node->commands_ = std::make_unique<LogCommandService>(
+      *node->log_, node->board_,
+      [projector](std::string_view account, std::string_view command) {
+        return projector->GetCommandOutcome(account, command);
+      },
+      node->projected_, node->clock_, node->metrics_);
+  return node;
+}
+
+Status EmbeddedNode::Start() {
+  const auto started = clock_.Monotonic();
+  if (auto ok = processor_->AssignAll(); !ok) return ok;
+  int64_t last_report = 0;
+  auto caught_up = projector_->CatchUp(*log_, [&](int64_t done, int64_t total) {
+    if (done - last_report >= 100'000 || done == total) {
+      last_report = done;
+      Log(LogLevel::kInfo, kComponent, "projections catching up",
+          {{"applied", done}, {"total", total}});
+    }
+  });
+  if (!caught_up) return caught_up;
+  processor_thread_ = std::jthread([this](std::stop_token stop) { processor_->Run(stop); });
+  projector_thread_ =
+      std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
+  if (options_.http) {
+    http_ = std::make_unique<HttpApi>(*options_.http, *commands_, *projector_, metrics_,
+                                      [this] { return ready_.load(); });
+    auto port = http_->Start();
+    if (!port) return std::unexpected(port.error());
+    http_port_ = *port;
+  }
+  ready_ = true;
+  Log(LogLevel::kInfo, kComponent, "ready",
+      {{"http_port", static_cast<int64_t>(http_port_)},
+       {"startup_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                          clock_.Monotonic() - started)
+                          .count()}});
+  return {};
+}
+
+void EmbeddedNode::Stop() {
+  ready_ = false;
+  if (http_) http_->Stop();
+  processor_thread_ = {};  // request_stop + join
+  projector_thread_ = {};
+}
+
+EmbeddedNode::~EmbeddedNode() { Stop(); }
+
+}  // namespace clawvisor

@@ -1,0 +1,94 @@
+#pragma once
+
+// EmbeddedNode: everything `clawvisor serve` runs, in one process on the embedded log (design
+// D8), built from one data directory:
+//
+//   DATA_DIR/log/          LocalEventLog (commands and events topics)
+//   DATA_DIR/projections/  RocksDbStore of the read models
+//   DATA_DIR/vault/        RocksDbStore of the wrapped data keys
+//   DATA_DIR/master.key    the master key (0600), unless given by path or environment
+//
+// Tests and benchmarks use it too, so what they measure is what serve runs.
+// Thread-safety: Start/Stop from one thread; the accessors' objects are thread-safe.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "adapters/http/http_api.h"
+#include "adapters/openssl/key_vault.h"
+#include "adapters/rocksdb/local_event_log.h"
+#include "adapters/rocksdb/rocksdb_store.h"
+#include "adapters/system/os_random.h"
+#include "engine/clock.h"
+#include "engine/log_command_service.h"
+#include "engine/metrics.h"
+#include "engine/outcome_board.h"
+#include "engine/processor.h"
+#include "projections/projector.h"
+
+namespace clawvisor {
+
+struct EmbeddedNodeOptions {
+  std::filesystem::path data_dir;
+  int32_t partitions = 16;  // fixed when the data directory is created
+  bool sync = true;         // synced appends; off only for benchmarks of the upper bound
+  // Master key: a file path, else $CLAWVISOR_MASTER_KEY, else DATA_DIR/master.key (created).
+  std::optional<std::filesystem::path> master_key_file;
+  // HTTP: nullopt runs no API (tests that drive the CommandService directly).
+  std::optional<HttpApiOptions> http;
+  ProcessorOptions processor;
+};
+
+class EmbeddedNode {
+ public:
+  static Result<std::unique_ptr<EmbeddedNode>> Open(EmbeddedNodeOptions options);
+  ~EmbeddedNode();  // Stop()s
+
+  // Recovers the processor's state, catches the projections up, starts the threads and the API.
+  Status Start();
+  void Stop();
+
+  uint16_t http_port() const { return http_port_; }
+  bool ready() const { return ready_.load(); }
+  CommandService& commands() { return *commands_; }
+  Projector& projector() { return *projector_; }
+  LocalEventLog& log() { return *log_; }
+  KeyVault& vault() { return *vault_; }
+  MetricsRegistry& metrics() { return metrics_; }
+
+ private:
+  explicit EmbeddedNode(EmbeddedNodeOptions options) : options_(std::move(options)) {}
+
+  EmbeddedNodeOptions options_;
+  SystemClock clock_;
+  OsRandom random_;
+  MetricsRegistry metrics_;
+  OutcomeBoard board_;
+  Watermarks projected_;
+  std::unique_ptr<LocalEventLog> log_;
+  std::unique_ptr<RocksDbStore> projection_store_;
+  std::unique_ptr<RocksDbStore> vault_store_;
+  std::unique_ptr<KeyVault> vault_;
+  std::unique_ptr<Projector> projector_;
+  std::unique_ptr<Processor> processor_;
+  std::unique_ptr<LogCommandService> commands_;
+  std::unique_ptr<HttpApi> http_;
+  std::jthread processor_thread_;
+  std::jthread projector_thread_;
+  std::atomic<bool> ready_{false};
+  uint16_t http_port_ = 0;
+};
+
+// Opens the data directory's parts for offline tools (events dump, projections rebuild).
+Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path& data_dir,
+                                                    int32_t partitions, bool create);
+Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_dir,
+                                            const std::optional<std::filesystem::path>& key_file,
+                                            RandomSource& random,
+                                            std::unique_ptr<RocksDbStore>& store_out);
+
+}  // namespace clawvisor

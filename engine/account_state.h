@@ -1,0 +1,64 @@
+#pragma once
+
+// The decision state of one account: everything Decide() needs, built only by Evolve() from the
+// account's events. It holds no secret in the clear (sealed values stay sealed; only counts,
+// ids, masks and states live here).
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "clawvisor/v1/commands.pb.h"
+#include "clawvisor/v1/events.pb.h"
+#include "engine/clock.h"
+
+namespace clawvisor {
+
+// What the account asked an instance to be. Transitions (requests are always recorded):
+//
+//            create                start                pause
+//   (none) ─────────▶ stopped ───────────▶ running ───────────▶ paused
+//                      ▲  ▲                  │  ▲                 │
+//                      │  └──── stop ────────┘  └──── resume ─────┘
+//                      └──────────────── stop ────────────────────┘
+//   any but deleted ── delete ──▶ deleted   (terminal; a new create gets a new revision)
+enum class DesiredState { kStopped, kRunning, kPaused, kDeleted };
+
+std::string_view DesiredStateName(DesiredState state);
+
+struct CredentialInfo {
+  v1::CredentialKind kind = v1::CREDENTIAL_KIND_UNSPECIFIED;
+  std::string last4;
+};
+
+struct InstanceState {
+  std::string instance_id;
+  std::string name;
+  v1::InstanceSpec spec;
+  uint64_t revision = 0;  // +1 each time an instance of this id is created
+  uint64_t version = 0;   // the instance aggregate's event count
+  DesiredState desired = DesiredState::kStopped;
+  v1::VmState observed = v1::VM_STATE_PENDING;
+  std::string host_id;
+  bool deleted = false;   // the reconciler confirmed the VM and its disk are gone
+  TimestampUs created_at_us = 0;
+  TimestampUs last_activity_us = 0;
+  std::map<std::string, CredentialInfo> credentials;
+};
+
+struct AccountState {
+  std::string account_id;
+  bool registered = false;
+  bool erased = false;
+  uint64_t version = 0;  // the account aggregate's event count
+  v1::Plan plan = v1::PLAN_UNSPECIFIED;
+  std::string owner_user_id;
+  TimestampUs trial_ends_at_us = 0;
+  std::map<std::string, v1::Role> members;
+  std::map<std::string, InstanceState> instances;  // deleted ones stay, to keep their revision
+
+  const InstanceState* FindLiveInstance(const std::string& instance_id) const;
+  size_t LiveInstanceCount() const;
+};
+
+}  // namespace clawvisor

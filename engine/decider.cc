@@ -1,0 +1,427 @@
+#include "engine/decider.h"
+
+#include <algorithm>
+
+namespace clawvisor {
+namespace {
+
+using Events = std::vector<v1::Envelope>;
+
+std::unexpected<Rejection> Reject(v1::RejectionReason reason, std::string message) {
+  return std::unexpected<Rejection>(Rejection{reason, std::move(message)});
+}
+
+v1::Envelope AccountEvent(const AccountState& state) {
+  v1::Envelope e;
+  e.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
+  e.set_aggregate_id(state.account_id);
+  return e;
+}
+
+v1::Envelope InstanceEvent(const std::string& instance_id) {
+  v1::Envelope e;
+  e.set_aggregate_type(v1::AGGREGATE_TYPE_INSTANCE);
+  e.set_aggregate_id(instance_id);
+  return e;
+}
+
+// A field for the processor to seal: plaintext rides in `ciphertext` with no key id.
+void PendingSeal(v1::Sealed* field, const std::string& plaintext) {
+  field->Clear();
+  field->set_ciphertext(plaintext);
+}
+
+bool IsIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '-';
+}
+
+bool IsValidId(std::string_view id, size_t max) {
+  return !id.empty() && id.size() <= max && std::all_of(id.begin(), id.end(), IsIdChar);
+}
+
+// A deliberately loose check: the address is verified by mail, not by grammar (RFC 5321 limits).
+bool IsPlausibleEmail(std::string_view email) {
+  if (email.size() < 3 || email.size() > 254) return false;
+  const auto at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at == email.size() - 1 || at > 64) return false;
+  return std::none_of(email.begin(), email.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+}
+
+bool IsValidInstanceName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+std::string_view DesiredVerb(DesiredState s) { return DesiredStateName(s); }
+
+Decision RegisterAccount(const AccountState& state, const v1::RegisterAccount& cmd,
+                         TimestampUs now_us, const DecideOptions& options) {
+  if (state.erased) return Reject(v1::REJECTION_ACCOUNT_ERASED, "account was erased");
+  if (state.registered) return Reject(v1::REJECTION_ACCOUNT_EXISTS, "account already exists");
+  if (!IsPlausibleEmail(cmd.email())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "email is not a valid address");
+  }
+  if (!cmd.password().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "password sign-in is not enabled in this build; register without a password");
+  }
+  if (cmd.display_name().size() > 128) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "display_name is longer than 128 bytes");
+  }
+  const v1::Plan plan = cmd.plan() == v1::PLAN_UNSPECIFIED ? v1::PLAN_TRIAL : cmd.plan();
+  if (!v1::Plan_IsValid(plan)) return Reject(v1::REJECTION_INVALID_ARGUMENT, "unknown plan");
+
+  Events out;
+  auto registered = AccountEvent(state);
+  auto* payload = registered.mutable_account_registered();
+  PendingSeal(payload->mutable_email(), cmd.email());
+  payload->set_plan(plan);
+  payload->set_owner_user_id("usr_" + state.account_id.substr(state.account_id.find('_') + 1));
+  out.push_back(std::move(registered));
+  if (plan == v1::PLAN_TRIAL) {
+    auto trial = AccountEvent(state);
+    trial.mutable_trial_started()->set_ends_at_us(now_us + options.trial_length_us);
+    out.push_back(std::move(trial));
+  }
+  return out;
+}
+
+Decision CreateInstance(const AccountState& state, const v1::CreateInstance& cmd,
+                        const DecideOptions& options) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  if (!IsValidInstanceName(cmd.name())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "name must be 1..64 bytes without control characters");
+  }
+  if (state.FindLiveInstance(cmd.instance_id()) != nullptr) {
+    return Reject(v1::REJECTION_INSTANCE_EXISTS, "instance already exists");
+  }
+  const auto& limits = options.limits;
+  if (state.LiveInstanceCount() >= limits.max_instances_per_account) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "account has reached its instance limit");
+  }
+  v1::InstanceSpec spec = cmd.spec();
+  if (spec.vcpus() == 0) spec.set_vcpus(1);
+  if (spec.memory_mib() == 0) spec.set_memory_mib(512);
+  if (spec.disk_mib() == 0) spec.set_disk_mib(1024);
+  if (spec.vcpus() > limits.max_vcpus) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "vcpus exceeds the per-instance limit");
+  }
+  if (spec.memory_mib() < limits.min_memory_mib || spec.memory_mib() > limits.max_memory_mib) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "memory_mib is outside the allowed range");
+  }
+  if (spec.disk_mib() < limits.min_disk_mib || spec.disk_mib() > limits.max_disk_mib) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "disk_mib is outside the allowed range");
+  }
+  uint64_t revision = 1;
+  if (auto it = state.instances.find(cmd.instance_id()); it != state.instances.end()) {
+    revision = it->second.revision + 1;
+  }
+  auto created = InstanceEvent(cmd.instance_id());
+  auto* payload = created.mutable_instance_created();
+  payload->set_name(cmd.name());
+  *payload->mutable_spec() = spec;
+  payload->set_revision(revision);
+  return Events{std::move(created)};
+}
+
+// Start / stop / pause / resume / delete: record the request if the transition is allowed.
+Decision RequestTransition(const AccountState& state, const std::string& instance_id,
+                           const v1::Command& command) {
+  if (!IsValidResourceId(instance_id)) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(instance_id);
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  const DesiredState current = instance->desired;
+  auto event = InstanceEvent(instance_id);
+  switch (command.payload_case()) {
+    case v1::Command::kStartInstance:
+      if (current == DesiredState::kPaused) {
+        event.mutable_instance_resume_requested();  // a start of a paused VM resumes it
+      } else {
+        event.mutable_instance_start_requested();
+      }
+      break;
+    case v1::Command::kStopInstance:
+      event.mutable_instance_stop_requested()->set_immediate(command.stop_instance().immediate());
+      break;
+    case v1::Command::kPauseInstance:
+      if (current != DesiredState::kRunning && current != DesiredState::kPaused) {
+        return Reject(v1::REJECTION_INVALID_STATE,
+                      "only a running instance can be paused (it is " +
+                          std::string(DesiredVerb(current)) + ")");
+      }
+      event.mutable_instance_pause_requested()->set_reason("user");
+      break;
+    case v1::Command::kResumeInstance:
+      if (current != DesiredState::kPaused && current != DesiredState::kRunning) {
+        return Reject(v1::REJECTION_INVALID_STATE,
+                      "only a paused instance can be resumed (it is " +
+                          std::string(DesiredVerb(current)) + ")");
+      }
+      event.mutable_instance_resume_requested();
+      break;
+    case v1::Command::kDeleteInstance:
+      event.mutable_instance_delete_requested()->set_reason("user");
+      break;
+    default:
+      return Reject(v1::REJECTION_INVALID_ARGUMENT, "not an instance transition");
+  }
+  return Events{std::move(event)};
+}
+
+Decision RecordObservation(const AccountState& state, const v1::RecordObservation& obs) {
+  if (!IsValidResourceId(obs.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  auto it = state.instances.find(obs.instance_id());
+  if (it == state.instances.end() || it->second.deleted) {
+    return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  }
+  const InstanceState& instance = it->second;
+  // A report about an older incarnation of this id must never move the new one.
+  if (obs.revision() != instance.revision) {
+    return Reject(v1::REJECTION_INVALID_STATE, "observation is for revision " +
+                                                   std::to_string(obs.revision()) +
+                                                   ", the instance is at " +
+                                                   std::to_string(instance.revision));
+  }
+  Events out;
+  if (obs.health_check_failed()) {
+    auto e = InstanceEvent(obs.instance_id());
+    auto* p = e.mutable_instance_health_check_failed();
+    p->set_consecutive_failures(obs.consecutive_health_failures());
+    p->set_detail(obs.reason().substr(0, 256));
+    out.push_back(std::move(e));
+  }
+  if (obs.disk_limit_bytes() > 0 && obs.disk_used_bytes() > obs.disk_limit_bytes()) {
+    auto e = InstanceEvent(obs.instance_id());
+    auto* p = e.mutable_instance_quota_exceeded();
+    p->set_resource("disk");
+    p->set_used(obs.disk_used_bytes());
+    p->set_limit(obs.disk_limit_bytes());
+    out.push_back(std::move(e));
+  }
+  if (obs.last_activity_us() > instance.last_activity_us) {
+    auto e = InstanceEvent(obs.instance_id());
+    e.mutable_instance_activity_observed()->set_last_activity_us(obs.last_activity_us());
+    out.push_back(std::move(e));
+  }
+  const bool host_changed = !obs.host_id().empty() && obs.host_id() != instance.host_id;
+  const bool reports_state =
+      obs.state() != v1::VM_STATE_UNSPECIFIED && obs.state() != v1::VM_STATE_PENDING;
+  if (reports_state && (obs.state() != instance.observed || host_changed)) {
+    auto e = InstanceEvent(obs.instance_id());
+    switch (obs.state()) {
+      case v1::VM_STATE_RUNNING: {
+        auto* p = e.mutable_instance_started();
+        p->set_host_id(obs.host_id());
+        p->set_revision(obs.revision());
+        break;
+      }
+      case v1::VM_STATE_STOPPED: {
+        auto* p = e.mutable_instance_stopped();
+        p->set_host_id(obs.host_id());
+        p->set_revision(obs.revision());
+        p->set_reason(obs.reason().substr(0, 256));
+        break;
+      }
+      case v1::VM_STATE_PAUSED: {
+        auto* p = e.mutable_instance_paused();
+        p->set_host_id(obs.host_id());
+        p->set_revision(obs.revision());
+        break;
+      }
+      case v1::VM_STATE_FAILED: {
+        auto* p = e.mutable_instance_failed();
+        p->set_host_id(obs.host_id());
+        p->set_revision(obs.revision());
+        p->set_reason(obs.reason().substr(0, 256));
+        break;
+      }
+      case v1::VM_STATE_DELETED:
+        if (instance.desired != DesiredState::kDeleted) {
+          return Reject(v1::REJECTION_INVALID_STATE, "instance was not asked to be deleted");
+        }
+        e.mutable_instance_deleted()->set_revision(obs.revision());
+        break;
+      default:
+        return Reject(v1::REJECTION_INVALID_ARGUMENT, "observation has no valid state");
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view DesiredStateName(DesiredState state) {
+  switch (state) {
+    case DesiredState::kStopped: return "stopped";
+    case DesiredState::kRunning: return "running";
+    case DesiredState::kPaused: return "paused";
+    case DesiredState::kDeleted: return "deleted";
+  }
+  return "unknown";
+}
+
+bool IsValidCommandId(std::string_view id) { return IsValidId(id, 128); }
+bool IsValidResourceId(std::string_view id) { return IsValidId(id, 64); }
+
+const InstanceState* AccountState::FindLiveInstance(const std::string& instance_id) const {
+  auto it = instances.find(instance_id);
+  if (it == instances.end() || it->second.desired == DesiredState::kDeleted) return nullptr;
+  return &it->second;
+}
+
+size_t AccountState::LiveInstanceCount() const {
+  return static_cast<size_t>(std::count_if(instances.begin(), instances.end(), [](const auto& kv) {
+    return kv.second.desired != DesiredState::kDeleted;
+  }));
+}
+
+Decision Decide(const AccountState& state, const v1::Command& command, TimestampUs now_us,
+                const DecideOptions& options) {
+  if (!IsValidCommandId(command.command_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "command_id is missing or malformed");
+  }
+  if (command.payload_case() == v1::Command::kRegisterAccount) {
+    return RegisterAccount(state, command.register_account(), now_us, options);
+  }
+  if (state.erased) return Reject(v1::REJECTION_ACCOUNT_ERASED, "account was erased");
+  if (!state.registered) return Reject(v1::REJECTION_ACCOUNT_NOT_FOUND, "no such account");
+
+  switch (command.payload_case()) {
+    case v1::Command::kCreateInstance:
+      return CreateInstance(state, command.create_instance(), options);
+    case v1::Command::kStartInstance:
+      return RequestTransition(state, command.start_instance().instance_id(), command);
+    case v1::Command::kStopInstance:
+      return RequestTransition(state, command.stop_instance().instance_id(), command);
+    case v1::Command::kPauseInstance:
+      return RequestTransition(state, command.pause_instance().instance_id(), command);
+    case v1::Command::kResumeInstance:
+      return RequestTransition(state, command.resume_instance().instance_id(), command);
+    case v1::Command::kDeleteInstance:
+      return RequestTransition(state, command.delete_instance().instance_id(), command);
+    case v1::Command::kRecordObservation:
+      return RecordObservation(state, command.record_observation());
+    case v1::Command::PAYLOAD_NOT_SET:
+      return Reject(v1::REJECTION_INVALID_ARGUMENT, "command has no payload");
+    default:
+      return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                    "this command is not supported by this build of the engine");
+  }
+}
+
+void Evolve(AccountState& state, const v1::Envelope& event) {
+  if (event.aggregate_type() == v1::AGGREGATE_TYPE_ACCOUNT) {
+    state.version = event.aggregate_version();
+  }
+  InstanceState* instance = nullptr;
+  if (event.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE) {
+    instance = &state.instances[event.aggregate_id()];
+    instance->instance_id = event.aggregate_id();
+    instance->version = event.aggregate_version();
+  }
+  switch (event.payload_case()) {
+    case v1::Envelope::kAccountRegistered: {
+      const auto& p = event.account_registered();
+      state.account_id = event.account_id();
+      state.registered = true;
+      state.plan = p.plan();
+      state.owner_user_id = p.owner_user_id();
+      state.members[p.owner_user_id()] = v1::ROLE_OWNER;
+      break;
+    }
+    case v1::Envelope::kTrialStarted:
+      state.trial_ends_at_us = event.trial_started().ends_at_us();
+      break;
+    case v1::Envelope::kSubscriptionStarted:
+      state.plan = event.subscription_started().plan();
+      break;
+    case v1::Envelope::kRoleGranted:
+      state.members[event.role_granted().user_id()] = event.role_granted().role();
+      break;
+    case v1::Envelope::kRoleRevoked:
+      state.members.erase(event.role_revoked().user_id());
+      break;
+    case v1::Envelope::kAccountErased:
+      state.erased = true;
+      state.members.clear();
+      for (auto& [id, inst] : state.instances) inst.desired = DesiredState::kDeleted;
+      break;
+    case v1::Envelope::kInstanceCreated: {
+      const auto& p = event.instance_created();
+      const uint64_t version = instance->version;
+      *instance = InstanceState{};
+      instance->instance_id = event.aggregate_id();
+      instance->version = version;
+      instance->name = p.name();
+      instance->spec = p.spec();
+      instance->revision = p.revision();
+      instance->created_at_us = event.occurred_at_us();
+      break;
+    }
+    case v1::Envelope::kInstanceStartRequested:
+      instance->desired = DesiredState::kRunning;
+      break;
+    case v1::Envelope::kInstanceStopRequested:
+      instance->desired = DesiredState::kStopped;
+      break;
+    case v1::Envelope::kInstancePauseRequested:
+      instance->desired = DesiredState::kPaused;
+      break;
+    case v1::Envelope::kInstanceResumeRequested:
+      instance->desired = DesiredState::kRunning;
+      break;
+    case v1::Envelope::kInstanceDeleteRequested:
+      instance->desired = DesiredState::kDeleted;
+      break;
+    case v1::Envelope::kInstancePlaced:
+      instance->host_id = event.instance_placed().host_id();
+      break;
+    case v1::Envelope::kInstanceStarted:
+      instance->observed = v1::VM_STATE_RUNNING;
+      instance->host_id = event.instance_started().host_id();
+      break;
+    case v1::Envelope::kInstanceStopped:
+      instance->observed = v1::VM_STATE_STOPPED;
+      break;
+    case v1::Envelope::kInstancePaused:
+      instance->observed = v1::VM_STATE_PAUSED;
+      break;
+    case v1::Envelope::kInstanceFailed:
+      instance->observed = v1::VM_STATE_FAILED;
+      break;
+    case v1::Envelope::kInstanceDeleted:
+      instance->observed = v1::VM_STATE_DELETED;
+      instance->deleted = true;
+      break;
+    case v1::Envelope::kInstanceActivityObserved:
+      instance->last_activity_us = event.instance_activity_observed().last_activity_us();
+      break;
+    case v1::Envelope::kInstanceCredentialSet: {
+      const auto& p = event.instance_credential_set();
+      instance->credentials[p.name()] = CredentialInfo{p.kind(), p.last4()};
+      break;
+    }
+    case v1::Envelope::kInstanceCredentialRemoved:
+      instance->credentials.erase(event.instance_credential_removed().name());
+      break;
+    default:
+      break;  // audit-only events (logins, rejections, ...) change no decision state
+  }
+}
+
+}  // namespace clawvisor

@@ -1,0 +1,80 @@
+#include "engine/log_command_service.h"
+
+#include "engine/decider.h"
+#include "engine/partitioner.h"
+#include "events/codec.h"
+
+namespace clawvisor {
+
+LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
+                                     Watermarks& projected, Clock& clock,
+                                     MetricsRegistry& metrics)
+    : log_(log),
+      board_(board),
+      lookup_(std::move(lookup)),
+      projected_(projected),
+      clock_(clock),
+      submit_seconds_(metrics.GetHistogram("clawvisor_command_submit_seconds",
+                                           "From accepting a command to answering its outcome.")),
+      timeouts_(metrics.GetCounter("clawvisor_command_submit_timeouts_total",
+                                   "Commands not decided within the caller's wait.")) {
+  auto count = log_.PartitionCount(kCommandsTopic);
+  partition_count_ = count ? *count : 0;
+}
+
+Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
+                                                     std::chrono::milliseconds wait) {
+  const auto started = clock_.Monotonic();
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  if (!IsValidCommandId(command.command_id())) {
+    return MakeError(Errc::kInvalidArgument, "command_id is missing or malformed");
+  }
+  if (!IsValidResourceId(command.account_id())) {
+    return MakeError(Errc::kInvalidArgument, "account_id is missing or malformed");
+  }
+  if (command.payload_case() == v1::Command::PAYLOAD_NOT_SET) {
+    return MakeError(Errc::kInvalidArgument, "command has no payload");
+  }
+  if (partition_count_ <= 0) return MakeError(Errc::kUnavailable, "commands topic is missing");
+
+  auto ticket = board_.Watch(command.account_id(), command.command_id());
+  auto recorded = lookup_(command.account_id(), command.command_id());
+  if (!recorded) return std::unexpected(recorded.error());
+  if (recorded->has_value()) return **recorded;
+
+  v1::Command stamped = command;
+  stamped.set_schema_version(kSchemaVersion);
+  stamped.set_issued_at_us(clock_.NowUs());
+  OutgoingRecord record;
+  record.topic = std::string(kCommandsTopic);
+  record.partition = PartitionFor(command.account_id(), partition_count_);
+  record.key = command.account_id();
+  record.value = EncodeCommand(stamped);
+  record.timestamp_ms = stamped.issued_at_us() / 1000;
+  if (auto appended = log_.Append(std::span(&record, 1)); !appended) {
+    return std::unexpected(appended.error());
+  }
+
+  auto outcome = ticket->Wait(deadline);
+  if (!outcome) {
+    timeouts_.Inc();
+    return MakeError(Errc::kTimeout, "the command was accepted but not decided in time");
+  }
+  if (outcome->event_ids_size() > 0) {
+    const int64_t applied_through =
+        static_cast<int64_t>(outcome->first_offset()) + outcome->event_ids_size();
+    if (!projected_.WaitFor(outcome->partition(), applied_through, deadline)) {
+      timeouts_.Inc();
+      return MakeError(Errc::kTimeout, "the command was decided but is not yet queryable");
+    }
+  }
+  submit_seconds_.Observe(std::chrono::duration<double>(clock_.Monotonic() - started).count());
+  return *outcome;
+}
+
+Result<std::optional<v1::CommandOutcome>> LogCommandService::Lookup(std::string_view account_id,
+                                                                    std::string_view command_id) {
+  return lookup_(account_id, command_id);
+}
+
+}  // namespace clawvisor

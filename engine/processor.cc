@@ -1,0 +1,418 @@
+#include "engine/processor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <condition_variable>
+
+#include "engine/logging.h"
+#include "engine/partitioner.h"
+#include "engine/seal_fields.h"
+#include "events/codec.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr std::string_view kComponent = "processor";
+
+v1::CommandOutcome NewOutcome(const v1::Command& command, int32_t partition, TimestampUs now_us) {
+  v1::CommandOutcome outcome;
+  outcome.set_command_id(command.command_id());
+  outcome.set_account_id(command.account_id());
+  outcome.set_accepted(true);
+  outcome.set_decided_at_us(now_us);
+  outcome.set_partition(partition);
+  return outcome;
+}
+
+// The instance a command is about, if any: a rejection is recorded against it.
+std::string TargetInstanceId(const v1::Command& command) {
+  switch (command.payload_case()) {
+    case v1::Command::kCreateInstance: return command.create_instance().instance_id();
+    case v1::Command::kStartInstance: return command.start_instance().instance_id();
+    case v1::Command::kStopInstance: return command.stop_instance().instance_id();
+    case v1::Command::kPauseInstance: return command.pause_instance().instance_id();
+    case v1::Command::kResumeInstance: return command.resume_instance().instance_id();
+    case v1::Command::kDeleteInstance: return command.delete_instance().instance_id();
+    case v1::Command::kSetCredential: return command.set_credential().instance_id();
+    case v1::Command::kRemoveCredential: return command.remove_credential().instance_id();
+    case v1::Command::kRotateGatewayToken: return command.rotate_gateway_token().instance_id();
+    case v1::Command::kRecordObservation: return command.record_observation().instance_id();
+    default: return {};
+  }
+}
+
+}  // namespace
+
+void AddToOutcome(v1::CommandOutcome& outcome, const v1::Envelope& event) {
+  outcome.add_event_ids(event.event_id());
+  outcome.add_event_types(std::string(EventTypeName(event)));
+  if (outcome.aggregate_id().empty() || event.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE) {
+    outcome.set_aggregate_id(event.aggregate_id());
+  }
+  if (event.has_command_rejected()) {
+    outcome.set_accepted(false);
+    outcome.set_rejection_reason(event.command_rejected().reason());
+    outcome.set_message(event.command_rejected().message());
+  }
+}
+
+v1::CommandOutcome OutcomeOfFirstEvent(const v1::Envelope& event, int32_t partition,
+                                       int64_t offset) {
+  v1::CommandOutcome outcome;
+  outcome.set_command_id(event.command_id());
+  outcome.set_account_id(event.account_id());
+  outcome.set_accepted(true);
+  outcome.set_decided_at_us(event.occurred_at_us());
+  outcome.set_partition(partition);
+  outcome.set_first_offset(static_cast<uint64_t>(offset));
+  return outcome;
+}
+
+std::string CommandKey(std::string_view account_id, std::string_view command_id) {
+  std::string key(account_id);
+  key += '\0';
+  key += command_id;
+  return key;
+}
+
+Processor::Processor(EventLog& log, Sealer& sealer, Clock& clock, RandomSource& random,
+                     MetricsRegistry& metrics, OutcomeBoard* board, ProcessorOptions options)
+    : log_(log),
+      sealer_(sealer),
+      clock_(clock),
+      random_(random),
+      board_(board),
+      options_(std::move(options)),
+      accepted_(metrics.GetCounter("clawvisor_processor_commands_total",
+                                   "Command records consumed by the processor, by outcome.",
+                                   {{"outcome", "accepted"}})),
+      rejected_(metrics.GetCounter("clawvisor_processor_commands_total", "",
+                                   {{"outcome", "rejected"}})),
+      duplicates_(metrics.GetCounter("clawvisor_processor_commands_total", "",
+                                     {{"outcome", "duplicate"}})),
+      malformed_(metrics.GetCounter("clawvisor_processor_commands_total", "",
+                                    {{"outcome", "malformed"}})),
+      transact_failures_(metrics.GetCounter("clawvisor_processor_transaction_failures_total",
+                                            "Transactions the event log refused.")),
+      transact_seconds_(metrics.GetHistogram("clawvisor_processor_transaction_seconds",
+                                             "Time to commit one decided batch.")),
+      batch_seconds_(metrics.GetHistogram("clawvisor_processor_batch_seconds",
+                                          "Time to decide and commit one batch.")) {}
+
+Status Processor::AssignAll() {
+  auto count = log_.PartitionCount(kCommandsTopic);
+  if (!count) return std::unexpected(count.error());
+  std::vector<int32_t> all(static_cast<size_t>(*count));
+  for (int32_t p = 0; p < *count; ++p) all[static_cast<size_t>(p)] = p;
+  return Assign(all);
+}
+
+Status Processor::Assign(std::span<const int32_t> partitions) {
+  auto commands = log_.PartitionCount(kCommandsTopic);
+  if (!commands) return std::unexpected(commands.error());
+  auto events = log_.PartitionCount(kEventsTopic);
+  if (!events) return std::unexpected(events.error());
+  if (*commands != *events) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "the commands and events topics must have the same partition count (" +
+                         std::to_string(*commands) + " vs " + std::to_string(*events) + ")");
+  }
+  partition_count_ = *commands;
+  for (int32_t p : partitions) {
+    PartitionState state;
+    if (auto ok = Rebuild(p, state); !ok) return ok;
+    std::lock_guard lock(mu_);
+    partitions_[p] = std::move(state);
+  }
+  return {};
+}
+
+void Processor::Revoke(std::span<const int32_t> partitions) {
+  std::lock_guard lock(mu_);
+  for (int32_t p : partitions) partitions_.erase(p);
+}
+
+Status Processor::Rebuild(int32_t partition, PartitionState& state) {
+  const TopicPartition events{std::string(kEventsTopic), partition};
+  int64_t offset = 0;
+  size_t replayed = 0;
+  while (true) {
+    auto batch = log_.Read(events, offset, 4096);
+    if (!batch) return std::unexpected(batch.error());
+    if (batch->empty()) break;
+    for (const Record& record : *batch) {
+      auto event = DecodeEnvelope(record.value);
+      if (!event) {
+        return MakeError(event.error().code, "events partition " + std::to_string(partition) +
+                                                 " offset " + std::to_string(record.offset) +
+                                                 ": " + event.error().message);
+      }
+      auto& account = state.accounts[event->account_id()];
+      account.account_id = event->account_id();
+      Evolve(account, *event);
+      if (!event->command_id().empty()) {
+        auto [it, inserted] =
+            state.decided.try_emplace(CommandKey(event->account_id(), event->command_id()));
+        if (inserted) it->second = OutcomeOfFirstEvent(*event, partition, record.offset);
+        AddToOutcome(it->second, *event);
+      }
+      offset = record.offset + 1;
+      ++replayed;
+    }
+  }
+  auto committed =
+      log_.CommittedOffset(options_.consumer_group, {std::string(kCommandsTopic), partition});
+  if (!committed) return std::unexpected(committed.error());
+  state.next_command_offset = *committed;
+  Log(LogLevel::kInfo, kComponent, "partition assigned",
+      {{"partition", partition},
+       {"events_replayed", static_cast<int64_t>(replayed)},
+       {"accounts", static_cast<int64_t>(state.accounts.size())},
+       {"next_command_offset", *committed}});
+  return {};
+}
+
+std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
+                                              const AccountState& state,
+                                              const v1::Command& command, TimestampUs now_us) {
+  // Versions continue from the state, counting this decision's earlier events per aggregate.
+  uint64_t account_version = state.version;
+  std::map<std::string, uint64_t> instance_versions;
+  for (auto& event : events) {
+    event.set_event_id(NewUuidV7(now_us, random_));
+    event.set_account_id(command.account_id());
+    if (event.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE) {
+      auto [it, inserted] = instance_versions.try_emplace(event.aggregate_id(), 0);
+      if (inserted) {
+        auto found = state.instances.find(event.aggregate_id());
+        it->second = found == state.instances.end() ? 0 : found->second.version;
+      }
+      event.set_aggregate_version(++it->second);
+    } else {
+      event.set_aggregate_version(++account_version);
+    }
+    event.set_occurred_at_us(now_us);
+    *event.mutable_actor() = command.actor();
+    event.set_command_id(command.command_id());
+    event.set_correlation_id(command.correlation_id().empty() ? command.command_id()
+                                                              : command.correlation_id());
+    event.set_schema_version(kSchemaVersion);
+  }
+  return events;
+}
+
+void Processor::DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
+                             std::vector<Pending>& pending,
+                             std::vector<std::string>& duplicates) {
+  auto command = DecodeCommand(record.value);
+  // A record that cannot be attributed to a valid account in this partition cannot be decided
+  // here without breaking "all of an account's events live in its partition": skip it, loudly.
+  if (!command || !IsValidResourceId(command->account_id()) ||
+      PartitionFor(command->account_id(), partition_count_) != record.partition) {
+    malformed_.Inc();
+    Log(LogLevel::kWarn, kComponent, "skipping a command record that cannot be decided here",
+        {{"partition", record.partition},
+         {"offset", record.offset},
+         {"reason", !command ? command.error().message : "account id missing or mis-partitioned"}});
+    return;
+  }
+  const std::string key = CommandKey(command->account_id(), command->command_id());
+  if (partition.decided.contains(key)) {
+    // Its outcome is posted after this batch commits: the first copy may be in this very batch.
+    duplicates_.Inc();
+    duplicates.push_back(key);
+    return;
+  }
+  const TimestampUs now_us = clock_.NowUs();
+  auto [account_it, inserted] = partition.accounts.try_emplace(command->account_id());
+  AccountState& state = account_it->second;
+  if (inserted) state.account_id = command->account_id();
+
+  Decision decision = Decide(state, *command, now_us, options_.decide);
+  std::vector<v1::Envelope> events;
+  if (decision) {
+    events = std::move(*decision);
+  } else {
+    v1::Envelope rejected;
+    rejected.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
+    rejected.set_aggregate_id(command->account_id());
+    auto* p = rejected.mutable_command_rejected();
+    p->set_reason(decision.error().reason);
+    p->set_message(decision.error().message);
+    p->set_command_type(std::string(CommandTypeName(*command)));
+    events.push_back(std::move(rejected));
+  }
+
+  Pending item{NewOutcome(*command, record.partition, now_us), txn.records.size(), 0};
+  if (!decision) {
+    // Name the instance the refused command was about, for the caller and the audit trail.
+    if (auto target = TargetInstanceId(*command); !target.empty()) {
+      item.outcome.set_aggregate_id(target);
+    }
+  }
+  // Stamp and seal the whole decision before anything is applied: if one field cannot be
+  // sealed (the account's key is destroyed), the whole command is refused instead.
+  std::vector<v1::Envelope> stamped = StampAll(std::move(events), state, *command, now_us);
+  for (auto& event : stamped) {
+    if (auto sealed = SealPendingFields(event, sealer_); !sealed) {
+      Log(LogLevel::kError, kComponent, "sealing failed; command refused",
+          {{"account_id", command->account_id()}, {"error", sealed.error().ToString()}});
+      v1::Envelope refusal;
+      refusal.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
+      refusal.set_aggregate_id(command->account_id());
+      auto* p = refusal.mutable_command_rejected();
+      p->set_reason(v1::REJECTION_INVALID_STATE);
+      p->set_message("the account's data key is unavailable");
+      p->set_command_type(std::string(CommandTypeName(*command)));
+      std::vector<v1::Envelope> only;
+      only.push_back(std::move(refusal));
+      stamped = StampAll(std::move(only), state, *command, now_us);
+      break;
+    }
+  }
+  for (auto& event : stamped) {
+    if (HasPendingSeal(event)) {
+      Log(LogLevel::kError, kComponent, "BUG: an event still holds an unsealed field; aborting");
+      std::abort();
+    }
+    Evolve(state, event);
+    AddToOutcome(item.outcome, event);
+    OutgoingRecord out;
+    out.topic = std::string(kEventsTopic);
+    out.partition = record.partition;
+    out.key = command->account_id();
+    out.value = EncodeEnvelope(event);
+    out.headers = CloudEventHeaders(event);
+    out.timestamp_ms = now_us / 1000;
+    txn.records.push_back(std::move(out));
+  }
+  item.record_count = txn.records.size() - item.first_record;
+  (item.outcome.accepted() ? accepted_ : rejected_).Inc();
+  partition.decided[key] = item.outcome;  // provisional: rebuilt from the log if Transact fails
+  pending.push_back(std::move(item));
+}
+
+Result<size_t> Processor::ProcessOnce() {
+  std::vector<Position> positions;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, state] : partitions_) {
+      positions.push_back({{std::string(kCommandsTopic), p}, state.next_command_offset});
+    }
+  }
+  if (positions.empty()) return 0;  // nothing assigned (yet)
+  auto records = log_.Poll(positions, options_.max_batch, options_.poll_timeout);
+  if (!records) return std::unexpected(records.error());
+  if (records->empty()) return 0;
+
+  const auto started = clock_.Monotonic();
+  Transaction txn;
+  txn.consumer_group = options_.consumer_group;
+  std::vector<Pending> pending;
+  std::vector<std::string> duplicates;
+  std::map<int32_t, int64_t> consumed;
+  {
+    std::lock_guard lock(mu_);
+    for (const Record& record : *records) {
+      auto it = partitions_.find(record.partition);
+      if (it == partitions_.end()) continue;  // revoked meanwhile
+      DecideRecord(record, it->second, txn, pending, duplicates);
+      consumed[record.partition] = record.offset + 1;
+    }
+  }
+  for (const auto& [p, next] : consumed) {
+    txn.consumed.push_back({{std::string(kCommandsTopic), p}, next});
+  }
+
+  const auto txn_started = clock_.Monotonic();
+  auto appended = log_.Transact(txn);
+  transact_seconds_.Observe(
+      std::chrono::duration<double>(clock_.Monotonic() - txn_started).count());
+  if (!appended) {
+    transact_failures_.Inc();
+    Log(LogLevel::kError, kComponent, "transaction failed; rebuilding partitions from the log",
+        {{"error", appended.error().ToString()}});
+    std::vector<int32_t> affected;
+    for (const auto& [p, next] : consumed) affected.push_back(p);
+    if (auto ok = Assign(affected); !ok) return std::unexpected(ok.error());
+    return std::unexpected(appended.error());
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, next] : consumed) {
+      if (auto it = partitions_.find(p); it != partitions_.end()) {
+        it->second.next_command_offset = next;
+      }
+    }
+    for (auto& item : pending) {
+      if (item.record_count > 0) {
+        item.outcome.set_first_offset(static_cast<uint64_t>(appended->offsets[item.first_record]));
+      }
+      auto it = partitions_.find(item.outcome.partition());
+      if (it != partitions_.end()) {
+        it->second.decided[CommandKey(item.outcome.account_id(), item.outcome.command_id())] =
+            item.outcome;
+      }
+    }
+  }
+  if (board_ != nullptr) {
+    for (const auto& item : pending) board_->Publish(item.outcome);
+    std::lock_guard lock(mu_);
+    for (const auto& key : duplicates) {
+      for (const auto& [p, state] : partitions_) {
+        if (auto it = state.decided.find(key); it != state.decided.end()) {
+          board_->Publish(it->second);
+          break;
+        }
+      }
+    }
+  }
+  batch_seconds_.Observe(std::chrono::duration<double>(clock_.Monotonic() - started).count());
+  return records->size();
+}
+
+void Processor::Run(std::stop_token stop) {
+  // The only real waits of the processor: the log's Poll, and this backoff after a failure,
+  // which a stop request cuts short. Tests drive ProcessOnce() instead.
+  std::mutex wait_mu;
+  std::condition_variable_any wait_cv;
+  auto backoff = std::chrono::milliseconds(50);
+  while (!stop.stop_requested()) {
+    auto done = ProcessOnce();
+    if (done) {
+      backoff = std::chrono::milliseconds(50);
+      if (*done == 0 && HasNoPartitions()) {
+        std::unique_lock lock(wait_mu);
+        wait_cv.wait_for(lock, stop, options_.poll_timeout, [] { return false; });
+      }
+      continue;
+    }
+    Log(LogLevel::kWarn, kComponent, "batch failed; retrying",
+        {{"error", done.error().ToString()}, {"backoff_ms", backoff.count()}});
+    std::unique_lock lock(wait_mu);
+    wait_cv.wait_for(lock, stop, backoff, [] { return false; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+bool Processor::HasNoPartitions() {
+  std::lock_guard lock(mu_);
+  return partitions_.empty();
+}
+
+std::optional<AccountState> Processor::Snapshot(const std::string& account_id) {
+  std::lock_guard lock(mu_);
+  for (const auto& [p, state] : partitions_) {
+    if (auto it = state.accounts.find(account_id); it != state.accounts.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+size_t Processor::DecidedCommandCount() {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [p, state] : partitions_) n += state.decided.size();
+  return n;
+}
+
+}  // namespace clawvisor

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package clawvisor needs to build, test and run. Idempotent.
+# Usage: sudo ops/install-deps.sh            (build + test + run)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git clang-format
+  libprotobuf-dev protobuf-compiler
+  librocksdb-dev
+  librdkafka-dev
+  libssl-dev
+  libboost-dev libboost-system-dev
+  libargon2-dev
+  libgtest-dev libgmock-dev
+  python3 curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,275 @@
+#include "engine/decider.h"
+
+#include <gtest/gtest.h>
+
+#include "events/codec.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr TimestampUs kNow = 1'750'000'000'000'000;
+
+class DeciderTest : public ::testing::Test {
+ protected:
+  v1::Command Cmd(std::string id) {
+    v1::Command c;
+    c.set_command_id(std::move(id));
+    c.set_account_id("acc_a");
+    return c;
+  }
+  // Decides and, when accepted, applies the events as the processor would (versions stamped).
+  Decision Apply(const v1::Command& c, TimestampUs now = kNow) {
+    Decision d = Decide(state_, c, now);
+    if (d) {
+      for (auto e : *d) {
+        e.set_account_id("acc_a");
+        e.set_occurred_at_us(now);
+        if (e.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE) {
+          auto it = state_.instances.find(e.aggregate_id());
+          e.set_aggregate_version((it == state_.instances.end() ? 0 : it->second.version) + 1);
+        } else {
+          e.set_aggregate_version(state_.version + 1);
+        }
+        Evolve(state_, e);
+      }
+    }
+    return d;
+  }
+  void Register() {
+    auto c = Cmd("reg");
+    c.mutable_register_account()->set_email("owner@example.com");
+    ASSERT_TRUE(Apply(c).has_value());
+  }
+  void Create(const std::string& id) {
+    auto c = Cmd("create-" + id);
+    c.mutable_create_instance()->set_instance_id(id);
+    c.mutable_create_instance()->set_name("bot " + id);
+    ASSERT_TRUE(Apply(c).has_value());
+  }
+  static AccountState Fresh(std::string id) {
+    AccountState s;
+    s.account_id = std::move(id);
+    return s;
+  }
+  AccountState state_ = Fresh("acc_a");
+};
+
+// Registration records the email as a pending sealed field (never as a plain string), makes the
+// owner a member and starts a trial that ends 14 days after `now`.
+TEST_F(DeciderTest, RegisterSealsEmailAndStartsTrial) {
+  auto c = Cmd("reg");
+  c.mutable_register_account()->set_email("owner@example.com");
+  auto d = Apply(c);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 2u);
+  const auto& reg = (*d)[0].account_registered();
+  EXPECT_TRUE(reg.email().key_id().empty());  // pending: the processor seals it
+  EXPECT_EQ(reg.email().ciphertext(), "owner@example.com");
+  EXPECT_EQ(reg.plan(), v1::PLAN_TRIAL);
+  EXPECT_EQ((*d)[1].trial_started().ends_at_us(), kNow + 14LL * 24 * 3600 * 1'000'000);
+  EXPECT_TRUE(state_.registered);
+  EXPECT_EQ(state_.members.at(state_.owner_user_id), v1::ROLE_OWNER);
+}
+
+// A second registration of the same account, and malformed emails, are refused.
+TEST_F(DeciderTest, RegisterRefusesDuplicatesAndBadEmail) {
+  Register();
+  auto again = Cmd("reg2");
+  again.mutable_register_account()->set_email("x@example.com");
+  EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_ACCOUNT_EXISTS);
+  AccountState fresh = Fresh("acc_b");
+  for (const char* bad : {"", "no-at-sign", "@example.com", "a@", "a b@example.com"}) {
+    auto c = Cmd("r");
+    c.mutable_register_account()->set_email(bad);
+    EXPECT_EQ(Decide(fresh, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
+  }
+}
+
+// Commands for an account that does not exist are refused, not silently applied.
+TEST_F(DeciderTest, UnknownAccountIsRefused) {
+  auto c = Cmd("c1");
+  c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_name("x");
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_ACCOUNT_NOT_FOUND);
+}
+
+// Create fills in the default spec, starts at revision 1 and refuses a second live instance
+// with the same id.
+TEST_F(DeciderTest, CreateInstanceDefaultsAndUniqueness) {
+  Register();
+  Create("i1");
+  const auto& inst = state_.instances.at("i1");
+  EXPECT_EQ(inst.revision, 1u);
+  EXPECT_EQ(inst.spec.vcpus(), 1u);
+  EXPECT_EQ(inst.spec.memory_mib(), 512u);
+  EXPECT_EQ(inst.desired, DesiredState::kStopped);
+  auto again = Cmd("again");
+  again.mutable_create_instance()->set_instance_id("i1");
+  again.mutable_create_instance()->set_name("dup");
+  EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_INSTANCE_EXISTS);
+}
+
+// Specs outside the per-instance limits, bad names and the per-account limit are refused.
+TEST_F(DeciderTest, CreateInstanceEnforcesQuotas) {
+  Register();
+  auto c = Cmd("big");
+  c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_name("x");
+  c.mutable_create_instance()->mutable_spec()->set_vcpus(64);
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  c.mutable_create_instance()->mutable_spec()->set_vcpus(1);
+  c.mutable_create_instance()->mutable_spec()->set_disk_mib(1);
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  c.mutable_create_instance()->clear_spec();
+  c.mutable_create_instance()->set_name(std::string("bad\nname"));
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  DecideOptions tight;
+  tight.limits.max_instances_per_account = 1;
+  Create("i1");
+  auto second = Cmd("second");
+  second.mutable_create_instance()->set_instance_id("i2");
+  second.mutable_create_instance()->set_name("y");
+  EXPECT_EQ(Decide(state_, second, kNow, tight).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+}
+
+// The desired-state machine: start, pause, resume, stop, and the transitions it refuses.
+TEST_F(DeciderTest, LifecycleTransitions) {
+  Register();
+  Create("i1");
+  auto pause = Cmd("p0");
+  pause.mutable_pause_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, pause, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+
+  auto start = Cmd("s1");
+  start.mutable_start_instance()->set_instance_id("i1");
+  ASSERT_TRUE(Apply(start).has_value());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kRunning);
+
+  pause.set_command_id("p1");
+  ASSERT_TRUE(Apply(pause).has_value());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kPaused);
+
+  // Starting a paused instance resumes it.
+  start.set_command_id("s2");
+  auto resumed = Apply(start);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_TRUE((*resumed)[0].has_instance_resume_requested());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kRunning);
+
+  auto stop = Cmd("st");
+  stop.mutable_stop_instance()->set_instance_id("i1");
+  stop.mutable_stop_instance()->set_immediate(true);
+  auto stopped = Apply(stop);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_TRUE((*stopped)[0].instance_stop_requested().immediate());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kStopped);
+
+  auto resume = Cmd("r");
+  resume.mutable_resume_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, resume, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+}
+
+// Delete ends the instance; afterwards it is not found, and re-creating it gets revision 2.
+TEST_F(DeciderTest, DeleteThenRecreateBumpsRevision) {
+  Register();
+  Create("i1");
+  auto del = Cmd("d");
+  del.mutable_delete_instance()->set_instance_id("i1");
+  ASSERT_TRUE(Apply(del).has_value());
+  auto start = Cmd("s");
+  start.mutable_start_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, start, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  auto recreate = Cmd("create-again");
+  recreate.mutable_create_instance()->set_instance_id("i1");
+  recreate.mutable_create_instance()->set_name("again");
+  auto d = Apply(recreate);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ((*d)[0].instance_created().revision(), 2u);
+}
+
+// Observations become events only when they change something, and a report about an older
+// revision never moves the current one.
+TEST_F(DeciderTest, ObservationsAreLevelTriggeredAndRevisionChecked) {
+  Register();
+  Create("i1");
+  auto obs = Cmd("o1");
+  auto* o = obs.mutable_record_observation();
+  o->set_instance_id("i1");
+  o->set_revision(1);
+  o->set_host_id("h1");
+  o->set_state(v1::VM_STATE_RUNNING);
+  auto d = Apply(obs);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_TRUE((*d)[0].has_instance_started());
+  EXPECT_EQ(state_.instances.at("i1").observed, v1::VM_STATE_RUNNING);
+
+  obs.set_command_id("o2");  // same report again: nothing changed, nothing recorded
+  auto same = Apply(obs);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_TRUE(same->empty());
+
+  o->set_revision(7);
+  obs.set_command_id("o3");
+  EXPECT_EQ(Decide(state_, obs, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+
+  o->set_revision(1);
+  o->set_state(v1::VM_STATE_RUNNING);
+  o->set_disk_used_bytes(2000);
+  o->set_disk_limit_bytes(1000);
+  o->set_health_check_failed(true);
+  o->set_consecutive_health_failures(3);
+  obs.set_command_id("o4");
+  auto multi = Apply(obs);
+  ASSERT_TRUE(multi.has_value());
+  ASSERT_EQ(multi->size(), 2u);
+  EXPECT_TRUE((*multi)[0].has_instance_health_check_failed());
+  EXPECT_TRUE((*multi)[1].has_instance_quota_exceeded());
+}
+
+// A VM may only be reported deleted after a delete was requested.
+TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
+  Register();
+  Create("i1");
+  auto obs = Cmd("o");
+  obs.mutable_record_observation()->set_instance_id("i1");
+  obs.mutable_record_observation()->set_revision(1);
+  obs.mutable_record_observation()->set_state(v1::VM_STATE_DELETED);
+  EXPECT_EQ(Decide(state_, obs, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+  auto del = Cmd("d");
+  del.mutable_delete_instance()->set_instance_id("i1");
+  ASSERT_TRUE(Apply(del).has_value());
+  obs.set_command_id("o2");
+  auto d = Apply(obs);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(state_.instances.at("i1").deleted);
+}
+
+// Ids are checked at the domain's boundary as well as the API's.
+TEST_F(DeciderTest, MalformedIdsAreRefused) {
+  Register();
+  auto c = Cmd("");
+  c.mutable_start_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  c.set_command_id("ok");
+  c.mutable_start_instance()->set_instance_id("has space");
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  EXPECT_TRUE(IsValidCommandId(std::string(128, 'a')));
+  EXPECT_FALSE(IsValidCommandId(std::string(129, 'a')));
+  EXPECT_FALSE(IsValidResourceId(std::string(65, 'a')));
+}
+
+// Commands the engine does not handle yet are refused with a clear reason, not dropped.
+TEST_F(DeciderTest, UnsupportedCommandsAreRefused) {
+  Register();
+  auto c = Cmd("x");
+  c.mutable_grant_credits()->set_credits(5);
+  auto d = Decide(state_, c, kNow);
+  ASSERT_FALSE(d.has_value());
+  EXPECT_EQ(d.error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  v1::Command empty = Cmd("y");
+  EXPECT_FALSE(Decide(state_, empty, kNow).has_value());
+}
+
+}  // namespace
+}  // namespace clawvisor
