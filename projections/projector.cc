@@ -99,7 +99,9 @@ Result<std::optional<Message>> GetMessage(KvStore& store, const std::string& key
 }  // namespace
 
 // The rows a batch has written so far, over the store: read-modify-write within one batch sees
-// its own writes.
+// its own writes. Writes collect in an overlay and become a KvBatch at the end: its range
+// deletes first, then the overlay's puts and deletes (an erasure nulls the overlay rows it
+// covers, so rows written before it in the batch are deleted and rows after it survive).
 class Projector::BatchView {
  public:
   explicit BatchView(KvStore& store) : store_(store) {}
@@ -112,47 +114,39 @@ class Projector::BatchView {
       m.ParseFromString(*it->second);
       return std::optional<Message>(std::move(m));
     }
-    if (erased_prefix_hit(key)) return std::optional<Message>();
+    for (const auto& prefix : erased_prefixes_) {
+      if (key.starts_with(prefix)) return std::optional<Message>();
+    }
     return GetMessage<Message>(store_, key);
   }
   void Put(const std::string& key, const google::protobuf::Message& m) {
-    std::string value;
-    m.SerializeToString(&value);
-    overlay_[key] = value;
-    batch_.Put(key, std::move(value));
+    m.SerializeToString(&overlay_[key].emplace());
   }
-  void PutRaw(const std::string& key, std::string value) {
-    overlay_[key] = value;
-    batch_.Put(key, std::move(value));
-  }
-  void Delete(const std::string& key) {
-    overlay_[key] = std::nullopt;
-    batch_.Delete(key);
-  }
-  // Deletes every row under `prefix`, including rows this batch already wrote.
+  void PutRaw(const std::string& key, std::string value) { overlay_[key] = std::move(value); }
+  void Delete(const std::string& key) { overlay_[key] = std::nullopt; }
   void DeletePrefix(const std::string& prefix) {
-    batch_.DeleteRange(prefix, PrefixEnd(prefix));
     for (auto it = overlay_.lower_bound(prefix);
          it != overlay_.end() && it->first.starts_with(prefix); ++it) {
       it->second = std::nullopt;
     }
     erased_prefixes_.push_back(prefix);
   }
-  KvBatch& batch() { return batch_; }
+  KvBatch Materialize() const {
+    KvBatch batch;
+    for (const auto& prefix : erased_prefixes_) batch.DeleteRange(prefix, PrefixEnd(prefix));
+    for (const auto& [key, value] : overlay_) {
+      if (value) batch.Put(key, *value);
+      else batch.Delete(key);
+    }
+    return batch;
+  }
   void Reset() {
-    batch_.Clear();
     overlay_.clear();
     erased_prefixes_.clear();
   }
 
  private:
-  bool erased_prefix_hit(const std::string& key) const {
-    for (const auto& p : erased_prefixes_)
-      if (key.starts_with(p)) return true;
-    return false;
-  }
   KvStore& store_;
-  KvBatch batch_;
   std::map<std::string, std::optional<std::string>> overlay_;
   std::vector<std::string> erased_prefixes_;
 };
@@ -391,7 +385,7 @@ Status Projector::Apply(std::span<const Record> records) {
     PutU64(offset_value, static_cast<uint64_t>(expected));
     view.PutRaw(OffsetKey(partition), offset_value);
     // Not synced: the projection can always be replayed from the log; its offset travels with it.
-    if (auto ok = store_.Write(view.batch(), /*sync=*/false); !ok) return ok;
+    if (auto ok = store_.Write(view.Materialize(), /*sync=*/false); !ok) return ok;
     if (progress_ != nullptr) progress_->Advance(partition, expected);
   }
   applied_.Inc(applied);
