@@ -97,7 +97,7 @@ class EventLog {
 
   // Atomically appends `txn.records` and stores `txn.consumed` as the committed position of
   // `txn.consumer_group`. On success the records are visible to readers and
-  // CommittedPosition() returns the new positions; on failure nothing is.
+  // CommittedOffset() returns the new positions; on failure nothing is.
   virtual Result<AppendResult> Transact(const Transaction& txn) = 0;
 
   // Reads up to `max_records` records of one partition starting at `from_offset`, in offset

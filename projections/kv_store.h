@@ -50,7 +50,8 @@ class KvStore {
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   // Applies the batch atomically. `sync`: durable before returning.
   virtual Status Write(const KvBatch& batch, bool sync) = 0;
-  // Visits keys in [begin, end) in order until `visit` returns false.
+  // Visits keys in [begin, end) in order until `visit` returns false. An empty `end` means
+  // no upper bound.
   virtual Status Scan(std::string_view begin, std::string_view end,
                       const std::function<bool(std::string_view key, std::string_view value)>&
                           visit) = 0;
