@@ -21,6 +21,7 @@ namespace clawvisor {
 
 // What a sealed value is bound to. All three are authenticated, none is secret.
 struct SealContext {
+  // All three must be non-empty (the account id without NUL); implementations refuse others.
   std::string_view account_id;
   std::string_view record_id;  // the event id (or command id, on the commands topic)
   std::string_view field;      // e.g. "account_registered.email"
@@ -40,6 +41,7 @@ class Sealer {
 
   // A keyed hash (HMAC-SHA-256 under a vault-wide lookup key) to find a record by a secret value
   // (an email, a session token) without storing the value. `purpose` separates domains.
+  // Returns 64 lowercase hex digits.
   virtual Result<std::string> LookupHash(std::string_view purpose, std::string_view value) = 0;
 
   // Destroys the account's data keys. Irreversible.

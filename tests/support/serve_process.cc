@@ -1,0 +1,125 @@
+#include "tests/support/serve_process.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace clawvisor::testing {
+namespace {
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+std::string ClawvisorBinary() {
+  return std::string(CLAWVISOR_BUILD_DIR) + "/adapters/cli/clawvisor";
+}
+
+RunResult RunClawvisor(const std::vector<std::string>& args) {
+  char out_path[] = "/tmp/clawvisor-run-out-XXXXXX";
+  char err_path[] = "/tmp/clawvisor-run-err-XXXXXX";
+  const int out_fd = ::mkstemp(out_path);
+  const int err_fd = ::mkstemp(err_path);
+  std::vector<std::string> full{ClawvisorBinary()};
+  full.insert(full.end(), args.begin(), args.end());
+  const pid_t pid = Spawn(full, out_fd, err_fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(out_fd);
+  ::close(err_fd);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadFile(out_path);
+  r.err = ReadFile(err_path);
+  ::unlink(out_path);
+  ::unlink(err_path);
+  return r;
+}
+
+ServeProcess::ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
+                           std::vector<std::string> extra_args)
+    : data_dir_(std::move(data_dir)),
+      log_file_(std::move(log_file)),
+      extra_args_(std::move(extra_args)) {}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) Kill();
+}
+
+void ServeProcess::Start(std::chrono::seconds timeout) {
+  ASSERT_LE(pid_, 0) << "already running";
+  // Append: the log of every run of this process in one file, for the canary searches.
+  const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  ASSERT_GE(fd, 0);
+  const auto start_size = std::filesystem::file_size(log_file_);
+  std::vector<std::string> args{ClawvisorBinary(), "serve", "--data-dir", data_dir_.string(),
+                                "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = Spawn(args, fd, fd);
+  ::close(fd);
+  ASSERT_GT(pid_, 0);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string log = ReadFile(log_file_).substr(start_size);
+    if (const auto line = log.find("\"msg\":\"listening\""); line != std::string::npos) {
+      const auto port = log.find("\"port\":", line);
+      if (port != std::string::npos) {
+        port_ = static_cast<uint16_t>(std::stoi(log.substr(port + 7)));
+        return;
+      }
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "clawvisor serve exited during start-up:\n" << log;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "clawvisor serve did not report listening in time";
+}
+
+int ServeProcess::Wait() {
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int ServeProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  return Wait();
+}
+
+void ServeProcess::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  Wait();
+}
+
+}  // namespace clawvisor::testing
