@@ -40,7 +40,7 @@ struct InstanceState {
   DesiredState desired = DesiredState::kStopped;
   v1::VmState observed = v1::VM_STATE_PENDING;
   std::string host_id;
-  bool deleted = false;   // the reconciler confirmed the VM and its disk are gone
+  bool deleted = false;  // the reconciler confirmed the VM and its disk are gone
   TimestampUs created_at_us = 0;
   TimestampUs last_activity_us = 0;
   std::map<std::string, CredentialInfo> credentials;

@@ -157,17 +157,15 @@ Decision RequestTransition(const AccountState& state, const std::string& instanc
       break;
     case v1::Command::kPauseInstance:
       if (current != DesiredState::kRunning && current != DesiredState::kPaused) {
-        return Reject(v1::REJECTION_INVALID_STATE,
-                      "only a running instance can be paused (it is " +
-                          std::string(DesiredVerb(current)) + ")");
+        return Reject(v1::REJECTION_INVALID_STATE, "only a running instance can be paused (it is " +
+                                                       std::string(DesiredVerb(current)) + ")");
       }
       event.mutable_instance_pause_requested()->set_reason("user");
       break;
     case v1::Command::kResumeInstance:
       if (current != DesiredState::kPaused && current != DesiredState::kRunning) {
-        return Reject(v1::REJECTION_INVALID_STATE,
-                      "only a paused instance can be resumed (it is " +
-                          std::string(DesiredVerb(current)) + ")");
+        return Reject(v1::REJECTION_INVALID_STATE, "only a paused instance can be resumed (it is " +
+                                                       std::string(DesiredVerb(current)) + ")");
       }
       event.mutable_instance_resume_requested();
       break;
@@ -191,10 +189,9 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
   const InstanceState& instance = it->second;
   // A report about an older incarnation of this id must never move the new one.
   if (obs.revision() != instance.revision) {
-    return Reject(v1::REJECTION_INVALID_STATE, "observation is for revision " +
-                                                   std::to_string(obs.revision()) +
-                                                   ", the instance is at " +
-                                                   std::to_string(instance.revision));
+    return Reject(v1::REJECTION_INVALID_STATE,
+                  "observation is for revision " + std::to_string(obs.revision()) +
+                      ", the instance is at " + std::to_string(instance.revision));
   }
   Events out;
   if (obs.health_check_failed()) {
@@ -267,10 +264,14 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
 
 std::string_view DesiredStateName(DesiredState state) {
   switch (state) {
-    case DesiredState::kStopped: return "stopped";
-    case DesiredState::kRunning: return "running";
-    case DesiredState::kPaused: return "paused";
-    case DesiredState::kDeleted: return "deleted";
+    case DesiredState::kStopped:
+      return "stopped";
+    case DesiredState::kRunning:
+      return "running";
+    case DesiredState::kPaused:
+      return "paused";
+    case DesiredState::kDeleted:
+      return "deleted";
   }
   return "unknown";
 }

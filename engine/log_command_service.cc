@@ -7,8 +7,7 @@
 namespace clawvisor {
 
 LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
-                                     Watermarks& projected, Clock& clock,
-                                     MetricsRegistry& metrics)
+                                     Watermarks& projected, Clock& clock, MetricsRegistry& metrics)
     : log_(log),
       board_(board),
       lookup_(std::move(lookup)),
@@ -17,7 +16,9 @@ LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, Outcome
       submit_seconds_(metrics.GetHistogram("clawvisor_command_submit_seconds",
                                            "From accepting a command to answering its outcome.")),
       timeouts_(metrics.GetCounter("clawvisor_command_submit_timeouts_total",
-                                   "Commands not decided within the caller's wait.")) {
+                                   "Commands not decided within the caller's wait.")),
+      appended_(metrics.GetCounter("clawvisor_commands_appended_total",
+                                   "Commands appended to the commands topic.")) {
   auto count = log_.PartitionCount(kCommandsTopic);
   partition_count_ = count ? *count : 0;
 }
@@ -54,6 +55,7 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   if (auto appended = log_.Append(std::span(&record, 1)); !appended) {
     return std::unexpected(appended.error());
   }
+  appended_.Inc();
 
   auto outcome = ticket->Wait(deadline);
   if (!outcome) {

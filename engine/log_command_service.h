@@ -15,12 +15,12 @@
 //
 // Thread-safety: Submit and Lookup are safe from any number of threads.
 
+#include <functional>
 #include "engine/clock.h"
 #include "engine/command_service.h"
 #include "engine/metrics.h"
 #include "engine/outcome_board.h"
 #include "events/event_log.h"
-#include <functional>
 
 namespace clawvisor {
 
@@ -30,8 +30,8 @@ class LogCommandService final : public CommandService {
   using OutcomeLookup = std::function<Result<std::optional<v1::CommandOutcome>>(
       std::string_view account_id, std::string_view command_id)>;
 
-  LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
-                    Watermarks& projected, Clock& clock, MetricsRegistry& metrics);
+  LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup, Watermarks& projected,
+                    Clock& clock, MetricsRegistry& metrics);
 
   Result<v1::CommandOutcome> Submit(const v1::Command& command,
                                     std::chrono::milliseconds wait) override;
@@ -47,6 +47,7 @@ class LogCommandService final : public CommandService {
   int32_t partition_count_ = 0;
   Histogram& submit_seconds_;
   Counter& timeouts_;
+  Counter& appended_;
 };
 
 }  // namespace clawvisor

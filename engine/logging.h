@@ -25,8 +25,8 @@ struct LogField {
   LogField(std::string_view k, const std::string& v) : key(k), value(std::string_view(v)) {}
   LogField(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
   template <typename Int>
-    requires std::is_integral_v<Int>
-  LogField(std::string_view k, Int v) : key(k), value(static_cast<int64_t>(v)) {}
+  requires std::is_integral_v<Int> LogField(std::string_view k, Int v)
+      : key(k), value(static_cast<int64_t>(v)) {}
 };
 
 void SetLogLevel(LogLevel level);

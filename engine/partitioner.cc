@@ -22,8 +22,12 @@ uint32_t Murmur2(std::string_view key) {
     h ^= k;
   }
   switch (length % 4) {
-    case 3: h ^= static_cast<uint32_t>(data[(length & ~3) + 2] & 0xff) << 16; [[fallthrough]];
-    case 2: h ^= static_cast<uint32_t>(data[(length & ~3) + 1] & 0xff) << 8; [[fallthrough]];
+    case 3:
+      h ^= static_cast<uint32_t>(data[(length & ~3) + 2] & 0xff) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<uint32_t>(data[(length & ~3) + 1] & 0xff) << 8;
+      [[fallthrough]];
     case 1:
       h ^= static_cast<uint32_t>(data[length & ~3] & 0xff);
       h *= m;

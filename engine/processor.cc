@@ -1,8 +1,8 @@
 #include "engine/processor.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 
 #include "engine/logging.h"
 #include "engine/partitioner.h"
@@ -27,17 +27,28 @@ v1::CommandOutcome NewOutcome(const v1::Command& command, int32_t partition, Tim
 // The instance a command is about, if any: a rejection is recorded against it.
 std::string TargetInstanceId(const v1::Command& command) {
   switch (command.payload_case()) {
-    case v1::Command::kCreateInstance: return command.create_instance().instance_id();
-    case v1::Command::kStartInstance: return command.start_instance().instance_id();
-    case v1::Command::kStopInstance: return command.stop_instance().instance_id();
-    case v1::Command::kPauseInstance: return command.pause_instance().instance_id();
-    case v1::Command::kResumeInstance: return command.resume_instance().instance_id();
-    case v1::Command::kDeleteInstance: return command.delete_instance().instance_id();
-    case v1::Command::kSetCredential: return command.set_credential().instance_id();
-    case v1::Command::kRemoveCredential: return command.remove_credential().instance_id();
-    case v1::Command::kRotateGatewayToken: return command.rotate_gateway_token().instance_id();
-    case v1::Command::kRecordObservation: return command.record_observation().instance_id();
-    default: return {};
+    case v1::Command::kCreateInstance:
+      return command.create_instance().instance_id();
+    case v1::Command::kStartInstance:
+      return command.start_instance().instance_id();
+    case v1::Command::kStopInstance:
+      return command.stop_instance().instance_id();
+    case v1::Command::kPauseInstance:
+      return command.pause_instance().instance_id();
+    case v1::Command::kResumeInstance:
+      return command.resume_instance().instance_id();
+    case v1::Command::kDeleteInstance:
+      return command.delete_instance().instance_id();
+    case v1::Command::kSetCredential:
+      return command.set_credential().instance_id();
+    case v1::Command::kRemoveCredential:
+      return command.remove_credential().instance_id();
+    case v1::Command::kRotateGatewayToken:
+      return command.rotate_gateway_token().instance_id();
+    case v1::Command::kRecordObservation:
+      return command.record_observation().instance_id();
+    default:
+      return {};
   }
 }
 
@@ -86,12 +97,12 @@ Processor::Processor(EventLog& log, Sealer& sealer, Clock& clock, RandomSource& 
       accepted_(metrics.GetCounter("clawvisor_processor_commands_total",
                                    "Command records consumed by the processor, by outcome.",
                                    {{"outcome", "accepted"}})),
-      rejected_(metrics.GetCounter("clawvisor_processor_commands_total", "",
-                                   {{"outcome", "rejected"}})),
-      duplicates_(metrics.GetCounter("clawvisor_processor_commands_total", "",
-                                     {{"outcome", "duplicate"}})),
-      malformed_(metrics.GetCounter("clawvisor_processor_commands_total", "",
-                                    {{"outcome", "malformed"}})),
+      rejected_(
+          metrics.GetCounter("clawvisor_processor_commands_total", "", {{"outcome", "rejected"}})),
+      duplicates_(
+          metrics.GetCounter("clawvisor_processor_commands_total", "", {{"outcome", "duplicate"}})),
+      malformed_(
+          metrics.GetCounter("clawvisor_processor_commands_total", "", {{"outcome", "malformed"}})),
       transact_failures_(metrics.GetCounter("clawvisor_processor_transaction_failures_total",
                                             "Transactions the event log refused.")),
       transact_seconds_(metrics.GetHistogram("clawvisor_processor_transaction_seconds",
@@ -144,8 +155,8 @@ Status Processor::Rebuild(int32_t partition, PartitionState& state) {
       auto event = DecodeEnvelope(record.value);
       if (!event) {
         return MakeError(event.error().code, "events partition " + std::to_string(partition) +
-                                                 " offset " + std::to_string(record.offset) +
-                                                 ": " + event.error().message);
+                                                 " offset " + std::to_string(record.offset) + ": " +
+                                                 event.error().message);
       }
       auto& account = state.accounts[event->account_id()];
       account.account_id = event->account_id();
@@ -173,8 +184,8 @@ Status Processor::Rebuild(int32_t partition, PartitionState& state) {
 }
 
 std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
-                                              const AccountState& state,
-                                              const v1::Command& command, TimestampUs now_us) {
+                                              const AccountState& state, const v1::Command& command,
+                                              TimestampUs now_us) {
   // Versions continue from the state, counting this decision's earlier events per aggregate.
   uint64_t account_version = state.version;
   std::map<std::string, uint64_t> instance_versions;
@@ -202,8 +213,7 @@ std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
 }
 
 void Processor::DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
-                             std::vector<Pending>& pending,
-                             std::vector<std::string>& duplicates) {
+                             std::vector<Pending>& pending, std::vector<std::string>& duplicates) {
   auto command = DecodeCommand(record.value);
   // A record that cannot be attributed to a valid account in this partition cannot be decided
   // here without breaking "all of an account's events live in its partition": skip it, loudly.

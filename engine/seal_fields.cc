@@ -31,13 +31,17 @@ void Walk(pb::Message& message, const std::string& prefix,
       for (int i = 0; i < reflection->FieldSize(message, field); ++i) {
         const std::string item = path + "[" + std::to_string(i) + "]";
         auto* child = reflection->MutableRepeatedMessage(&message, field, i);
-        if (IsSealedType(field)) visit(item, *child);
-        else Walk(*child, item, visit);
+        if (IsSealedType(field))
+          visit(item, *child);
+        else
+          Walk(*child, item, visit);
       }
     } else {
       auto* child = reflection->MutableMessage(&message, field);
-      if (IsSealedType(field)) visit(path, *child);
-      else Walk(*child, path, visit);
+      if (IsSealedType(field))
+        visit(path, *child);
+      else
+        Walk(*child, path, visit);
     }
   }
 }

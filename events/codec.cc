@@ -97,10 +97,10 @@ std::string FormatTimestampUs(int64_t us) {
 }
 
 std::vector<Header> CloudEventHeaders(const v1::Envelope& envelope) {
-  std::string subject = envelope.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE
-                            ? "accounts/" + envelope.account_id() + "/instances/" +
-                                  envelope.aggregate_id()
-                            : "accounts/" + envelope.account_id();
+  std::string subject =
+      envelope.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE
+          ? "accounts/" + envelope.account_id() + "/instances/" + envelope.aggregate_id()
+          : "accounts/" + envelope.account_id();
   return {
       {"ce_specversion", "1.0"},
       {"ce_id", envelope.event_id()},

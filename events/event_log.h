@@ -79,9 +79,9 @@ struct AppendResult {
 
 // One atomic consume-decide-append step.
 struct Transaction {
-  std::string consumer_group;          // e.g. "clawvisor-processor"
-  std::vector<Position> consumed;      // next offsets of the consumed input partitions
-  std::vector<OutgoingRecord> records; // outputs, any topics and partitions
+  std::string consumer_group;           // e.g. "clawvisor-processor"
+  std::vector<Position> consumed;       // next offsets of the consumed input partitions
+  std::vector<OutgoingRecord> records;  // outputs, any topics and partitions
 };
 
 class EventLog {
@@ -107,8 +107,7 @@ class EventLog {
 
   // Like Read over several partitions: returns what is available from each position (up to
   // `max_records` in all); if nothing is, waits up to `timeout` for a record to arrive.
-  virtual Result<std::vector<Record>> Poll(std::span<const Position> positions,
-                                           size_t max_records,
+  virtual Result<std::vector<Record>> Poll(std::span<const Position> positions, size_t max_records,
                                            std::chrono::milliseconds timeout) = 0;
 
   // The offset the next appended record of `tp` will get (Kafka's end offset / LSO).

@@ -11,16 +11,16 @@
 namespace clawvisor {
 
 enum class Errc {
-  kInvalidArgument,   // the caller's input is wrong; retrying the same input fails again
+  kInvalidArgument,  // the caller's input is wrong; retrying the same input fails again
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,
-  kUnavailable,       // environmental: broker down, disk full; retrying may succeed
-  kCorruption,        // stored bytes fail a check
-  kUnsupported,       // e.g. an unknown schema version
+  kUnavailable,  // environmental: broker down, disk full; retrying may succeed
+  kCorruption,   // stored bytes fail a check
+  kUnsupported,  // e.g. an unknown schema version
   kTimeout,
   kPermissionDenied,
-  kInternal,          // a broken invariant that did not warrant an abort
+  kInternal,  // a broken invariant that did not warrant an abort
 };
 
 std::string_view ErrcName(Errc code);

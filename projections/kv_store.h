@@ -25,7 +25,9 @@ class KvBatch {
     std::string key;
     std::optional<std::string> value;  // nullopt: delete
   };
-  void Put(std::string key, std::string value) { ops_.push_back({std::move(key), std::move(value)}); }
+  void Put(std::string key, std::string value) {
+    ops_.push_back({std::move(key), std::move(value)});
+  }
   void Delete(std::string key) { ops_.push_back({std::move(key), std::nullopt}); }
   // Deletes every key in [begin, end).
   void DeleteRange(std::string begin, std::string end) {
@@ -52,9 +54,9 @@ class KvStore {
   virtual Status Write(const KvBatch& batch, bool sync) = 0;
   // Visits keys in [begin, end) in order until `visit` returns false. An empty `end` means
   // no upper bound.
-  virtual Status Scan(std::string_view begin, std::string_view end,
-                      const std::function<bool(std::string_view key, std::string_view value)>&
-                          visit) = 0;
+  virtual Status Scan(
+      std::string_view begin, std::string_view end,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
 };
 
 }  // namespace clawvisor

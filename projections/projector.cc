@@ -69,9 +69,12 @@ std::optional<std::string> FromHex(std::string_view hex) {
     for (size_t k = 0; k < 2; ++k) {
       const char c = hex[i + k];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else
+        return std::nullopt;
     }
     out += static_cast<char>(v);
   }
@@ -135,8 +138,10 @@ class Projector::BatchView {
     KvBatch batch;
     for (const auto& prefix : erased_prefixes_) batch.DeleteRange(prefix, PrefixEnd(prefix));
     for (const auto& [key, value] : overlay_) {
-      if (value) batch.Put(key, *value);
-      else batch.Delete(key);
+      if (value)
+        batch.Put(key, *value);
+      else
+        batch.Delete(key);
     }
     return batch;
   }
@@ -151,8 +156,7 @@ class Projector::BatchView {
   std::vector<std::string> erased_prefixes_;
 };
 
-Projector::Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics,
-                     Watermarks* progress)
+Projector::Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics, Watermarks* progress)
     : store_(store),
       sealer_(sealer),
       progress_(progress),
@@ -224,8 +228,8 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
           acc.set_status("active");
           acc.set_created_at_us(at);
           if (sealer_ != nullptr) {
-            auto email = sealer_->Open({account, event.event_id(), "account_registered.email"},
-                                       p.email());
+            auto email =
+                sealer_->Open({account, event.event_id(), "account_registered.email"}, p.email());
             acc.set_email_masked(email ? MaskEmail(*email) : std::string(kErasedText));
           }
           v1::MemberView owner;
@@ -543,7 +547,7 @@ Result<std::optional<v1::CommandOutcome>> Projector::GetCommandOutcome(
 
 Result<std::string> Projector::Fingerprint() {
   std::string all;
-  Status scanned = store_.Scan("", "\xff", [&](std::string_view key, std::string_view value) {
+  Status scanned = store_.Scan("", "", [&](std::string_view key, std::string_view value) {
     all += ToHex(key) + "=" + ToHex(value) + "\n";
     return true;
   });

@@ -22,10 +22,10 @@
 #include <stop_token>
 #include <string>
 
+#include "clawvisor/v1/events.pb.h"
 #include "engine/metrics.h"
 #include "engine/outcome_board.h"
 #include "engine/sealer.h"
-#include "clawvisor/v1/events.pb.h"
 #include "events/event_log.h"
 #include "projections/kv_store.h"
 #include "projections/read_model.h"
@@ -58,19 +58,17 @@ class Projector final : public ReadModel {
   Result<std::optional<v1::InstanceView>> GetInstance(std::string_view account_id,
                                                       std::string_view instance_id) override;
   Result<v1::InstanceList> ListInstances(std::string_view account_id) override;
-  Result<v1::AuditPage> ListAudit(std::string_view account_id, int64_t since_us,
-                                  int64_t until_us, std::string_view cursor,
-                                  uint32_t limit) override;
-  Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(
-      std::string_view account_id, std::string_view command_id) override;
+  Result<v1::AuditPage> ListAudit(std::string_view account_id, int64_t since_us, int64_t until_us,
+                                  std::string_view cursor, uint32_t limit) override;
+  Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(std::string_view account_id,
+                                                              std::string_view command_id) override;
 
   // Every row of the store in key order, for comparing two projections (tests, verify).
   Result<std::string> Fingerprint();
 
  private:
   class BatchView;
-  Status ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition,
-                    int64_t offset);
+  Status ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition, int64_t offset);
 
   KvStore& store_;
   Sealer* sealer_;

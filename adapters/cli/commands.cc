@@ -21,7 +21,8 @@ namespace {
 constexpr std::string_view kVersion = "0.1.0";
 constexpr std::string_view kDefaultListen = "127.0.0.1:8470";
 
-constexpr std::string_view kTopHelp = R"(clawvisor — the control plane of per-customer AI-agent microVMs
+constexpr std::string_view kTopHelp =
+    R"(clawvisor — the control plane of per-customer AI-agent microVMs
 
 Usage: clawvisor <command> [flags]
 
@@ -96,12 +97,17 @@ int UsageError(std::string_view message, std::string_view help) {
 int Fail(const Error& error) {
   std::cerr << "clawvisor: " << error.ToString() << "\n";
   switch (error.code) {
-    case Errc::kInvalidArgument: return kExitUsage;
+    case Errc::kInvalidArgument:
+      return kExitUsage;
     case Errc::kCorruption:
-    case Errc::kUnsupported: return kExitDataErr;
-    case Errc::kUnavailable: return kExitUnavailable;
-    case Errc::kInternal: return kExitSoftware;
-    default: return kExitFailure;
+    case Errc::kUnsupported:
+      return kExitDataErr;
+    case Errc::kUnavailable:
+      return kExitUnavailable;
+    case Errc::kInternal:
+      return kExitSoftware;
+    default:
+      return kExitFailure;
   }
 }
 
@@ -196,7 +202,8 @@ int Serve(const std::vector<std::string>& args) {
   if (!node) return Fail(node.error());
   if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
   Log(LogLevel::kInfo, "serve", "listening",
-      {{"address", listen->first}, {"port", static_cast<int64_t>((*node)->http_port())},
+      {{"address", listen->first},
+       {"port", static_cast<int64_t>((*node)->http_port())},
        {"data_dir", options.data_dir.string()}});
   int received = 0;
   sigwait(&signals, &received);
@@ -212,13 +219,11 @@ int Events(const std::vector<std::string>& args) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   const std::string verb = args[0];
-  if (verb != "dump" && verb != "tail") return UsageError("unknown events command " + verb, kEventsHelp);
-  auto flags = Flags::Parse({args.begin() + 1, args.end()}, {{"data-dir"},
-                                                             {"account"},
-                                                             {"partition"},
-                                                             {"from"},
-                                                             {"limit"},
-                                                             {"help", false}});
+  if (verb != "dump" && verb != "tail")
+    return UsageError("unknown events command " + verb, kEventsHelp);
+  auto flags = Flags::Parse(
+      {args.begin() + 1, args.end()},
+      {{"data-dir"}, {"account"}, {"partition"}, {"from"}, {"limit"}, {"help", false}});
   if (!flags) return UsageError(flags.error().message, kEventsHelp);
   if (flags->Has("help")) {
     std::cout << kEventsHelp;
@@ -325,8 +330,7 @@ int Projections(const std::vector<std::string>& args) {
     std::cout << kProjectionsHelp;
     return kExitOk;
   }
-  const std::filesystem::path data_dir =
-      flags->Get("data-dir").value_or(DefaultDataDir().string());
+  const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   auto log = OpenLocalLog(data_dir, 16, /*create=*/false);
   if (!log) return Fail(log.error());
   OsRandom random;
@@ -377,8 +381,7 @@ int Projections(const std::vector<std::string>& args) {
                 static_cast<long long>(applied));
     return kExitFailure;
   }
-  std::printf("projections equal a fresh replay of %lld events\n",
-              static_cast<long long>(applied));
+  std::printf("projections equal a fresh replay of %lld events\n", static_cast<long long>(applied));
   return kExitOk;
 }
 

@@ -92,9 +92,9 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
 
   node->projector_ = std::make_unique<Projector>(*node->projection_store_, node->vault_.get(),
                                                  node->metrics_, &node->projected_);
-  node->processor_ = std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_,
-                                                 node->random_, node->metrics_, &node->board_,
-                                                 node->options_.processor);
+  node->processor_ =
+      std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_, node->random_,
+                                  node->metrics_, &node->board_, node->options_.processor);
   Projector* projector = node->projector_.get();
   node->commands_ = std::make_unique<LogCommandService>(
       *node->log_, node->board_,
@@ -118,8 +118,7 @@ Status EmbeddedNode::Start() {
   });
   if (!caught_up) return caught_up;
   processor_thread_ = std::jthread([this](std::stop_token stop) { processor_->Run(stop); });
-  projector_thread_ =
-      std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
+  projector_thread_ = std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
   if (options_.http) {
     http_ = std::make_unique<HttpApi>(*options_.http, *commands_, *projector_, metrics_,
                                       [this] { return ready_.load(); });
@@ -130,9 +129,9 @@ Status EmbeddedNode::Start() {
   ready_ = true;
   Log(LogLevel::kInfo, kComponent, "ready",
       {{"http_port", static_cast<int64_t>(http_port_)},
-       {"startup_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                          clock_.Monotonic() - started)
-                          .count()}});
+       {"startup_ms",
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Monotonic() - started)
+            .count()}});
   return {};
 }
 

@@ -57,8 +57,8 @@ Result<int64_t> Flags::GetInt(std::string_view name, int64_t fallback, int64_t m
   auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
     return MakeError(Errc::kInvalidArgument, "--" + std::string(name) + " must be an integer in [" +
-                                                 std::to_string(min) + ", " +
-                                                 std::to_string(max) + "]");
+                                                 std::to_string(min) + ", " + std::to_string(max) +
+                                                 "]");
   }
   return value;
 }

@@ -32,8 +32,8 @@ class ProcessorTest : public ::testing::Test {
   std::unique_ptr<Processor> NewProcessor() {
     ProcessorOptions options;
     options.poll_timeout = std::chrono::milliseconds(10);
-    auto p = std::make_unique<Processor>(*log_, sealer_, clock_, random_, metrics_, &board_,
-                                         options);
+    auto p =
+        std::make_unique<Processor>(*log_, sealer_, clock_, random_, metrics_, &board_, options);
     EXPECT_TRUE(p->AssignAll().has_value());
     return p;
   }
@@ -141,10 +141,10 @@ TEST_F(ProcessorTest, RepeatedCommandIdAppendsNothing) {
   ASSERT_TRUE(outcome.has_value());
   EXPECT_TRUE(outcome->accepted());
   EXPECT_EQ(outcome->event_types_size(), 2);
-  EXPECT_EQ(metrics_.GetCounter("clawvisor_processor_commands_total", "",
-                                {{"outcome", "duplicate"}})
-                .value(),
-            2u);
+  EXPECT_EQ(
+      metrics_.GetCounter("clawvisor_processor_commands_total", "", {{"outcome", "duplicate"}})
+          .value(),
+      2u);
 }
 
 // A refused command is recorded as a CommandRejected event with its reason, and its outcome
@@ -211,11 +211,12 @@ TEST_F(ProcessorTest, SkipsMalformedAndMisroutedRecords) {
   Submit(Register("acc_1", "ok"));
   Drain(*p);
   EXPECT_EQ(AllEvents().size(), 2u);
-  EXPECT_EQ(metrics_.GetCounter("clawvisor_processor_commands_total", "",
-                                {{"outcome", "malformed"}})
-                .value(),
-            2u);
-  auto committed = log_->CommittedOffset("clawvisor-processor", {std::string(kCommandsTopic), home});
+  EXPECT_EQ(
+      metrics_.GetCounter("clawvisor_processor_commands_total", "", {{"outcome", "malformed"}})
+          .value(),
+      2u);
+  auto committed =
+      log_->CommittedOffset("clawvisor-processor", {std::string(kCommandsTopic), home});
   ASSERT_TRUE(committed.has_value());
   EXPECT_EQ(*committed, 2);
 }

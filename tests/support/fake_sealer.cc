@@ -16,8 +16,7 @@ std::string FakeSealer::Scramble(std::string_view context, std::string_view byte
 
 namespace {
 std::string ContextString(const SealContext& c) {
-  return std::string(c.account_id) + '\0' + std::string(c.record_id) + '\0' +
-         std::string(c.field);
+  return std::string(c.account_id) + '\0' + std::string(c.record_id) + '\0' + std::string(c.field);
 }
 }  // namespace
 
@@ -47,8 +46,8 @@ Result<std::string> FakeSealer::Open(const SealContext& context, const v1::Seale
   const std::string ctx = ContextString(context);
   const size_t h = std::hash<std::string_view>{}(ctx);
   for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<char>(sealed.ciphertext()[i] ^
-                               static_cast<char>((h >> ((i % 8) * 8)) | 0x80));
+    out[i] =
+        static_cast<char>(sealed.ciphertext()[i] ^ static_cast<char>((h >> ((i % 8) * 8)) | 0x80));
   }
   return std::string(out.rbegin(), out.rend());
 }

@@ -9,7 +9,7 @@
 namespace clawvisor::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0: the connection failed or was cut
+  int status = 0;                              // 0: the connection failed or was cut
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };

@@ -77,8 +77,8 @@ void ServeProcess::Start(std::chrono::seconds timeout) {
   const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   ASSERT_GE(fd, 0);
   const auto start_size = std::filesystem::file_size(log_file_);
-  std::vector<std::string> args{ClawvisorBinary(), "serve", "--data-dir", data_dir_.string(),
-                                "--listen", "127.0.0.1:0"};
+  std::vector<std::string> args{ClawvisorBinary(),  "serve",    "--data-dir",
+                                data_dir_.string(), "--listen", "127.0.0.1:0"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = Spawn(args, fd, fd);
   ::close(fd);
