@@ -49,8 +49,9 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
 // Applies one stamped event. Events that do not change decision state are accepted and ignored.
 void Evolve(AccountState& state, const v1::Envelope& event);
 
-// Checks of identifiers shared by every entry point: 1..128 of [A-Za-z0-9._:-] for command ids,
-// 1..64 for account and instance ids.
+// Checks of identifiers shared by every entry point (API, processor): 1..128 characters of
+// [A-Za-z0-9._:-] for command ids; 1..64 for account and instance ids, which also may not be
+// "." or "..".
 bool IsValidCommandId(std::string_view id);
 bool IsValidResourceId(std::string_view id);
 

@@ -1,1 +1,544 @@
-// placeholder
+#include "adapters/http/http_api.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "adapters/http/api_handler.h"
+#include "adapters/http/router.h"
+#include "engine/logging.h"
+
+namespace clawvisor {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::string_view kComponent = "http";
+// How long a connection closed after an error keeps draining what the client still sends, so
+// the kernel does not answer that data with a RST that could destroy our error response
+// before the client reads it (nginx's "lingering close").
+constexpr std::chrono::milliseconds kMaxLinger{2'000};
+constexpr size_t kMaxLingerBytes = 1 << 20;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+// The route label of a request whose header was parsed but that got no handler (413, 400...).
+std::string_view RouteLabelOf(beast::string_view method, beast::string_view target) {
+  const std::string_view t(target.data(), target.size());
+  return MatchRoute(std::string_view(method.data(), method.size()), t.substr(0, t.find('?')))
+      .path_template;
+}
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Asks the connection to close: now if idle, after its response if a request is in flight.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace
+
+class HttpApi::Impl {
+ public:
+  Impl(HttpApiOptions options, CommandService& commands, ReadModel& reads, MetricsRegistry& metrics,
+       std::function<bool()> ready)
+      : options_(std::move(options)),
+        authenticator_(options_.authenticator ? options_.authenticator
+                                              : std::make_shared<LocalServiceAuthenticator>()),
+        clock_(options_.clock ? options_.clock : &system_clock_),
+        metrics_(metrics),
+        handler_(commands, reads, metrics, *authenticator_, *clock_, std::move(ready),
+                 options_.command_wait),
+        acceptor_(asio::make_strand(ioc_)),
+        accept_retry_(acceptor_.get_executor()),
+        open_connections_(
+            metrics.GetGauge("clawvisor_http_open_connections", "HTTP connections currently open")),
+        rejected_connections_(
+            metrics.GetCounter("clawvisor_http_connections_rejected_total",
+                               "HTTP connections refused because max_connections were open")) {}
+
+  ~Impl() { Stop(); }
+
+  Result<uint16_t> Start();
+  void Stop();
+
+  const HttpApiOptions& options() const { return options_; }
+  // Whether Stop has begun; responses written from then on say "Connection: close".
+  bool stopping() const { return stopping_flag_.load(std::memory_order_acquire); }
+  ApiHandler& handler() { return handler_; }
+  MetricsRegistry& metrics() { return metrics_; }
+
+  enum class Admission { kAdmitted, kOverCapacity, kStopping };
+  Admission Register(uint64_t& id, const std::shared_ptr<SessionBase>& session) {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Admission::kStopping;
+    if (sessions_.size() >= options_.max_connections) return Admission::kOverCapacity;
+    id = ++next_session_id_;
+    sessions_.emplace(id, session);
+    open_connections_.Set(static_cast<int64_t>(sessions_.size()));
+    return Admission::kAdmitted;
+  }
+  void Unregister(uint64_t id) {
+    std::lock_guard lock(mu_);
+    sessions_.erase(id);
+    open_connections_.Set(static_cast<int64_t>(sessions_.size()));
+  }
+
+  // Queues `work` on the worker pool unless Stop has begun. Holding mu_ across the post orders
+  // it before Stop's pool join, so no work is ever queued on a pool that has been joined.
+  template <typename Work>
+  bool PostWork(Work&& work) {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    asio::post(*pool_, std::forward<Work>(work));
+    return true;
+  }
+
+ private:
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void RunIo();
+
+  HttpApiOptions options_;
+  SystemClock system_clock_;
+  std::shared_ptr<Authenticator> authenticator_;
+  Clock* clock_;
+  MetricsRegistry& metrics_;
+  ApiHandler handler_;
+
+  // Declared before the io_context: a session dying with it still unregisters here.
+  std::mutex lifecycle_mu_;                                            // serialises Start and Stop
+  enum class State { kNew, kRunning, kStopped } state_ = State::kNew;  // GUARDED_BY(lifecycle_mu_)
+
+  std::mutex mu_;
+  bool stopping_ = false;                   // GUARDED_BY(mu_)
+  std::atomic<bool> stopping_flag_{false};  // stopping_, readable without mu_
+  uint64_t next_session_id_ = 0;            // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, std::weak_ptr<SessionBase>> sessions_;  // GUARDED_BY(mu_)
+
+  // Declared before everything that holds its executor, so it is destroyed after them.
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;           // on its own strand
+  asio::steady_timer accept_retry_;  // on the acceptor's strand
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::vector<std::thread> io_threads_;
+
+  Gauge& open_connections_;
+  Counter& rejected_connections_;
+};
+
+namespace {
+
+// One connection. Every member is touched only on the connection's strand, except `api_` (whose
+// used parts are thread-safe) and the work posted to the pool, which gets its own copy of the
+// request and reaches back only by posting to the strand.
+//
+// Written against any Beast stream whose lowest layer is a beast::tcp_stream, so that a
+// beast::ssl_stream<beast::tcp_stream> can run it unchanged once TLS lands (#4); Close() will
+// then also need ssl async_shutdown.
+//
+//   read header --(Expect: 100-continue)--> write 100 --> read body --> handle (inline | pool)
+//        ^                                                                       |
+//        +------------------ keep-alive <-------- write response <--------------+
+//                                          \--> close / lingering close
+//
+// `Host` is HttpApi::Impl (a template parameter only because that class is private to HttpApi).
+template <typename Stream, typename Host>
+class Session final : public SessionBase,
+                      public std::enable_shared_from_this<Session<Stream, Host>> {
+ public:
+  Session(Host& api, Stream stream, std::string peer_ip)
+      : api_(api), stream_(std::move(stream)), peer_ip_(std::move(peer_ip)) {}
+
+  ~Session() override {
+    if (registered_) api_.Unregister(id_);
+  }
+
+  void SetRegistered(uint64_t id) {
+    id_ = id;
+    registered_ = true;
+  }
+
+  void Run() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::DoRead, this->shared_from_this()));
+  }
+
+  // Refuses a connection beyond max_connections: a 503 it can read, then close.
+  void RunOverCapacity() {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      ApiResponse r = ApiHandler::Error(503, "too_many_connections",
+                                        "the server has too many open connections; retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      self->keep_alive_ = false;
+      self->linger_after_write_ = true;
+      self->started_ = std::chrono::steady_clock::now();
+      self->Write(std::move(r));
+    });
+  }
+
+  void Shutdown() override {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->stopping_ = true;
+      if (!self->busy_) self->Close();
+    });
+  }
+
+ private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void DoRead() {
+    if (stopping_ || closed_) return Close();
+    parser_.emplace();
+    parser_->header_limit(
+        static_cast<uint32_t>(std::min<size_t>(api_.options().max_header_bytes, UINT32_MAX)));
+    parser_->body_limit(api_.options().max_body_bytes);
+    Lowest().expires_after(api_.options().read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return OnReadError(ec);
+    if (stopping_) return Close();
+    const auto& req = parser_->get();
+    if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = this->shared_from_this()](beast::error_code wec, size_t) {
+                          if (wec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    // The timer set before the header still runs: read_timeout bounds the whole request.
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return OnReadError(ec);
+    Dispatch();
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      return WriteTransportError(431, "header_too_large", "the request header is too large");
+    }
+    if (ec == http::error::body_limit) {
+      return WriteTransportError(
+          413, "body_too_large",
+          "the request body exceeds " + std::to_string(api_.options().max_body_bytes) + " bytes");
+    }
+    const bool peer_gone = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                           ec == http::error::partial_message ||
+                           ec == asio::error::connection_reset ||
+                           ec == asio::error::operation_aborted || ec == beast::error::timeout;
+    if (peer_gone || stopping_ || closed_) return Close();
+    // Anything else is a message Beast cannot parse: say so, then close, since where the next
+    // request would start is unknown.
+    WriteTransportError(400, "bad_request", "the request is not valid HTTP/1.1");
+  }
+
+  void WriteTransportError(unsigned status, std::string_view code, std::string_view message) {
+    ApiResponse r = ApiHandler::Error(status, code, message);
+    if (parser_ && parser_->is_header_done()) {
+      r.route = RouteLabelOf(parser_->get().method_string(), parser_->get().target());
+    }
+    version_ = 11;
+    keep_alive_ = false;
+    linger_after_write_ = true;
+    started_ = std::chrono::steady_clock::now();
+    Write(std::move(r));
+  }
+
+  void Dispatch() {
+    auto req = parser_->release();
+    parser_.reset();
+    started_ = std::chrono::steady_clock::now();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+
+    ApiRequest request;
+    request.info.method = ToString(req.method_string());
+    request.info.target = ToString(req.target());
+    request.info.authorization = ToString(req[http::field::authorization]);
+    request.info.user_agent = ToString(req[http::field::user_agent]);
+    request.info.peer_ip = peer_ip_;
+    request.content_type = ToString(req[http::field::content_type]);
+    request.body = std::move(req.body());
+
+    busy_ = true;
+    if (ApiHandler::RunsInline(request.info.method, request.info.target)) {
+      return Write(api_.handler().Handle(request));
+    }
+    auto strand = stream_.get_executor();
+    const bool queued = api_.PostWork(
+        [self = this->shared_from_this(), strand, request = std::move(request)]() mutable {
+          ApiResponse response;
+          try {
+            response = self->api_.handler().Handle(request);
+          } catch (const std::exception& e) {
+            Log(LogLevel::kError, kComponent, "handler threw", {{"what", e.what()}});
+            response = ApiHandler::Error(500, "internal", "internal error");
+          }
+          asio::post(strand, [self, response = std::move(response)]() mutable {
+            self->Write(std::move(response));
+          });
+        });
+    if (!queued) {
+      keep_alive_ = false;
+      ApiResponse r = ApiHandler::Error(503, "shutting_down", "the server is shutting down");
+      r.headers.emplace_back("Retry-After", "1");
+      Write(std::move(r));
+    }
+  }
+
+  void Write(ApiResponse response) {
+    if (closed_) return;
+    busy_ = true;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    ApiHandler::RecordMetrics(api_.metrics(), response.route, response.status, seconds);
+    if (response.status >= 500 && response.status != 503) {
+      Log(LogLevel::kWarn, kComponent, "request failed",
+          {{"route", response.route}, {"status", response.status}});
+    }
+
+    res_.emplace();
+    res_->version(version_);
+    res_->result(response.status);
+    res_->set(http::field::content_type, response.content_type);
+    // Responses carry customer data; no cache (shared or private) should keep one, and no
+    // browser should guess a type other than the one we send.
+    res_->set(http::field::cache_control, "no-store");
+    res_->set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : response.headers) res_->set(name, value);
+    res_->keep_alive(keep_alive_ && !stopping_ && !api_.stopping());
+    res_->body() = std::move(response.body);
+    res_->prepare_payload();
+    Lowest().expires_after(api_.options().write_timeout);
+    http::async_write(stream_, *res_,
+                      beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t /*bytes*/) {
+    busy_ = false;
+    const bool keep_alive = res_->keep_alive();
+    res_.reset();
+    if (ec) return Close();
+    if (stopping_ || api_.stopping()) return Close();
+    if (!keep_alive) return linger_after_write_ ? Linger() : Close();
+    DoRead();
+  }
+
+  // Half-closes, then reads and discards until the client closes (or a bound is reached).
+  void Linger() {
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    Lowest().expires_after(
+        std::min<std::chrono::milliseconds>(kMaxLinger, api_.options().read_timeout));
+    DrainSome();
+  }
+  void DrainSome() {
+    Lowest().async_read_some(asio::buffer(drain_),
+                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                               self->drained_ += n;
+                               if (ec || self->stopping_ || self->drained_ > kMaxLingerBytes)
+                                 return self->Close();
+                               self->DrainSome();
+                             });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().close();
+  }
+
+  Host& api_;
+  uint64_t id_ = 0;
+  bool registered_ = false;
+  Stream stream_;
+  std::string peer_ip_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> res_;
+  std::chrono::steady_clock::time_point started_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool busy_ = false;  // a request is being handled or its response written
+  bool stopping_ = false;
+  bool closed_ = false;
+  bool linger_after_write_ = false;
+  size_t drained_ = 0;
+  std::array<char, 4096> drain_{};
+};
+
+}  // namespace
+
+Result<uint16_t> HttpApi::Impl::Start() {
+  std::lock_guard lifecycle(lifecycle_mu_);
+  if (state_ != State::kNew) {
+    return MakeError(Errc::kFailedPrecondition, "HttpApi::Start called more than once");
+  }
+  if (options_.io_threads == 0 || options_.worker_threads == 0 || options_.max_connections == 0) {
+    return MakeError(Errc::kInvalidArgument,
+                     "io_threads, worker_threads and max_connections must be at least 1");
+  }
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(options_.listen_address, ec);
+  if (ec) {
+    return MakeError(Errc::kInvalidArgument,
+                     "listen address '" + options_.listen_address + "' is not an IP address");
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    return MakeError(Errc::kUnavailable, "cannot listen on " + options_.listen_address + ":" +
+                                             std::to_string(options_.port) + ": " + ec.message());
+  }
+  const uint16_t port = acceptor_.local_endpoint(ec).port();
+
+  pool_ = std::make_unique<asio::thread_pool>(options_.worker_threads);
+  work_.emplace(asio::make_work_guard(ioc_));
+  asio::post(acceptor_.get_executor(), [this] { DoAccept(); });
+  for (size_t i = 0; i < options_.io_threads; ++i) io_threads_.emplace_back([this] { RunIo(); });
+  state_ = State::kRunning;
+  Log(LogLevel::kInfo, kComponent, "listening",
+      {{"address", options_.listen_address}, {"port", port}});
+  return port;
+}
+
+void HttpApi::Impl::RunIo() {
+  // A handler that throws would otherwise end this thread and leave its connections hanging.
+  while (true) {
+    try {
+      ioc_.run();
+      return;
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, kComponent, "I/O handler threw", {{"what", e.what()}});
+    }
+  }
+}
+
+void HttpApi::Impl::DoAccept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), beast::bind_front_handler(&Impl::OnAccept, this));
+}
+
+void HttpApi::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (!acceptor_.is_open()) return;  // Stop closed it
+  if (ec) {
+    // EMFILE and friends: back off briefly instead of spinning on a failing accept.
+    Log(LogLevel::kWarn, kComponent, "accept failed", {{"error", ec.message()}});
+    accept_retry_.expires_after(std::chrono::milliseconds(50));
+    accept_retry_.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor_.is_open()) DoAccept();
+    });
+    return;
+  }
+  beast::error_code peer_ec;
+  const auto peer = socket.remote_endpoint(peer_ec);
+  std::string peer_ip = peer_ec ? "" : peer.address().to_string();
+
+  // TLS (#4) goes here: with a server ssl::context configured, construct
+  // Session<beast::ssl_stream<beast::tcp_stream>>, run async_handshake under read_timeout, and
+  // start the session once it completes. Nothing past this point depends on the transport.
+  using PlainSession = Session<beast::tcp_stream, Impl>;
+  auto session = std::make_shared<PlainSession>(*this, beast::tcp_stream(std::move(socket)),
+                                                std::move(peer_ip));
+  uint64_t id = 0;
+  switch (Register(id, session)) {
+    case Admission::kAdmitted:
+      session->SetRegistered(id);
+      session->Run();
+      break;
+    case Admission::kOverCapacity:
+      rejected_connections_.Inc();
+      session->RunOverCapacity();
+      break;
+    case Admission::kStopping:
+      return;  // dropping the session closes the socket
+  }
+  DoAccept();
+}
+
+void HttpApi::Impl::Stop() {
+  std::lock_guard lifecycle(lifecycle_mu_);
+  if (state_ != State::kRunning) {
+    state_ = State::kStopped;
+    return;
+  }
+  std::vector<std::weak_ptr<SessionBase>> sessions;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    stopping_flag_.store(true, std::memory_order_release);
+    for (const auto& [id, session] : sessions_) sessions.push_back(session);
+  }
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    accept_retry_.cancel();
+  });
+  for (const auto& weak : sessions) {
+    if (auto session = weak.lock()) session->Shutdown();
+  }
+  sessions.clear();
+  // Handlers already queued or running finish (Submit is bounded by command_wait) and post
+  // their responses to their connections, which the I/O threads still serve.
+  pool_->join();
+  work_.reset();
+  for (auto& thread : io_threads_) thread.join();
+  io_threads_.clear();
+  state_ = State::kStopped;
+  Log(LogLevel::kInfo, kComponent, "stopped");
+}
+
+HttpApi::HttpApi(HttpApiOptions options, CommandService& commands, ReadModel& reads,
+                 MetricsRegistry& metrics, std::function<bool()> ready)
+    : impl_(
+          std::make_unique<Impl>(std::move(options), commands, reads, metrics, std::move(ready))) {}
+
+HttpApi::~HttpApi() = default;
+
+Result<uint16_t> HttpApi::Start() { return impl_->Start(); }
+
+void HttpApi::Stop() { impl_->Stop(); }
+
+}  // namespace clawvisor

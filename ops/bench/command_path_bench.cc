@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "adapters/cli/embedded_node.h"
+#include "engine/logging.h"
 
 namespace {
 

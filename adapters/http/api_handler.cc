@@ -1,0 +1,624 @@
+#include "adapters/http/api_handler.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <charconv>
+#include <exception>
+#include <limits>
+#include <optional>
+
+#include "adapters/http/ids.h"
+#include "adapters/http/json_check.h"
+#include "adapters/http/request_parsing.h"
+#include "engine/logging.h"
+#include "events/codec.h"
+
+namespace clawvisor {
+namespace {
+
+namespace pbu = google::protobuf::util;
+
+constexpr std::string_view kComponent = "http";
+constexpr uint32_t kDefaultAuditLimit = 100;
+constexpr uint32_t kMaxAuditLimit = 1000;
+constexpr size_t kMaxCursorBytes = 512;
+constexpr std::string_view kIdRule = "1..64 characters of [A-Za-z0-9._:-]";
+constexpr std::string_view kCommandIdRule = "1..128 characters of [A-Za-z0-9._:-]";
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  AppendJsonEscaped(out, text);
+  out += '"';
+  return out;
+}
+
+std::string ErrorObject(std::string_view code, std::string_view message) {
+  return "{\"code\":" + JsonString(code) + ",\"message\":" + JsonString(message) + "}";
+}
+
+// A field path quoted from protobuf's error message, kept only if it looks like one (it comes
+// from the client's keys, so it is bounded and restricted before it is echoed).
+std::string SafeFieldPath(std::string_view path) {
+  if (path.empty() || path.size() > 128) return "";
+  for (char c : path) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.';
+    if (!ok) return "";
+  }
+  return std::string(path);
+}
+
+// protobuf reports "(parent.path) name: what" or "(field.path): what" or "name: what". Only the
+// part before the first ':' is looked at: what follows may quote the submitted value.
+std::string FieldPathOf(std::string_view message) {
+  const size_t colon = message.find(':');
+  if (colon == std::string_view::npos) return "";
+  std::string_view head = message.substr(0, colon);
+  std::string path;
+  if (!head.empty() && head.front() == '(') {
+    const size_t close = head.find(')');
+    if (close == std::string_view::npos) return "";
+    path = std::string(head.substr(1, close - 1));
+    head.remove_prefix(close + 1);
+  }
+  while (!head.empty() && head.front() == ' ') head.remove_prefix(1);
+  if (!head.empty()) {
+    if (!path.empty()) path += '.';
+    path += head;
+  }
+  return SafeFieldPath(path);
+}
+
+ApiResponse MapJsonParseError(std::string_view message) {
+  const std::string field = FieldPathOf(message);
+  if (Contains(message, "Cannot find field")) {
+    return ApiHandler::Error(400, "unknown_field",
+                             field.empty()
+                                 ? "the body has a field that Command does not define"
+                                 : "unknown field '" + field + "' (see the Command schema)");
+  }
+  if (Contains(message, "oneof field") && Contains(message, "already set")) {
+    return ApiHandler::Error(400, "wrong_payload", "the body sets more than one command payload");
+  }
+  // The body is already known to be well-formed JSON, so anything else protobuf refuses is a
+  // value that does not fit its field: a string for a number, a negative unsigned, a list for a
+  // message, an enum name that does not exist.
+  return ApiHandler::Error(400, "wrong_type",
+                           field.empty() ? "a field has a value of the wrong type"
+                                         : "field '" + field + "' has a value of the wrong type");
+}
+
+// RejectionReason -> (HTTP status, error code).
+std::pair<unsigned, std::string> RejectionStatus(v1::RejectionReason reason) {
+  unsigned status = 422;
+  switch (reason) {
+    case v1::REJECTION_INVALID_ARGUMENT:
+      status = 422;
+      break;
+    case v1::REJECTION_ACCOUNT_EXISTS:
+    case v1::REJECTION_INSTANCE_EXISTS:
+    case v1::REJECTION_INVALID_STATE:
+    case v1::REJECTION_LAST_OWNER:
+      status = 409;
+      break;
+    case v1::REJECTION_ACCOUNT_NOT_FOUND:
+    case v1::REJECTION_INSTANCE_NOT_FOUND:
+      status = 404;
+      break;
+    case v1::REJECTION_PERMISSION_DENIED:
+      status = 403;
+      break;
+    case v1::REJECTION_UNAUTHENTICATED:
+      status = 401;
+      break;
+    case v1::REJECTION_THROTTLED:
+      status = 429;
+      break;
+    case v1::REJECTION_QUOTA_EXCEEDED:
+    case v1::REJECTION_NO_CAPACITY:
+      status = 422;
+      break;
+    case v1::REJECTION_ACCOUNT_ERASED:
+      status = 410;
+      break;
+    default:
+      status = 422;
+      break;
+  }
+  std::string code = "rejected";
+  const std::string& name = v1::RejectionReason_Name(reason);
+  constexpr std::string_view kPrefix = "REJECTION_";
+  if (reason != v1::REJECTION_REASON_UNSPECIFIED && name.starts_with(kPrefix)) {
+    code.clear();
+    for (char c : std::string_view(name).substr(kPrefix.size())) {
+      code += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+  }
+  return {status, code};
+}
+
+std::optional<std::string> ToJson(const google::protobuf::Message& message) {
+  pbu::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  if (!pbu::MessageToJsonString(message, &out, options).ok()) return std::nullopt;
+  return out;
+}
+
+ApiResponse Internal() { return ApiHandler::Error(500, "internal", "internal error"); }
+
+ApiResponse JsonOk(const google::protobuf::Message& message, unsigned status = 200) {
+  auto json = ToJson(message);
+  if (!json) return Internal();
+  ApiResponse r;
+  r.status = status;
+  r.body = std::move(*json);
+  return r;
+}
+
+// A ReadModel or CommandService error that is not about the request's content.
+ApiResponse FromPortError(const Error& error, std::string_view not_found_code,
+                          std::string_view route) {
+  switch (error.code) {
+    case Errc::kNotFound:
+      return ApiHandler::Error(404, not_found_code, "not found");
+    case Errc::kUnavailable:
+    case Errc::kTimeout: {
+      ApiResponse r =
+          ApiHandler::Error(503, "unavailable", "the service is unavailable; retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    default:
+      Log(LogLevel::kError, kComponent, "request failed",
+          {{"route", route}, {"error", error.ToString()}});
+      return Internal();
+  }
+}
+
+bool IsPrintableAscii(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// The payload a route requires, or kPayloadNotSet for "any account-scoped payload".
+v1::Command::PayloadCase RequiredPayload(RouteId route) {
+  switch (route) {
+    case RouteId::kRegisterAccount:
+      return v1::Command::kRegisterAccount;
+    case RouteId::kCreateInstance:
+      return v1::Command::kCreateInstance;
+    case RouteId::kStartInstance:
+      return v1::Command::kStartInstance;
+    case RouteId::kStopInstance:
+      return v1::Command::kStopInstance;
+    case RouteId::kPauseInstance:
+      return v1::Command::kPauseInstance;
+    case RouteId::kResumeInstance:
+      return v1::Command::kResumeInstance;
+    case RouteId::kDeleteInstance:
+      return v1::Command::kDeleteInstance;
+    default:
+      return v1::Command::PAYLOAD_NOT_SET;
+  }
+}
+
+std::string_view PayloadName(v1::Command::PayloadCase payload) {
+  const auto* field = v1::Command::descriptor()->FindFieldByNumber(static_cast<int>(payload));
+  return field ? std::string_view(field->name()) : std::string_view("none");
+}
+
+// The instance id field of an instance action payload, created if absent.
+std::string* MutableActionInstanceId(v1::Command& command, RouteId route) {
+  switch (route) {
+    case RouteId::kStartInstance:
+      return command.mutable_start_instance()->mutable_instance_id();
+    case RouteId::kStopInstance:
+      return command.mutable_stop_instance()->mutable_instance_id();
+    case RouteId::kPauseInstance:
+      return command.mutable_pause_instance()->mutable_instance_id();
+    case RouteId::kResumeInstance:
+      return command.mutable_resume_instance()->mutable_instance_id();
+    case RouteId::kDeleteInstance:
+      return command.mutable_delete_instance()->mutable_instance_id();
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+// Path parameters, percent-decoded and validated.
+struct ApiHandler::PathIds {
+  std::string account_id;
+  std::string instance_id;
+  std::string command_id;
+};
+
+ApiHandler::ApiHandler(CommandService& commands, ReadModel& reads, MetricsRegistry& metrics,
+                       Authenticator& authenticator, Clock& clock, std::function<bool()> ready,
+                       std::chrono::milliseconds command_wait)
+    : commands_(commands),
+      reads_(reads),
+      metrics_(metrics),
+      authenticator_(authenticator),
+      clock_(clock),
+      ready_(std::move(ready)),
+      command_wait_(command_wait) {}
+
+ApiResponse ApiHandler::Error(unsigned status, std::string_view code, std::string_view message) {
+  ApiResponse r;
+  r.status = status;
+  r.body = "{\"error\":" + ErrorObject(code, message) + "}";
+  return r;
+}
+
+void ApiHandler::RecordMetrics(MetricsRegistry& metrics, std::string_view route, unsigned status,
+                               double seconds) {
+  const std::string route_label(route);
+  metrics
+      .GetCounter("clawvisor_http_requests_total", "HTTP requests by route template and status",
+                  {{"route", route_label}, {"code", std::to_string(status)}})
+      .Inc();
+  metrics
+      .GetHistogram("clawvisor_http_request_duration_seconds",
+                    "HTTP request handling time by route template", {{"route", route_label}})
+      .Observe(seconds);
+}
+
+bool ApiHandler::RunsInline(std::string_view method, std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  return method == "GET" && (path == "/healthz" || path == "/readyz" || path == "/metrics");
+}
+
+ApiResponse ApiHandler::Handle(const ApiRequest& request) {
+  const std::string_view target = request.info.target;
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+  const RouteMatch match = MatchRoute(request.info.method, path);
+  ApiResponse response;
+  if (match.allow.empty()) {
+    response = Error(404, "not_found", "no route matches this path");
+  } else if (match.route == nullptr) {
+    response = Error(405, "method_not_allowed", "this path accepts " + match.allow);
+    response.headers.emplace_back("Allow", match.allow);
+  } else {
+    try {
+      response = Dispatch(match, query, request);
+    } catch (const std::exception& e) {
+      // Ports report failures as Result; an exception here is a bug or memory exhaustion.
+      Log(LogLevel::kError, kComponent, "handler threw",
+          {{"route", match.path_template}, {"what", e.what()}});
+      response = Internal();
+    }
+  }
+  response.route = match.path_template;
+  return response;
+}
+
+ApiResponse ApiHandler::Dispatch(const RouteMatch& match, std::string_view query,
+                                 const ApiRequest& request) {
+  const RouteId route = match.route->id;
+  switch (route) {
+    case RouteId::kHealthz: {
+      ApiResponse r;
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = "ok\n";
+      return r;
+    }
+    case RouteId::kReadyz: {
+      ApiResponse r;
+      r.content_type = "text/plain; charset=utf-8";
+      const bool ready = ready_ ? ready_() : true;
+      r.status = ready ? 200 : 503;
+      r.body = ready ? "ready\n" : "not ready\n";
+      return r;
+    }
+    case RouteId::kMetrics: {
+      ApiResponse r;
+      r.content_type = std::string(kPrometheusContentType);
+      r.body = metrics_.RenderPrometheus();
+      return r;
+    }
+    default:
+      break;
+  }
+
+  auto actor = authenticator_.Authenticate(request.info);
+  if (!actor) {
+    if (actor.error().code == Errc::kPermissionDenied) {
+      return Error(403, "permission_denied", "the caller may not use this API");
+    }
+    return Error(401, "unauthenticated", "authentication required");
+  }
+
+  PathIds ids;
+  if (!match.account_id.empty()) {
+    auto decoded = PercentDecode(match.account_id);
+    if (!decoded || !IsValidPathId(*decoded)) {
+      return Error(400, "invalid_id", "account_id in the path must be " + std::string(kIdRule));
+    }
+    ids.account_id = std::move(*decoded);
+  }
+  if (!match.instance_id.empty()) {
+    auto decoded = PercentDecode(match.instance_id);
+    if (!decoded || !IsValidPathId(*decoded)) {
+      return Error(400, "invalid_id", "instance_id in the path must be " + std::string(kIdRule));
+    }
+    ids.instance_id = std::move(*decoded);
+  }
+  if (!match.command_id.empty()) {
+    auto decoded = PercentDecode(match.command_id);
+    if (!decoded || !IsValidCommandId(*decoded)) {
+      return Error(400, "invalid_id",
+                   "command_id in the path must be " + std::string(kCommandIdRule));
+    }
+    ids.command_id = std::move(*decoded);
+  }
+
+  if (match.route->method == "POST") {
+    if (!query.empty()) {
+      return Error(400, "invalid_query", "this route takes no query parameters");
+    }
+    return HandleCommand(route, ids, request, *actor);
+  }
+  return HandleQuery(route, ids, query);
+}
+
+ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const ApiRequest& request,
+                                      const v1::Actor& actor) {
+  if (!IsJsonContentType(request.content_type)) {
+    return Error(415, "unsupported_media_type", "Content-Type must be application/json");
+  }
+  const std::string& body = request.body;
+  if (auto bad = FindInvalidUtf8(body)) {
+    return Error(400, "invalid_utf8",
+                 "the body is not valid UTF-8 (at byte " + std::to_string(*bad) + ")");
+  }
+  if (auto syntax = CheckJsonObject(body)) return Error(400, "invalid_json", syntax->message);
+
+  v1::Command command;
+  pbu::JsonParseOptions parse_options;
+  parse_options.ignore_unknown_fields = false;
+  if (const auto status = pbu::JsonStringToMessage(body, &command, parse_options); !status.ok()) {
+    return MapJsonParseError(status.message().as_string());
+  }
+
+  // Fields the API owns: the caller's identity comes from authentication, times and versions
+  // from this process. Refusing them (rather than silently overwriting) tells a client that
+  // believes it can set them that it cannot.
+  if (command.has_actor()) {
+    return Error(400, "field_not_allowed",
+                 "actor is set by the API from the authenticated caller; omit it");
+  }
+  if (command.issued_at_us() != 0) {
+    return Error(400, "field_not_allowed", "issued_at_us is set by the API; omit it");
+  }
+  if (command.schema_version() != 0) {
+    return Error(400, "field_not_allowed", "schema_version is set by the API; omit it");
+  }
+  if (command.command_id().empty()) {
+    return Error(400, "missing_command_id", "command_id is required");
+  }
+  if (!IsValidCommandId(command.command_id())) {
+    return Error(400, "invalid_command_id", "command_id must be " + std::string(kCommandIdRule));
+  }
+  if (!command.correlation_id().empty() && !IsValidCommandId(command.correlation_id())) {
+    return Error(400, "invalid_correlation_id",
+                 "correlation_id must be " + std::string(kCommandIdRule));
+  }
+
+  const v1::Command::PayloadCase required = RequiredPayload(route);
+  const v1::Command::PayloadCase sent = command.payload_case();
+  const bool action_route = route == RouteId::kStartInstance || route == RouteId::kStopInstance ||
+                            route == RouteId::kPauseInstance || route == RouteId::kResumeInstance ||
+                            route == RouteId::kDeleteInstance;
+
+  if (route == RouteId::kRegisterAccount) {
+    if (sent != required) {
+      return Error(
+          400, "wrong_payload",
+          "this route takes a register_account payload, not " + std::string(PayloadName(sent)));
+    }
+    if (!command.account_id().empty()) {
+      return Error(400, "field_not_allowed",
+                   "account_id is derived from command_id on this route; omit it");
+    }
+    command.set_account_id(DeriveAccountId(command.command_id()));
+  } else {
+    if (!command.account_id().empty() && command.account_id() != ids.account_id) {
+      return Error(400, "path_mismatch", "account_id in the body differs from the path");
+    }
+    command.set_account_id(ids.account_id);
+    if (route == RouteId::kSubmitCommand) {
+      if (sent == v1::Command::PAYLOAD_NOT_SET) {
+        return Error(400, "wrong_payload", "the body must set one command payload");
+      }
+      if (sent == v1::Command::kRegisterAccount) {
+        return Error(400, "wrong_payload", "register_account is submitted with POST /v1/accounts");
+      }
+    } else if (action_route) {
+      if (sent != v1::Command::PAYLOAD_NOT_SET && sent != required) {
+        return Error(400, "wrong_payload",
+                     "this route takes a " + std::string(PayloadName(required)) + " payload, not " +
+                         std::string(PayloadName(sent)));
+      }
+      std::string* instance_id = MutableActionInstanceId(command, route);
+      if (instance_id == nullptr) return Internal();  // action_route covers exactly these routes
+      if (!instance_id->empty() && *instance_id != ids.instance_id) {
+        return Error(400, "path_mismatch", "instance_id in the body differs from the path");
+      }
+      *instance_id = ids.instance_id;
+    } else if (sent != required) {  // kCreateInstance
+      return Error(400, "wrong_payload",
+                   "this route takes a " + std::string(PayloadName(required)) + " payload, not " +
+                       std::string(PayloadName(sent)));
+    }
+    if (command.payload_case() == v1::Command::kCreateInstance) {
+      auto* create = command.mutable_create_instance();
+      if (create->instance_id().empty()) {
+        create->set_instance_id(DeriveInstanceId(command.account_id(), command.command_id()));
+      } else if (!IsValidPathId(create->instance_id())) {
+        return Error(400, "invalid_id",
+                     "create_instance.instance_id must be " + std::string(kIdRule));
+      }
+    }
+  }
+
+  *command.mutable_actor() = actor;
+  command.set_issued_at_us(clock_.NowUs());
+  command.set_schema_version(kSchemaVersion);
+
+  const std::string location_of_outcome =
+      "/v1/accounts/" + command.account_id() + "/commands/" + command.command_id();
+  auto outcome = commands_.Submit(command, command_wait_);
+  if (!outcome) {
+    const Errc code = outcome.error().code;
+    if (code == Errc::kTimeout) {
+      ApiResponse r;
+      r.status = 202;
+      r.body = "{\"command_id\":" + JsonString(command.command_id()) +
+               ",\"account_id\":" + JsonString(command.account_id()) + ",\"status\":\"pending\"}";
+      r.headers.emplace_back("Location", location_of_outcome);
+      return r;
+    }
+    if (code == Errc::kUnavailable) {
+      ApiResponse r = Error(503, "unavailable",
+                            "the command log is unavailable; retry with the same command_id");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    Log(LogLevel::kError, kComponent, "submit failed",
+        {{"account_id", command.account_id()},
+         {"command_id", command.command_id()},
+         {"error", outcome.error().ToString()}});
+    return Internal();
+  }
+
+  auto json = ToJson(*outcome);
+  if (!json) return Internal();
+  ApiResponse r;
+  if (outcome->accepted()) {
+    r.body = std::move(*json);
+    if (route == RouteId::kRegisterAccount) {
+      r.status = 201;
+      r.headers.emplace_back("Location", "/v1/accounts/" + command.account_id());
+    } else if (route == RouteId::kCreateInstance) {
+      r.status = 201;
+      r.headers.emplace_back("Location", "/v1/accounts/" + command.account_id() + "/instances/" +
+                                             command.create_instance().instance_id());
+    }
+    return r;
+  }
+  const auto [status, code] = RejectionStatus(outcome->rejection_reason());
+  r.status = status;
+  // The outcome with an `error` member added: clients that only read `error` and clients that
+  // read the outcome both find what they expect.
+  const std::string message =
+      outcome->message().empty() ? "the command was rejected" : outcome->message();
+  if (json->size() >= 2 && json->back() == '}') {
+    json->pop_back();
+    const bool empty_object = json->size() == 1;
+    *json += (empty_object ? "" : ",");
+    *json += "\"error\":" + ErrorObject(code, message) + "}";
+  }
+  r.body = std::move(*json);
+  return r;
+}
+
+ApiResponse ApiHandler::HandleQuery(RouteId route, const PathIds& ids, std::string_view query) {
+  if (route == RouteId::kListAudit) return HandleAudit(ids, query);
+  if (!query.empty()) return Error(400, "invalid_query", "this route takes no query parameters");
+  const std::string_view label = "query";
+  switch (route) {
+    case RouteId::kGetAccount: {
+      auto account = reads_.GetAccount(ids.account_id);
+      if (!account) return FromPortError(account.error(), "account_not_found", label);
+      if (!*account) return Error(404, "account_not_found", "no such account");
+      return JsonOk(**account);
+    }
+    case RouteId::kListMembers: {
+      auto members = reads_.ListMembers(ids.account_id);
+      if (!members) return FromPortError(members.error(), "account_not_found", label);
+      return JsonOk(*members);
+    }
+    case RouteId::kListInstances: {
+      auto instances = reads_.ListInstances(ids.account_id);
+      if (!instances) return FromPortError(instances.error(), "account_not_found", label);
+      return JsonOk(*instances);
+    }
+    case RouteId::kGetInstance: {
+      auto instance = reads_.GetInstance(ids.account_id, ids.instance_id);
+      if (!instance) return FromPortError(instance.error(), "instance_not_found", label);
+      if (!*instance) return Error(404, "instance_not_found", "no such instance");
+      return JsonOk(**instance);
+    }
+    case RouteId::kGetCommand: {
+      auto outcome = reads_.GetCommandOutcome(ids.account_id, ids.command_id);
+      if (!outcome) return FromPortError(outcome.error(), "command_not_found", label);
+      if (!*outcome) return Error(404, "command_not_found", "no outcome recorded for this command");
+      return JsonOk(**outcome);
+    }
+    default:
+      return Internal();  // every GET route is handled above
+  }
+}
+
+ApiResponse ApiHandler::HandleAudit(const PathIds& ids, std::string_view query) {
+  auto params = ParseQuery(query);
+  if (!params) return Error(400, "invalid_query", "the query string has a malformed %-escape");
+  int64_t since_us = 0;
+  int64_t until_us = std::numeric_limits<int64_t>::max();
+  std::string cursor;
+  uint32_t limit = kDefaultAuditLimit;
+  bool seen[4] = {false, false, false, false};
+  for (const auto& [name, value] : *params) {
+    int index = -1;
+    if (name == "since") index = 0;
+    if (name == "until") index = 1;
+    if (name == "cursor") index = 2;
+    if (name == "limit") index = 3;
+    if (index < 0) {
+      return Error(400, "invalid_query",
+                   "unknown query parameter; this route takes since, until, cursor and limit");
+    }
+    if (seen[index]) return Error(400, "invalid_query", "'" + name + "' is given more than once");
+    seen[index] = true;
+    if (index <= 1) {
+      auto t = ParseTimestampUs(value);
+      if (!t) {
+        return Error(
+            400, "invalid_query",
+            "'" + name + "' must be an RFC 3339 date-time or an integer count of microseconds");
+      }
+      (index == 0 ? since_us : until_us) = *t;
+    } else if (index == 2) {
+      if (value.size() > kMaxCursorBytes || !IsPrintableAscii(value)) {
+        return Error(400, "invalid_query", "'cursor' is not a cursor this API returned");
+      }
+      cursor = value;
+    } else {
+      uint32_t v = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < 1 ||
+          v > kMaxAuditLimit) {
+        return Error(400, "invalid_query", "'limit' must be an integer from 1 to 1000");
+      }
+      limit = v;
+    }
+  }
+  if (since_us > until_us) return Error(400, "invalid_query", "'since' is after 'until'");
+  auto page = reads_.ListAudit(ids.account_id, since_us, until_us, cursor, limit);
+  if (!page) return FromPortError(page.error(), "account_not_found", "audit");
+  return JsonOk(*page);
+}
+
+}  // namespace clawvisor

@@ -1,0 +1,84 @@
+#pragma once
+
+// HttpApi: the HTTP/1.1 front door of clawvisor (Boost.Beast). It serves the /v1 command and
+// query API (see api_handler.h for the semantics and openapi.yaml for the contract), /healthz,
+// /readyz and /metrics.
+//
+// Threading model. A small pool of I/O threads runs Asio's reactor; each connection lives on its
+// own strand and only ever reads, parses and writes there. Handlers run on a separate worker
+// pool, because CommandService::Submit blocks until the processor decides (up to command_wait)
+// and ReadModel calls may touch disk: blocking an I/O thread would stall every connection that
+// shares it. When a handler finishes, its response is posted back to the connection's strand.
+// The cheap operational endpoints (/healthz, /readyz, /metrics) are answered on the I/O thread so
+// liveness probes still answer while every worker is waiting on a slow commit. A connection cap
+// bounds memory; a connection beyond it gets 503 and is closed.
+//
+// Slowloris: read_timeout bounds the whole of reading one request (header and body), and the
+// wait for the next request on a kept-alive connection; write_timeout bounds sending a response.
+//
+// TLS (#4) plugs in at one place: HttpApi::Impl::OnAccept in http_api.cc wraps the accepted
+// socket in beast::ssl_stream<beast::tcp_stream>, handshakes (under read_timeout) and runs the
+// same Session template on it; authentication plugs in through HttpApiOptions::authenticator.
+//
+// Thread-safety: Start and Stop may be called from any thread but not concurrently with each
+// other, and never from inside a request handler (Stop joins the threads that run them).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "adapters/http/authenticator.h"
+#include "engine/clock.h"
+#include "engine/command_service.h"
+#include "engine/metrics.h"
+#include "events/result.h"
+#include "projections/read_model.h"
+
+namespace clawvisor {
+
+struct HttpApiOptions {
+  std::string listen_address = "127.0.0.1";  // loopback until TLS and authentication land (#4)
+  uint16_t port = 0;                         // 0: any free port; Start returns the one bound
+  size_t io_threads = 1;
+  size_t worker_threads = 8;  // concurrent handlers, i.e. commands waiting for a decision
+  size_t max_body_bytes = 64 * 1024;
+  size_t max_header_bytes = 8 * 1024;
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds command_wait{5'000};  // then 202 and the client polls the outcome
+  size_t max_connections = 1024;
+  // Who is calling; null: LocalServiceAuthenticator.
+  std::shared_ptr<Authenticator> authenticator;
+  // Stamps Command::issued_at_us; not owned, must outlive the HttpApi; null: the system clock.
+  Clock* clock = nullptr;
+};
+
+class HttpApi {
+ public:
+  // The ports and `metrics` must outlive the HttpApi. `ready` answers /readyz; it runs on an I/O
+  // thread, so it must be cheap and must not block.
+  HttpApi(HttpApiOptions options, CommandService& commands, ReadModel& reads,
+          MetricsRegistry& metrics, std::function<bool()> ready);
+  ~HttpApi();  // Stop()s
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  // Binds and listens, then serves on background threads. Returns the bound port. Fails with
+  // kInvalidArgument for a bad listen address, kUnavailable if the bind fails, and
+  // kFailedPrecondition if called twice.
+  Result<uint16_t> Start();
+
+  // Stops accepting, closes idle connections, lets requests already being handled finish and
+  // send their response (bounded by command_wait + write_timeout), then joins every thread.
+  // Idempotent.
+  void Stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clawvisor
