@@ -278,9 +278,7 @@ std::string_view DesiredStateName(DesiredState state) {
 
 bool IsValidCommandId(std::string_view id) { return IsValidId(id, 128); }
 // "." and ".." are refused too: proxies and clients may rewrite them as path segments.
-bool IsValidResourceId(std::string_view id) {
-  return IsValidId(id, 64) && id != "." && id != "..";
-}
+bool IsValidResourceId(std::string_view id) { return IsValidId(id, 64) && id != "." && id != ".."; }
 
 const InstanceState* AccountState::FindLiveInstance(const std::string& instance_id) const {
   auto it = instances.find(instance_id);
