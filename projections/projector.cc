@@ -134,6 +134,14 @@ class Projector::BatchView {
     }
     erased_prefixes_.push_back(prefix);
   }
+  // Tracks the command of the previous event applied in this batch (see ApplyEvent).
+  const std::string& last_command_key() const { return last_command_key_; }
+  void set_last_command_key(const std::string& key) {
+    last_command_key_ = key;
+    first_event_ = false;
+  }
+  bool first_event() const { return first_event_; }
+
   KvBatch Materialize() const {
     KvBatch batch;
     for (const auto& prefix : erased_prefixes_) batch.DeleteRange(prefix, PrefixEnd(prefix));
@@ -148,12 +156,16 @@ class Projector::BatchView {
   void Reset() {
     overlay_.clear();
     erased_prefixes_.clear();
+    last_command_key_.clear();
+    first_event_ = true;
   }
 
  private:
   KvStore& store_;
   std::map<std::string, std::optional<std::string>> overlay_;
   std::vector<std::string> erased_prefixes_;
+  std::string last_command_key_;
+  bool first_event_ = true;
 };
 
 Projector::Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics, Watermarks* progress)
@@ -192,13 +204,20 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
   view.Put(AuditKey(account, at, partition, offset), entry);
 
   // The commands projection: the outcome, folded exactly as the processor folds it.
+  // A command's events are contiguous in its partition (one transaction), so a command id
+  // that differs from the previous event's starts a new outcome; only the first event of a
+  // batch may continue an outcome stored by an earlier batch.
   if (!event.command_id().empty()) {
     const std::string key = RowKey('c', account, event.command_id());
-    auto existing = view.Get<v1::CommandOutcome>(key);
-    if (!existing) return std::unexpected(existing.error());
-    v1::CommandOutcome outcome = existing->has_value()
-                                     ? std::move(**existing)
-                                     : OutcomeOfFirstEvent(event, partition, offset);
+    std::optional<v1::CommandOutcome> existing;
+    if (key == view.last_command_key() || view.first_event()) {
+      auto found = view.Get<v1::CommandOutcome>(key);
+      if (!found) return std::unexpected(found.error());
+      existing = std::move(*found);
+    }
+    view.set_last_command_key(key);
+    v1::CommandOutcome outcome =
+        existing.has_value() ? std::move(*existing) : OutcomeOfFirstEvent(event, partition, offset);
     AddToOutcome(outcome, event);
     view.Put(key, outcome);
   }

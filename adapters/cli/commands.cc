@@ -347,7 +347,10 @@ int Projections(const std::vector<std::string>& args) {
   int64_t applied = 0;
   std::string fingerprint;
   {
-    auto store = RocksDbStore::Open(target.string());
+    // No write-ahead log while rebuilding: an interrupted rebuild is simply run again.
+    RocksDbStoreOptions rebuild_options;
+    rebuild_options.disable_wal = true;
+    auto store = RocksDbStore::Open(target.string(), rebuild_options);
     if (!store) return Fail(store.error());
     Projector projector(**store, vault->get(), metrics, nullptr);
     Progress progress(verb == "rebuild" ? "rebuilding projections" : "replaying for verify");

@@ -125,7 +125,8 @@ Status RocksDbStore::Write(const KvBatch& batch, bool sync) {
       if (!s.ok()) return std::unexpected(FromRocksDb(s, "build batch"));
     }
     rocksdb::WriteOptions wo;
-    wo.sync = sync;
+    wo.sync = sync && !options_.disable_wal;
+    wo.disableWAL = options_.disable_wal;
     rocksdb::Status s = db_->Write(wo, &wb);
     if (!s.ok()) return std::unexpected(FromRocksDb(s, "write"));
     return {};

@@ -30,6 +30,10 @@ namespace clawvisor {
 
 struct RocksDbStoreOptions {
   bool create_if_missing = true;
+  // Skip the write-ahead log. Only for a store that can be rebuilt from the event log (a
+  // projection being rebuilt): a crash loses the unflushed tail, and since each batch carries
+  // its offset the store reopens at a consistent, earlier offset.
+  bool disable_wal = false;
   size_t block_cache_bytes = 64 << 20;
   // Bloom filter bits per key for point lookups (Get); 0 disables the filter.
   int bloom_bits_per_key = 10;
