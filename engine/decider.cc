@@ -51,6 +51,15 @@ bool IsPlausibleEmail(std::string_view email) {
   });
 }
 
+// At most `max_bytes` of `text`, cut on a character boundary: an event string must stay valid
+// UTF-8 or the event could never be read back.
+std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
 bool IsValidInstanceName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   return std::none_of(name.begin(), name.end(), [](char c) {
@@ -198,7 +207,7 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
     auto e = InstanceEvent(obs.instance_id());
     auto* p = e.mutable_instance_health_check_failed();
     p->set_consecutive_failures(obs.consecutive_health_failures());
-    p->set_detail(obs.reason().substr(0, 256));
+    p->set_detail(TruncateUtf8(obs.reason(), 256));
     out.push_back(std::move(e));
   }
   if (obs.disk_limit_bytes() > 0 && obs.disk_used_bytes() > obs.disk_limit_bytes()) {
@@ -230,7 +239,7 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
         auto* p = e.mutable_instance_stopped();
         p->set_host_id(obs.host_id());
         p->set_revision(obs.revision());
-        p->set_reason(obs.reason().substr(0, 256));
+        p->set_reason(TruncateUtf8(obs.reason(), 256));
         break;
       }
       case v1::VM_STATE_PAUSED: {
@@ -243,7 +252,7 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
         auto* p = e.mutable_instance_failed();
         p->set_host_id(obs.host_id());
         p->set_revision(obs.revision());
-        p->set_reason(obs.reason().substr(0, 256));
+        p->set_reason(TruncateUtf8(obs.reason(), 256));
         break;
       }
       case v1::VM_STATE_DELETED:

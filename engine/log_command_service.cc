@@ -1,17 +1,23 @@
 #include "engine/log_command_service.h"
 
+#include <cstdlib>
+
 #include "engine/decider.h"
+#include "engine/logging.h"
 #include "engine/partitioner.h"
+#include "engine/seal_fields.h"
 #include "events/codec.h"
 
 namespace clawvisor {
 
 LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
-                                     Watermarks& projected, Clock& clock, MetricsRegistry& metrics)
+                                     Watermarks& projected, Sealer& sealer, Clock& clock,
+                                     MetricsRegistry& metrics)
     : log_(log),
       board_(board),
       lookup_(std::move(lookup)),
       projected_(projected),
+      sealer_(sealer),
       clock_(clock),
       submit_seconds_(metrics.GetHistogram("clawvisor_command_submit_seconds",
                                            "From accepting a command to answering its outcome.")),
@@ -46,6 +52,13 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   v1::Command stamped = command;
   stamped.set_schema_version(kSchemaVersion);
   stamped.set_issued_at_us(clock_.NowUs());
+  if (auto sealed = SealCommandSecrets(stamped, sealer_); !sealed) {
+    return std::unexpected(sealed.error());
+  }
+  if (HasPlaintextSecret(stamped)) {
+    Log(LogLevel::kError, "commands", "BUG: a command still holds a plaintext secret; aborting");
+    std::abort();
+  }
   OutgoingRecord record;
   record.topic = std::string(kCommandsTopic);
   record.partition = PartitionFor(command.account_id(), partition_count_);

@@ -20,6 +20,7 @@
 #include "engine/command_service.h"
 #include "engine/metrics.h"
 #include "engine/outcome_board.h"
+#include "engine/sealer.h"
 #include "events/event_log.h"
 
 namespace clawvisor {
@@ -30,8 +31,9 @@ class LogCommandService final : public CommandService {
   using OutcomeLookup = std::function<Result<std::optional<v1::CommandOutcome>>(
       std::string_view account_id, std::string_view command_id)>;
 
+  // `sealer` seals the command's sensitive fields before it is stored (design D4).
   LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup, Watermarks& projected,
-                    Clock& clock, MetricsRegistry& metrics);
+                    Sealer& sealer, Clock& clock, MetricsRegistry& metrics);
 
   Result<v1::CommandOutcome> Submit(const v1::Command& command,
                                     std::chrono::milliseconds wait) override;
@@ -43,6 +45,7 @@ class LogCommandService final : public CommandService {
   OutcomeBoard& board_;
   OutcomeLookup lookup_;
   Watermarks& projected_;
+  Sealer& sealer_;
   Clock& clock_;
   int32_t partition_count_ = 0;
   Histogram& submit_seconds_;

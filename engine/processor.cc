@@ -134,13 +134,17 @@ Status Processor::Assign(std::span<const int32_t> partitions) {
     if (auto ok = Rebuild(p, state); !ok) return ok;
     std::lock_guard lock(mu_);
     partitions_[p] = std::move(state);
+    needs_rebuild_.erase(p);
   }
   return {};
 }
 
 void Processor::Revoke(std::span<const int32_t> partitions) {
   std::lock_guard lock(mu_);
-  for (int32_t p : partitions) partitions_.erase(p);
+  for (int32_t p : partitions) {
+    partitions_.erase(p);
+    needs_rebuild_.erase(p);
+  }
 }
 
 Status Processor::Rebuild(int32_t partition, PartitionState& state) {
@@ -238,7 +242,20 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   AccountState& state = account_it->second;
   if (inserted) state.account_id = command->account_id();
 
-  Decision decision = Decide(state, *command, now_us, options_.decide);
+  // Secrets travel sealed under the command id; they are opened only to decide. A secret that
+  // arrives in plaintext is refused: it must not be decided into the log from a record that
+  // already stored it in the clear (producers go through the command service).
+  Decision decision = std::unexpected(
+      Rejection{v1::REJECTION_INVALID_STATE, "the command's sealed fields cannot be opened"});
+  if (HasPlaintextSecret(*command)) {
+    decision = std::unexpected(
+        Rejection{v1::REJECTION_INVALID_ARGUMENT, "sensitive fields must arrive sealed"});
+  } else if (auto opened = OpenCommandSecrets(*command, sealer_); opened) {
+    decision = Decide(state, *command, now_us, options_.decide);
+  } else {
+    Log(LogLevel::kWarn, kComponent, "cannot open a command's sealed fields; command refused",
+        {{"account_id", command->account_id()}, {"error", opened.error().ToString()}});
+  }
   std::vector<v1::Envelope> events;
   if (decision) {
     events = std::move(*decision);
@@ -280,6 +297,25 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
       break;
     }
   }
+  // Every event must read back: one that does not (a string that is not UTF-8, say) would make
+  // the log unreadable at the next start. Such a decision is refused instead.
+  for (const auto& event : stamped) {
+    if (!DecodeEnvelope(EncodeEnvelope(event))) {
+      Log(LogLevel::kError, kComponent, "a decided event does not read back; command refused",
+          {{"account_id", command->account_id()}});
+      v1::Envelope refusal;
+      refusal.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
+      refusal.set_aggregate_id(command->account_id());
+      auto* p = refusal.mutable_command_rejected();
+      p->set_reason(v1::REJECTION_INVALID_ARGUMENT);
+      p->set_message("the command's values cannot be stored");
+      p->set_command_type(std::string(CommandTypeName(*command)));
+      std::vector<v1::Envelope> only;
+      only.push_back(std::move(refusal));
+      stamped = StampAll(std::move(only), state, *command, now_us);
+      break;
+    }
+  }
   for (auto& event : stamped) {
     if (HasPendingSeal(event)) {
       Log(LogLevel::kError, kComponent, "BUG: an event still holds an unsealed field; aborting");
@@ -302,7 +338,24 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   pending.push_back(std::move(item));
 }
 
+Status Processor::RebuildPending() {
+  std::vector<int32_t> pending;
+  {
+    std::lock_guard lock(mu_);
+    pending.assign(needs_rebuild_.begin(), needs_rebuild_.end());
+  }
+  for (int32_t p : pending) {
+    PartitionState state;
+    if (auto ok = Rebuild(p, state); !ok) return ok;
+    std::lock_guard lock(mu_);
+    partitions_[p] = std::move(state);
+    needs_rebuild_.erase(p);
+  }
+  return {};
+}
+
 Result<size_t> Processor::ProcessOnce() {
+  if (auto ok = RebuildPending(); !ok) return std::unexpected(ok.error());
   std::vector<Position> positions;
   {
     std::lock_guard lock(mu_);
@@ -342,9 +395,17 @@ Result<size_t> Processor::ProcessOnce() {
     transact_failures_.Inc();
     Log(LogLevel::kError, kComponent, "transaction failed; rebuilding partitions from the log",
         {{"error", appended.error().ToString()}});
-    std::vector<int32_t> affected;
-    for (const auto& [p, next] : consumed) affected.push_back(p);
-    if (auto ok = Assign(affected); !ok) return std::unexpected(ok.error());
+    // The decided index now holds provisional outcomes that never committed: drop the
+    // partitions first, so that nothing is ever answered from them, then rebuild from the log
+    // (retried at the next batch if the log cannot be read now).
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [p, next] : consumed) {
+        partitions_.erase(p);
+        needs_rebuild_.insert(p);
+      }
+    }
+    (void)RebuildPending();
     return std::unexpected(appended.error());
   }
   {

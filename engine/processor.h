@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <span>
 #include <stop_token>
 #include <string>
@@ -89,6 +90,8 @@ class Processor {
   };
 
   Status Rebuild(int32_t partition, PartitionState& state);
+  // Rebuilds the partitions dropped after a failed transaction.
+  Status RebuildPending();
   // Decides one command record into `txn`; a duplicate's key goes to `duplicates`, and a
   // malformed record is skipped (logged and counted).
   void DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
@@ -108,6 +111,7 @@ class Processor {
 
   std::mutex mu_;  // guards partitions_ against Snapshot() from other threads
   std::map<int32_t, PartitionState> partitions_;
+  std::set<int32_t> needs_rebuild_;  // owned, but their state must be rebuilt before use
 
   Counter& accepted_;
   Counter& rejected_;

@@ -46,7 +46,93 @@ void Walk(pb::Message& message, const std::string& prefix,
   }
 }
 
+// The payload message of a command and the name of its oneof field, or null.
+pb::Message* MutablePayload(v1::Command& command, std::string* name) {
+  const auto* oneof = v1::Command::descriptor()->FindOneofByName("payload");
+  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, oneof);
+  if (field == nullptr) return nullptr;
+  *name = field->name();
+  return command.GetReflection()->MutableMessage(&command, field);
+}
+
+// Visits the payload's string fields marked sensitive.
+void ForEachSensitiveField(v1::Command& command,
+                           const std::function<void(const std::string& path, pb::Message& payload,
+                                                    const pb::FieldDescriptor* field)>& visit) {
+  std::string name;
+  pb::Message* payload = MutablePayload(command, &name);
+  if (payload == nullptr) return;
+  const auto* descriptor = payload->GetDescriptor();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    if (field->options().GetExtension(v1::sensitive) &&
+        field->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING && !field->is_repeated()) {
+      visit(name + "." + field->name(), *payload, field);
+    }
+  }
+}
+
+std::string CommandRecordId(const v1::Command& command) { return "cmd:" + command.command_id(); }
+
 }  // namespace
+
+Status SealCommandSecrets(v1::Command& command, Sealer& sealer) {
+  if (!command.sealed_fields().empty()) {
+    return MakeError(Errc::kInvalidArgument, "sealed_fields is set by the service; omit it");
+  }
+  Status status;
+  const std::string record_id = CommandRecordId(command);
+  const std::string account_id = command.account_id();
+  auto* sealed_fields = command.mutable_sealed_fields();
+  ForEachSensitiveField(command, [&](const std::string& path, pb::Message& payload,
+                                     const pb::FieldDescriptor* field) {
+    const auto* reflection = payload.GetReflection();
+    const std::string plaintext = reflection->GetString(payload, field);
+    if (!status || plaintext.empty()) return;
+    auto sealed = sealer.Seal(SealContext{account_id, record_id, path}, plaintext);
+    if (!sealed) {
+      status = std::unexpected(sealed.error());
+      return;
+    }
+    (*sealed_fields)[path] = std::move(*sealed);
+    reflection->SetString(&payload, field, std::string());
+  });
+  return status;
+}
+
+Status OpenCommandSecrets(v1::Command& command, Sealer& sealer) {
+  Status status;
+  const std::string record_id = CommandRecordId(command);
+  const std::string account_id = command.account_id();
+  size_t opened = 0;
+  ForEachSensitiveField(command, [&](const std::string& path, pb::Message& payload,
+                                     const pb::FieldDescriptor* field) {
+    auto it = command.sealed_fields().find(path);
+    if (!status || it == command.sealed_fields().end()) return;
+    auto plaintext = sealer.Open(SealContext{account_id, record_id, path}, it->second);
+    if (!plaintext) {
+      status = std::unexpected(plaintext.error());
+      return;
+    }
+    payload.GetReflection()->SetString(&payload, field, std::move(*plaintext));
+    ++opened;
+  });
+  if (status && opened != command.sealed_fields().size()) {
+    return MakeError(Errc::kCorruption, "command carries sealed fields its payload does not have");
+  }
+  if (status) command.clear_sealed_fields();
+  return status;
+}
+
+bool HasPlaintextSecret(const v1::Command& command) {
+  bool found = false;
+  v1::Command copy = command;
+  ForEachSensitiveField(
+      copy, [&](const std::string&, pb::Message& payload, const pb::FieldDescriptor* field) {
+        if (!payload.GetReflection()->GetString(payload, field).empty()) found = true;
+      });
+  return found;
+}
 
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer) {
   Status status;

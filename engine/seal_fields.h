@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/events.pb.h"
 #include "engine/sealer.h"
 #include "events/result.h"
@@ -19,6 +20,15 @@ namespace clawvisor {
 
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer);
 bool HasPendingSeal(const google::protobuf::Message& message);
+
+// Commands: every payload field marked `[(sensitive) = true]` is moved, sealed, into
+// `sealed_fields` before the command is stored, bound to the account, "cmd:" + command id and
+// the field's path; OpenCommandSecrets() puts the plaintext back for Decide(). A command with
+// sealed_fields already set is refused by SealCommandSecrets (only the service sets them).
+Status SealCommandSecrets(v1::Command& command, Sealer& sealer);
+Status OpenCommandSecrets(v1::Command& command, Sealer& sealer);
+// True if a sensitive field of the payload holds plaintext.
+bool HasPlaintextSecret(const v1::Command& command);
 
 // Calls `visit(path, sealed)` for every Sealed field set in `message`.
 void ForEachSealedField(

@@ -81,10 +81,24 @@ std::optional<std::string> FromHex(std::string_view hex) {
   return out;
 }
 
+// The first character (not byte: the address may be internationalized) of `text`.
+std::string_view FirstCharacter(std::string_view text) {
+  if (text.empty()) return text;
+  size_t n = 1;
+  while (n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) ++n;
+  return text.substr(0, n);
+}
+
+// "alice@example.com" -> "a•••@e•••.com": enough for the owner to recognize it, too little to
+// identify a person by.
 std::string MaskEmail(std::string_view email) {
   const auto at = email.rfind('@');
   if (at == std::string_view::npos || at == 0) return "••••";
-  return std::string(email.substr(0, 1)) + "•••" + std::string(email.substr(at));
+  const std::string_view domain = email.substr(at + 1);
+  const auto dot = domain.rfind('.');
+  const std::string_view tld = dot == std::string_view::npos ? "" : domain.substr(dot);
+  return std::string(FirstCharacter(email)) + "•••@" + std::string(FirstCharacter(domain)) + "•••" +
+         std::string(tld);
 }
 
 template <typename Message>
@@ -114,7 +128,9 @@ class Projector::BatchView {
     if (auto it = overlay_.find(key); it != overlay_.end()) {
       if (!it->second) return std::optional<Message>();
       Message m;
-      m.ParseFromString(*it->second);
+      if (!m.ParseFromString(*it->second)) {
+        return MakeError(Errc::kInternal, "a row written by this batch does not parse");
+      }
       return std::optional<Message>(std::move(m));
     }
     for (const auto& prefix : erased_prefixes_) {
@@ -503,11 +519,13 @@ Result<std::optional<v1::AccountView>> Projector::GetAccount(std::string_view ac
 Result<v1::MemberList> Projector::ListMembers(std::string_view account_id) {
   v1::MemberList list;
   const std::string prefix = AccountPrefix('m', account_id);
+  bool corrupt = false;
   Status scanned = store_.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
-    list.add_members()->ParseFromArray(value.data(), static_cast<int>(value.size()));
-    return true;
+    corrupt = !list.add_members()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return !corrupt;
   });
   if (!scanned) return std::unexpected(scanned.error());
+  if (corrupt) return MakeError(Errc::kCorruption, "a member row is not readable");
   return list;
 }
 
@@ -519,11 +537,13 @@ Result<std::optional<v1::InstanceView>> Projector::GetInstance(std::string_view 
 Result<v1::InstanceList> Projector::ListInstances(std::string_view account_id) {
   v1::InstanceList list;
   const std::string prefix = AccountPrefix('i', account_id);
+  bool corrupt = false;
   Status scanned = store_.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
-    list.add_instances()->ParseFromArray(value.data(), static_cast<int>(value.size()));
-    return true;
+    corrupt = !list.add_instances()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return !corrupt;
   });
   if (!scanned) return std::unexpected(scanned.error());
+  if (corrupt) return MakeError(Errc::kCorruption, "an instance row is not readable");
   return list;
 }
 
@@ -546,16 +566,18 @@ Result<v1::AuditPage> Projector::ListAudit(std::string_view account_id, int64_t 
   }
   v1::AuditPage page;
   std::string last_key;
+  bool corrupt = false;
   Status scanned = store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
     if (static_cast<uint32_t>(page.entries_size()) == limit) {
       page.set_next_cursor(ToHex(std::string_view(last_key).substr(prefix.size())));
       return false;
     }
-    page.add_entries()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    corrupt = !page.add_entries()->ParseFromArray(value.data(), static_cast<int>(value.size()));
     last_key = key;
-    return true;
+    return !corrupt;
   });
   if (!scanned) return std::unexpected(scanned.error());
+  if (corrupt) return MakeError(Errc::kCorruption, "an audit row is not readable");
   return page;
 }
 

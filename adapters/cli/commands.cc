@@ -2,6 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -51,8 +54,10 @@ Flags:
                          $XDG_DATA_HOME/clawvisor, else ~/.local/share/clawvisor)
   --listen HOST:PORT     API address (default 127.0.0.1:8470; loopback only until TLS)
   --partitions N         partitions of a new data directory (default 16; fixed afterwards)
-  --master-key-file F    master key file (default: $CLAWVISOR_MASTER_KEY, else
-                         DATA_DIR/master.key, created 0600 on first run)
+  --master-key-file F    master key file (default: $CLAWVISOR_MASTER_KEY_FILE, else
+                         $CREDENTIALS_DIRECTORY/master.key (systemd LoadCredential), else
+                         the key in $CLAWVISOR_MASTER_KEY, else DATA_DIR/master.key,
+                         created 0600 on first run)
   --command-wait-ms N    how long a command request waits for its decision before
                          answering 202 (default 5000)
   --log-level L          debug | info | warn | error (default info)
@@ -177,7 +182,7 @@ int Serve(const std::vector<std::string>& args) {
   if (!listen) return UsageError(listen.error().message, kServeHelp);
   auto partitions = flags->GetInt("partitions", 16, 1, 1024);
   if (!partitions) return UsageError(partitions.error().message, kServeHelp);
-  auto wait_ms = flags->GetInt("command-wait-ms", 5000, 1, 600'000);
+  auto wait_ms = flags->GetInt("command-wait-ms", 5000, 1, 60'000);
   if (!wait_ms) return UsageError(wait_ms.error().message, kServeHelp);
 
   EmbeddedNodeOptions options;
@@ -390,7 +395,18 @@ int Projections(const std::vector<std::string>& args) {
 
 }  // namespace
 
+// The process holds the master key and, while deciding, customers' secrets: no core dump may
+// write them to disk, no other process of this user may ptrace them, and every file it creates
+// is its owner's alone.
+void HardenProcess() {
+  ::umask(077);
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int Main(int argc, char** argv) {
+  HardenProcess();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
     std::cerr << kTopHelp;

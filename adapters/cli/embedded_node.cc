@@ -54,16 +54,37 @@ Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_di
                                             const std::optional<std::filesystem::path>& key_file,
                                             RandomSource& random,
                                             std::unique_ptr<RocksDbStore>& store_out) {
+  // Where the master key comes from, first match wins: the flag, $CLAWVISOR_MASTER_KEY_FILE,
+  // a systemd credential, the key itself in $CLAWVISOR_MASTER_KEY, else DATA_DIR/master.key
+  // (created on first run).
+  std::optional<std::filesystem::path> file = key_file;
+  if (!file) {
+    if (const char* f = std::getenv("CLAWVISOR_MASTER_KEY_FILE"); f && *f) file = f;
+  }
+  if (!file) {
+    if (const char* d = std::getenv("CREDENTIALS_DIRECTORY"); d && *d) {
+      const auto credential = std::filesystem::path(d) / "master.key";
+      if (std::filesystem::exists(credential)) file = credential;
+    }
+  }
   Result<MasterKey> master = MakeError(Errc::kNotFound, "no master key");
-  if (key_file) {
-    master = LoadMasterKeyFile(*key_file);
+  std::string source;
+  if (file) {
+    master = LoadMasterKeyFile(*file);
+    source = file->string();
   } else {
     master = LoadMasterKeyFromEnv();
+    source = std::string("$") + std::string(kMasterKeyEnvVar);
+    // The key must not linger in /proc/PID/environ or reach child processes.
+    ::unsetenv(std::string(kMasterKeyEnvVar).c_str());
     if (!master && master.error().code == Errc::kNotFound) {
       master = LoadOrCreateMasterKeyFile(data_dir / "master.key", random);
+      source = (data_dir / "master.key").string();
     }
   }
   if (!master) return std::unexpected(master.error());
+  Log(LogLevel::kInfo, kComponent, "master key loaded",
+      {{"master_key_id", master->id()}, {"source", source}});
   auto store = RocksDbStore::Open((data_dir / "vault").string());
   if (!store) return std::unexpected(store.error());
   auto vault = KeyVault::Create(**store, random, std::move(*master));
@@ -101,7 +122,7 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
       [projector](std::string_view account, std::string_view command) {
         return projector->GetCommandOutcome(account, command);
       },
-      node->projected_, node->clock_, node->metrics_);
+      node->projected_, *node->vault_, node->clock_, node->metrics_);
   return node;
 }
 

@@ -399,6 +399,9 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     return Error(400, "field_not_allowed",
                  "actor is set by the API from the authenticated caller; omit it");
   }
+  if (!command.sealed_fields().empty()) {
+    return Error(400, "field_not_allowed", "sealed_fields is set by the API; omit it");
+  }
   if (command.issued_at_us() != 0) {
     return Error(400, "field_not_allowed", "issued_at_us is set by the API; omit it");
   }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "adapters/http/api_handler.h"
+#include "adapters/http/request_parsing.h"
 #include "adapters/http/router.h"
 #include "engine/logging.h"
 
@@ -296,6 +297,14 @@ class Session final : public SessionBase,
     request.body = std::move(req.body());
 
     busy_ = true;
+    // A server on loopback answers only to loopback names: a web page that rebinds its own
+    // DNS name to 127.0.0.1 (DNS rebinding) must not reach the API through the browser.
+    if (IsLoopbackAddress(api_.options().listen_address) &&
+        !IsLoopbackHostHeader(ToString(req[http::field::host]))) {
+      keep_alive_ = false;
+      return Write(ApiHandler::Error(421, "misdirected_request",
+                                     "this server answers only to a loopback Host"));
+    }
     if (ApiHandler::RunsInline(request.info.method, request.info.target)) {
       return Write(api_.handler().Handle(request));
     }

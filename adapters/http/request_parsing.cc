@@ -1,5 +1,7 @@
 #include "adapters/http/request_parsing.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <limits>
 
@@ -194,6 +196,33 @@ bool IsJsonContentType(std::string_view content_type) {
     if (semi == std::string_view::npos) return true;
     content_type.remove_prefix(semi + 1);
   }
+}
+
+bool IsLoopbackAddress(std::string_view address) {
+  if (address == "::1" || address == "localhost") return true;
+  in_addr v4{};
+  const std::string literal(address);
+  return ::inet_pton(AF_INET, literal.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+bool IsLoopbackHostHeader(std::string_view host) {
+  if (host.empty()) return true;
+  std::string_view name = host;
+  if (name.starts_with('[')) {
+    const auto close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    const std::string_view rest = name.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) return false;
+    name = name.substr(1, close - 1);
+    return name == "::1";
+  }
+  if (const auto colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (name == "localhost") return true;
+  in_addr v4{};
+  const std::string literal(name);
+  return ::inet_pton(AF_INET, literal.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 }  // namespace clawvisor

@@ -31,4 +31,10 @@ std::optional<int64_t> ParseTimestampUs(std::string_view s);
 // (case-insensitive, quoted or not). Any other parameter or charset is refused.
 bool IsJsonContentType(std::string_view content_type);
 
+// Whether `address` (an IP literal) is a loopback address.
+bool IsLoopbackAddress(std::string_view address);
+// Whether a Host header names this machine's loopback ("127.0.0.1", "localhost", "[::1]", each
+// with or without a port). An absent Host (HTTP/1.0) counts as loopback.
+bool IsLoopbackHostHeader(std::string_view host);
+
 }  // namespace clawvisor

@@ -4,6 +4,7 @@
 
 #include "adapters/rocksdb/local_event_log.h"
 #include "engine/partitioner.h"
+#include "engine/seal_fields.h"
 #include "events/codec.h"
 #include "tests/support/fake_sealer.h"
 #include "tests/support/temp_dir.h"
@@ -38,9 +39,14 @@ class ProcessorTest : public ::testing::Test {
     return p;
   }
 
+  // Appends as the command service does: sensitive fields sealed under the command id.
   void Submit(const v1::Command& command) {
     v1::Command c = command;
     c.set_schema_version(kSchemaVersion);
+    ASSERT_TRUE(SealCommandSecrets(c, sealer_).has_value());
+    SubmitRaw(c);
+  }
+  void SubmitRaw(const v1::Command& c) {
     OutgoingRecord r;
     r.topic = std::string(kCommandsTopic);
     r.partition = PartitionFor(c.account_id(), kPartitions);
@@ -203,6 +209,7 @@ TEST_F(ProcessorTest, SkipsMalformedAndMisroutedRecords) {
   ASSERT_TRUE(log_->Append(std::span(&garbage, 1)).has_value());
   v1::Command misrouted = Register("acc_1", "m1");
   misrouted.set_schema_version(kSchemaVersion);
+  ASSERT_TRUE(SealCommandSecrets(misrouted, sealer_).has_value());
   OutgoingRecord wrong;
   wrong.topic = std::string(kCommandsTopic);
   wrong.partition = (home + 1) % kPartitions;
@@ -221,11 +228,106 @@ TEST_F(ProcessorTest, SkipsMalformedAndMisroutedRecords) {
   EXPECT_EQ(*committed, 2);
 }
 
+// The commands topic never holds a secret in the clear: the sensitive fields travel sealed
+// under the command id, and a record carrying one in plaintext is refused, not decided.
+TEST_F(ProcessorTest, CommandSecretsTravelSealed) {
+  auto p = NewProcessor();
+  v1::Command sealed = Register("acc_1", "c1");
+  sealed.set_schema_version(kSchemaVersion);
+  ASSERT_TRUE(SealCommandSecrets(sealed, sealer_).has_value());
+  EXPECT_TRUE(sealed.register_account().email().empty());
+  ASSERT_EQ(sealed.sealed_fields().count("register_account.email"), 1u);
+  EXPECT_EQ(EncodeCommand(sealed).find("canary-acc_1"), std::string::npos);
+  SubmitRaw(sealed);
+  v1::Command plaintext = Register("acc_2", "c2");
+  plaintext.set_schema_version(kSchemaVersion);
+  SubmitRaw(plaintext);
+  Drain(*p);
+  EXPECT_TRUE(p->Snapshot("acc_1")->registered);  // opened and decided
+  auto events = AllEvents();
+  const auto rejected = std::find_if(events.begin(), events.end(),
+                                     [](const auto& e) { return e.account_id() == "acc_2"; });
+  ASSERT_NE(rejected, events.end());
+  ASSERT_TRUE(rejected->has_command_rejected());
+  EXPECT_EQ(rejected->command_rejected().reason(), v1::REJECTION_INVALID_ARGUMENT);
+  // A sealed field moved to another command does not open there.
+  v1::Command moved = Register("acc_3", "c3");
+  moved.set_schema_version(kSchemaVersion);
+  moved.mutable_register_account()->clear_email();
+  (*moved.mutable_sealed_fields())["register_account.email"] =
+      sealed.sealed_fields().at("register_account.email");
+  SubmitRaw(moved);
+  Drain(*p);
+  auto snapshot = p->Snapshot("acc_3");
+  EXPECT_FALSE(snapshot.has_value() && snapshot->registered);
+}
+
+// A value cut to fit an event is cut on a character boundary, so the event reads back (an
+// unreadable event would stop every later start).
+TEST_F(ProcessorTest, TruncatedStringsStayValidUtf8) {
+  auto p = NewProcessor();
+  Submit(Register("acc_1", "c1"));
+  Submit(Create("acc_1", "c2", "ins_1"));
+  v1::Command obs;
+  obs.set_command_id("o1");
+  obs.set_account_id("acc_1");
+  auto* o = obs.mutable_record_observation();
+  o->set_instance_id("ins_1");
+  o->set_revision(1);
+  o->set_state(v1::VM_STATE_FAILED);
+  o->set_reason(std::string(255, 'a') + "\xC3\xA9tail");  // "é" straddles byte 256
+  Submit(obs);
+  Drain(*p);
+  auto events = AllEvents();  // each one decodes, or AllEvents fails
+  ASSERT_EQ(events.size(), 4u);
+  ASSERT_TRUE(events[3].has_instance_failed());
+  EXPECT_EQ(events[3].instance_failed().reason(), std::string(255, 'a'));
+  OpenLog();
+  EXPECT_TRUE(NewProcessor()->Snapshot("acc_1").has_value());  // and the log restarts
+}
+
+// Every field marked sensitive is one the command sealer handles (a top-level string of a
+// payload), so none can be skipped silently.
+TEST(CommandSchemaTest, SensitiveFieldsAreSealable) {
+  const auto* command = v1::Command::descriptor();
+  const auto* payload = command->FindOneofByName("payload");
+  int marked = 0;
+  for (int i = 0; i < payload->field_count(); ++i) {
+    const auto* message = payload->field(i)->message_type();
+    for (int f = 0; f < message->field_count(); ++f) {
+      const auto* field = message->field(f);
+      if (!field->options().GetExtension(v1::sensitive)) continue;
+      ++marked;
+      EXPECT_EQ(field->type(), google::protobuf::FieldDescriptor::TYPE_STRING)
+          << field->full_name();
+      EXPECT_FALSE(field->is_repeated()) << field->full_name();
+    }
+  }
+  EXPECT_GE(marked, 10);
+  // And no sensitive field hides deeper: none of the nested message types has one.
+  const auto* file = command->file();
+  for (int m = 0; m < file->message_type_count(); ++m) {
+    const auto* message = file->message_type(m);
+    bool is_payload = false;
+    for (int i = 0; i < payload->field_count(); ++i) {
+      if (payload->field(i)->message_type() == message) is_payload = true;
+    }
+    if (is_payload) continue;
+    for (int f = 0; f < message->field_count(); ++f) {
+      EXPECT_FALSE(message->field(f)->options().GetExtension(v1::sensitive))
+          << message->field(f)->full_name() << " is sensitive but not in a payload";
+    }
+  }
+}
+
 // When the account's key is gone, the processor refuses the command rather than write plaintext.
 TEST_F(ProcessorTest, UnsealableFieldIsRefusedNotWritten) {
   auto p = NewProcessor();
+  v1::Command reg = Register("acc_1", "c1");
+  reg.set_schema_version(kSchemaVersion);
+  ASSERT_TRUE(SealCommandSecrets(reg, sealer_).has_value());
   ASSERT_TRUE(sealer_.DestroyAccountKeys("acc_1").has_value());
-  Submit(Register("acc_1", "c1"));
+  SubmitRaw(reg);
   Drain(*p);
   auto events = AllEvents();
   ASSERT_EQ(events.size(), 1u);  // the whole decision became one refusal

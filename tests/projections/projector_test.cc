@@ -87,7 +87,7 @@ TEST_F(ProjectorTest, BuildsReadModels) {
 
   auto account = projector_->GetAccount("acc_1");
   ASSERT_TRUE(account.has_value() && account->has_value());
-  EXPECT_EQ((*account)->email_masked(), "a•••@example.com");
+  EXPECT_EQ((*account)->email_masked(), "a•••@e•••.com");
   EXPECT_EQ((*account)->status(), "active");
   auto members = projector_->ListMembers("acc_1");
   ASSERT_EQ(members->members_size(), 1);
@@ -102,6 +102,20 @@ TEST_F(ProjectorTest, BuildsReadModels) {
   EXPECT_EQ((*outcome)->aggregate_id(), "ins_1");
   EXPECT_EQ(progress_.Get(0), 3);
   EXPECT_FALSE(projector_->GetAccount("acc_other")->has_value());
+}
+
+// An internationalized address is masked by character, never splitting one (a split byte
+// would make the row unreadable).
+TEST_F(ProjectorTest, MasksNonAsciiEmailByCharacter) {
+  auto& e = Add("acc_1", "reg");
+  auto* p = e.mutable_account_registered();
+  *p->mutable_email() =
+      *sealer_.Seal({"acc_1", e.event_id(), "account_registered.email"}, "\xC3\xA9ve@\xC3\xA9x.fr");
+  p->set_owner_user_id("usr_1");
+  ASSERT_TRUE(projector_->Apply(Records()).has_value());
+  auto account = projector_->GetAccount("acc_1");
+  ASSERT_TRUE(account.has_value() && account->has_value()) << account.error().ToString();
+  EXPECT_EQ((*account)->email_masked(), "\xC3\xA9•••@\xC3\xA9•••.fr");
 }
 
 // Applying the same records again, or a prefix of them, changes nothing: the stored offset

@@ -742,7 +742,8 @@ TEST_F(HttpApiTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(commands_.count(), 5u);
   // Pipelined: two requests in one write, two responses in order.
   client.SendRaw(
-      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/accounts/acc_9 HTTP/1.1\r\nHost: x\r\n\r\n");
+      "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nGET /v1/accounts/acc_9 HTTP/1.1\r\nHost: "
+      "localhost\r\n\r\n");
   EXPECT_EQ(client.Read().status, 200u);
   EXPECT_EQ(client.Read().status, 404u);
   // Connection: close is honoured.
@@ -799,7 +800,7 @@ TEST_F(HttpApiTest, MalformedHttpIs400AndCloses) {
 TEST_F(HttpApiTest, AmbiguousBodyLengthIsRefused) {
   Client client(port_);
   client.SendRaw(
-      "POST /v1/accounts/acc_1/commands HTTP/1.1\r\nHost: x\r\n"
+      "POST /v1/accounts/acc_1/commands HTTP/1.1\r\nHost: localhost\r\n"
       "Content-Type: application/json\r\nContent-Length: 4\r\n"
       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   const Response r = client.Read();
@@ -816,7 +817,7 @@ TEST_F(HttpApiTest, ChunkedBodies) {
   char size[16];
   std::snprintf(size, sizeof size, "%zx", body.size());
   client.SendRaw(std::string("POST /v1/accounts/acc_1/instances/ins_1/start HTTP/1.1\r\n") +
-                 "Host: x\r\nContent-Type: application/json\r\n"
+                 "Host: localhost\r\nContent-Type: application/json\r\n"
                  "Transfer-Encoding: chunked\r\n\r\n" +
                  size + "\r\n" + body + "\r\n0\r\n\r\n");
   Response r = client.Read();
@@ -825,7 +826,7 @@ TEST_F(HttpApiTest, ChunkedBodies) {
   std::snprintf(size, sizeof size, "%zx", big.size());
   Client other(port_);
   other.SendRaw(std::string("POST /v1/accounts/acc_1/commands HTTP/1.1\r\n") +
-                "Host: x\r\nContent-Type: application/json\r\n"
+                "Host: localhost\r\nContent-Type: application/json\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n" +
                 size + "\r\n" + big + "\r\n" + size + "\r\n" + big + "\r\n0\r\n\r\n");
   r = other.Read();
@@ -839,7 +840,7 @@ TEST_F(HttpApiTest, ExpectContinue) {
   Client client(port_);
   const std::string body = R"({"command_id":"e1"})";
   client.SendRaw(
-      "POST /v1/accounts/acc_1/instances/ins_1/resume HTTP/1.1\r\nHost: x\r\n"
+      "POST /v1/accounts/acc_1/instances/ins_1/resume HTTP/1.1\r\nHost: localhost\r\n"
       "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\n\r\n");
   Response r = client.Read();
@@ -880,7 +881,7 @@ TEST_F(HttpApiTest, SlowClientIsDisconnected) {
   options.read_timeout = std::chrono::milliseconds(200);
   StartApi(options);
   Client client(port_);
-  client.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
+  client.SendRaw("GET /healthz HTTP/1.1\r\nHost: localhost\r\n");  // never finishes the header
   EXPECT_TRUE(client.ServerClosed());
 }
 

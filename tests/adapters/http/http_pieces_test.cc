@@ -205,3 +205,23 @@ TEST(AuthenticatorTest, UserAgentIsSanitized) {
 
 }  // namespace
 }  // namespace clawvisor
+
+namespace clawvisor {
+namespace {
+
+// Only loopback names pass the Host check of a loopback server (DNS rebinding).
+TEST(RequestParsingTest, LoopbackHostHeader) {
+  for (const char* ok :
+       {"", "127.0.0.1", "127.0.0.1:8470", "localhost", "localhost:1", "[::1]", "[::1]:8470"}) {
+    EXPECT_TRUE(IsLoopbackHostHeader(ok)) << ok;
+  }
+  for (const char* bad : {"attacker.example", "attacker.example:8470", "127.0.0.1.evil.com",
+                          "[::2]", "[::1]x", "localhost.evil"}) {
+    EXPECT_FALSE(IsLoopbackHostHeader(bad)) << bad;
+  }
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1"));
+  EXPECT_FALSE(IsLoopbackAddress("0.0.0.0"));
+}
+
+}  // namespace
+}  // namespace clawvisor
