@@ -5,6 +5,7 @@
 #include "engine/decider.h"
 #include "engine/logging.h"
 #include "engine/partitioner.h"
+#include "engine/processor.h"
 #include "engine/seal_fields.h"
 #include "events/codec.h"
 
@@ -44,10 +45,23 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   }
   if (partition_count_ <= 0) return MakeError(Errc::kUnavailable, "commands topic is missing");
 
+  // What this request asks for, before its secrets are sealed: a command id already decided for
+  // a different request must not answer with that request's outcome.
+  if (!command.sealed_fields().empty()) {
+    return MakeError(Errc::kInvalidArgument, "sealed_fields is set by the service; omit it");
+  }
+  auto fingerprint = CommandFingerprint(command, sealer_);
+  if (!fingerprint) return std::unexpected(fingerprint.error());
+  auto answer = [&](const v1::CommandOutcome& outcome) {
+    return SameRequest(outcome, *fingerprint)
+               ? outcome
+               : ReusedKeyOutcome(command.account_id(), command.command_id());
+  };
+
   auto ticket = board_.Watch(command.account_id(), command.command_id());
   auto recorded = lookup_(command.account_id(), command.command_id());
   if (!recorded) return std::unexpected(recorded.error());
-  if (recorded->has_value()) return **recorded;
+  if (recorded->has_value()) return answer(**recorded);
 
   v1::Command stamped = command;
   stamped.set_schema_version(kSchemaVersion);
@@ -84,7 +98,7 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
     }
   }
   submit_seconds_.Observe(std::chrono::duration<double>(clock_.Monotonic() - started).count());
-  return *outcome;
+  return answer(*outcome);
 }
 
 Result<std::optional<v1::CommandOutcome>> LogCommandService::Lookup(std::string_view account_id,

@@ -76,6 +76,22 @@ v1::CommandOutcome OutcomeOfFirstEvent(const v1::Envelope& event, int32_t partit
   outcome.set_decided_at_us(event.occurred_at_us());
   outcome.set_partition(partition);
   outcome.set_first_offset(static_cast<uint64_t>(offset));
+  outcome.set_request_hash(event.command_hash());
+  return outcome;
+}
+
+bool SameRequest(const v1::CommandOutcome& recorded, std::string_view fingerprint) {
+  // An outcome recorded before fingerprints existed matches anything.
+  return recorded.request_hash().empty() || recorded.request_hash() == fingerprint;
+}
+
+v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id) {
+  v1::CommandOutcome outcome;
+  outcome.set_account_id(std::string(account_id));
+  outcome.set_command_id(std::string(command_id));
+  outcome.set_accepted(false);
+  outcome.set_rejection_reason(v1::REJECTION_IDEMPOTENCY_KEY_REUSED);
+  outcome.set_message("this command_id was already used for a different request");
   return outcome;
 }
 
@@ -189,7 +205,7 @@ Status Processor::Rebuild(int32_t partition, PartitionState& state) {
 
 std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
                                               const AccountState& state, const v1::Command& command,
-                                              TimestampUs now_us) {
+                                              TimestampUs now_us, const std::string& fingerprint) {
   // Versions continue from the state, counting this decision's earlier events per aggregate.
   uint64_t account_version = state.version;
   std::map<std::string, uint64_t> instance_versions;
@@ -212,12 +228,13 @@ std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
     event.set_correlation_id(command.correlation_id().empty() ? command.command_id()
                                                               : command.correlation_id());
     event.set_schema_version(kSchemaVersion);
+    event.set_command_hash(fingerprint);
   }
   return events;
 }
 
 void Processor::DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
-                             std::vector<Pending>& pending, std::vector<std::string>& duplicates) {
+                             std::vector<Pending>& pending, std::vector<Duplicate>& duplicates) {
   auto command = DecodeCommand(record.value);
   // A record that cannot be attributed to a valid account in this partition cannot be decided
   // here without breaking "all of an account's events live in its partition": skip it, loudly.
@@ -230,11 +247,22 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
          {"reason", !command ? command.error().message : "account id missing or mis-partitioned"}});
     return;
   }
+  // Secrets travel sealed under the command id; they are opened only to decide. A secret that
+  // arrives in plaintext is refused: it must not be decided into the log from a record that
+  // already stored it in the clear (producers go through the command service).
+  const bool plaintext_secret = HasPlaintextSecret(*command);
+  Status opened = plaintext_secret ? Status(MakeError(Errc::kInvalidArgument, "plaintext secret"))
+                                   : OpenCommandSecrets(*command, sealer_);
+  std::string fingerprint;
+  if (opened) {
+    auto computed = CommandFingerprint(*command, sealer_);
+    if (computed) fingerprint = std::move(*computed);
+  }
   const std::string key = CommandKey(command->account_id(), command->command_id());
   if (partition.decided.contains(key)) {
     // Its outcome is posted after this batch commits: the first copy may be in this very batch.
     duplicates_.Inc();
-    duplicates.push_back(key);
+    duplicates.push_back({key, command->account_id(), command->command_id(), fingerprint});
     return;
   }
   const TimestampUs now_us = clock_.NowUs();
@@ -242,15 +270,12 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   AccountState& state = account_it->second;
   if (inserted) state.account_id = command->account_id();
 
-  // Secrets travel sealed under the command id; they are opened only to decide. A secret that
-  // arrives in plaintext is refused: it must not be decided into the log from a record that
-  // already stored it in the clear (producers go through the command service).
   Decision decision = std::unexpected(
       Rejection{v1::REJECTION_INVALID_STATE, "the command's sealed fields cannot be opened"});
-  if (HasPlaintextSecret(*command)) {
+  if (plaintext_secret) {
     decision = std::unexpected(
         Rejection{v1::REJECTION_INVALID_ARGUMENT, "sensitive fields must arrive sealed"});
-  } else if (auto opened = OpenCommandSecrets(*command, sealer_); opened) {
+  } else if (opened) {
     decision = Decide(state, *command, now_us, options_.decide);
   } else {
     Log(LogLevel::kWarn, kComponent, "cannot open a command's sealed fields; command refused",
@@ -271,6 +296,7 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   }
 
   Pending item{NewOutcome(*command, record.partition, now_us), txn.records.size(), 0};
+  item.outcome.set_request_hash(fingerprint);
   if (!decision) {
     // Name the instance the refused command was about, for the caller and the audit trail.
     if (auto target = TargetInstanceId(*command); !target.empty()) {
@@ -279,7 +305,8 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   }
   // Stamp and seal the whole decision before anything is applied: if one field cannot be
   // sealed (the account's key is destroyed), the whole command is refused instead.
-  std::vector<v1::Envelope> stamped = StampAll(std::move(events), state, *command, now_us);
+  std::vector<v1::Envelope> stamped =
+      StampAll(std::move(events), state, *command, now_us, fingerprint);
   for (auto& event : stamped) {
     if (auto sealed = SealPendingFields(event, sealer_); !sealed) {
       Log(LogLevel::kError, kComponent, "sealing failed; command refused",
@@ -293,7 +320,7 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
       p->set_command_type(std::string(CommandTypeName(*command)));
       std::vector<v1::Envelope> only;
       only.push_back(std::move(refusal));
-      stamped = StampAll(std::move(only), state, *command, now_us);
+      stamped = StampAll(std::move(only), state, *command, now_us, fingerprint);
       break;
     }
   }
@@ -312,7 +339,7 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
       p->set_command_type(std::string(CommandTypeName(*command)));
       std::vector<v1::Envelope> only;
       only.push_back(std::move(refusal));
-      stamped = StampAll(std::move(only), state, *command, now_us);
+      stamped = StampAll(std::move(only), state, *command, now_us, fingerprint);
       break;
     }
   }
@@ -372,7 +399,7 @@ Result<size_t> Processor::ProcessOnce() {
   Transaction txn;
   txn.consumer_group = options_.consumer_group;
   std::vector<Pending> pending;
-  std::vector<std::string> duplicates;
+  std::vector<Duplicate> duplicates;
   std::map<int32_t, int64_t> consumed;
   {
     std::lock_guard lock(mu_);
@@ -429,12 +456,14 @@ Result<size_t> Processor::ProcessOnce() {
   if (board_ != nullptr) {
     for (const auto& item : pending) board_->Publish(item.outcome);
     std::lock_guard lock(mu_);
-    for (const auto& key : duplicates) {
+    for (const auto& dup : duplicates) {
       for (const auto& [p, state] : partitions_) {
-        if (auto it = state.decided.find(key); it != state.decided.end()) {
-          board_->Publish(it->second);
-          break;
-        }
+        auto it = state.decided.find(dup.key);
+        if (it == state.decided.end()) continue;
+        board_->Publish(SameRequest(it->second, dup.fingerprint)
+                            ? it->second
+                            : ReusedKeyOutcome(dup.account_id, dup.command_id));
+        break;
       }
     }
   }

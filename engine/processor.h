@@ -83,6 +83,12 @@ class Processor {
     std::unordered_map<std::string, AccountState> accounts;
     std::unordered_map<std::string, v1::CommandOutcome> decided;  // key: account \0 command
   };
+  struct Duplicate {
+    std::string key;
+    std::string account_id;
+    std::string command_id;
+    std::string fingerprint;
+  };
   struct Pending {
     v1::CommandOutcome outcome;
     size_t first_record = 0;  // index into the transaction's records
@@ -95,11 +101,12 @@ class Processor {
   // Decides one command record into `txn`; a duplicate's key goes to `duplicates`, and a
   // malformed record is skipped (logged and counted).
   void DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
-                    std::vector<Pending>& pending, std::vector<std::string>& duplicates);
+                    std::vector<Pending>& pending, std::vector<Duplicate>& duplicates);
   bool HasNoPartitions();
   // Fills in each event's envelope: id, account, aggregate version, time, actor, command.
   std::vector<v1::Envelope> StampAll(std::vector<v1::Envelope> events, const AccountState& state,
-                                     const v1::Command& command, TimestampUs now_us);
+                                     const v1::Command& command, TimestampUs now_us,
+                                     const std::string& fingerprint);
 
   EventLog& log_;
   Sealer& sealer_;
@@ -130,5 +137,10 @@ std::string CommandKey(std::string_view account_id, std::string_view command_id)
 v1::CommandOutcome OutcomeOfFirstEvent(const v1::Envelope& event, int32_t partition,
                                        int64_t offset);
 void AddToOutcome(v1::CommandOutcome& outcome, const v1::Envelope& event);
+
+// Whether a repeated command is the request `recorded` was decided for, and the answer when it
+// is not (a command id reused for a different request: nothing is appended).
+bool SameRequest(const v1::CommandOutcome& recorded, std::string_view fingerprint);
+v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id);
 
 }  // namespace clawvisor

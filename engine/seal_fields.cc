@@ -1,6 +1,8 @@
 #include "engine/seal_fields.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/reflection.h>
 
 namespace clawvisor {
@@ -122,6 +124,23 @@ Status OpenCommandSecrets(v1::Command& command, Sealer& sealer) {
   }
   if (status) command.clear_sealed_fields();
   return status;
+}
+
+Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& sealer) {
+  v1::Command canonical = command;
+  canonical.clear_actor();
+  canonical.clear_issued_at_us();
+  canonical.clear_schema_version();
+  canonical.clear_correlation_id();
+  canonical.clear_sealed_fields();
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    canonical.SerializeToCodedStream(&coded);
+  }
+  return sealer.LookupHash("clawvisor.command.v1", bytes);
 }
 
 bool HasPlaintextSecret(const v1::Command& command) {

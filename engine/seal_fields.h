@@ -27,6 +27,12 @@ bool HasPendingSeal(const google::protobuf::Message& message);
 // sealed_fields already set is refused by SealCommandSecrets (only the service sets them).
 Status SealCommandSecrets(v1::Command& command, Sealer& sealer);
 Status OpenCommandSecrets(v1::Command& command, Sealer& sealer);
+// A keyed hash (Sealer::LookupHash) of what a command asks for: its account, id and payload
+// with secrets in the clear, but not the fields the service stamps (actor, times, versions,
+// sealed copies). Two submissions of one command id with different fingerprints are different
+// requests. REQUIRES: the command's secrets are open (not in sealed_fields).
+Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& sealer);
+
 // True if a sensitive field of the payload holds plaintext.
 bool HasPlaintextSecret(const v1::Command& command);
 

@@ -26,5 +26,5 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 echo "== TSan build and tests"
 BUILD_DIR=build-tsan ops/build.sh -DCLAWVISOR_TSAN=ON -DCLAWVISOR_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ops/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -j2 -LE slow

@@ -103,6 +103,7 @@ std::pair<unsigned, std::string> RejectionStatus(v1::RejectionReason reason) {
     case v1::REJECTION_INSTANCE_EXISTS:
     case v1::REJECTION_INVALID_STATE:
     case v1::REJECTION_LAST_OWNER:
+    case v1::REJECTION_IDEMPOTENCY_KEY_REUSED:
       status = 409;
       break;
     case v1::REJECTION_ACCOUNT_NOT_FOUND:

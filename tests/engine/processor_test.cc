@@ -153,6 +153,32 @@ TEST_F(ProcessorTest, RepeatedCommandIdAppendsNothing) {
       2u);
 }
 
+// A command id reused for a different request is told so, and nothing is appended; the same
+// request again still gets its recorded outcome.
+TEST_F(ProcessorTest, ReusedCommandIdForADifferentRequestIsRefused) {
+  auto p = NewProcessor();
+  Submit(Register("acc_1", "c1"));
+  Drain(*p);
+  const size_t before = AllEvents().size();
+  v1::Command other = Register("acc_1", "c1");
+  other.mutable_register_account()->set_email("someone-else@example.com");
+  auto ticket = board_.Watch("acc_1", "c1");
+  Submit(other);
+  Drain(*p);
+  EXPECT_EQ(AllEvents().size(), before);
+  auto outcome = ticket->Wait(std::chrono::steady_clock::now());
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_FALSE(outcome->accepted());
+  EXPECT_EQ(outcome->rejection_reason(), v1::REJECTION_IDEMPOTENCY_KEY_REUSED);
+  auto same = board_.Watch("acc_1", "c1");
+  Submit(Register("acc_1", "c1"));
+  Drain(*p);
+  auto recorded = same->Wait(std::chrono::steady_clock::now());
+  ASSERT_TRUE(recorded.has_value());
+  EXPECT_TRUE(recorded->accepted());
+  EXPECT_FALSE(recorded->request_hash().empty());
+}
+
 // A refused command is recorded as a CommandRejected event with its reason, and its outcome
 // says so.
 TEST_F(ProcessorTest, RefusalIsAnEvent) {

@@ -102,6 +102,15 @@ TEST_F(ServeE2eTest, WebTierFlow) {
       "/v1/accounts", R"({"command_id":"reg-1","register_account":{"email":"owner@example.com"}})");
   EXPECT_EQ(again_reg.status, 201);
   EXPECT_EQ(MetricSum(port_, "clawvisor_projector_events_applied_total"), events_before);
+  // The same command id for a different request is refused, not answered with the old outcome.
+  auto reused = Post(base + "/" + instance + "/stop", R"({"command_id":"start-1"})");
+  EXPECT_EQ(reused.status, 409) << reused.body;
+  EXPECT_NE(reused.body.find("idempotency_key_reused"), std::string::npos);
+  auto reused_reg =
+      Post("/v1/accounts",
+           R"({"command_id":"reg-1","register_account":{"email":"intruder@example.com"}})");
+  EXPECT_EQ(reused_reg.status, 409) << reused_reg.body;
+  EXPECT_EQ(MetricSum(port_, "clawvisor_projector_events_applied_total"), events_before);
 
   // Refusals are decided outcomes with a reason, and they are audited.
   auto pause_twice = Post(base + "/" + instance + "/stop", R"({"command_id":"stop-1"})");
@@ -190,6 +199,10 @@ TEST_F(ServeE2eTest, BadInputChangesNothing) {
   }
   EXPECT_EQ(HttpRequest(port_, "GET", "/v1/accounts/bad%20id").status, 400);
   EXPECT_EQ(HttpRequest(port_, "GET", "/v1/nowhere").status, 404);
+  EXPECT_EQ(HttpRequest(port_, "GET", "/v1/accounts/" + account, "", "application/json",
+                        {{"Host", "attacker.example"}})
+                .status,
+            421);
   EXPECT_EQ(MetricSum(port_, "clawvisor_processor_commands_total"), decided_before);
   EXPECT_EQ(MetricSum(port_, "clawvisor_commands_appended_total"), appended_before);
 }

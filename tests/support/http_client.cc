@@ -27,8 +27,9 @@ HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::st
     ::close(fd);
     return response;
   }
-  std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                        "User-Agent: clawvisor-tests/1\r\nConnection: close\r\n";
+  std::string request = method + " " + target + " HTTP/1.1\r\n";
+  if (!extra_headers.contains("Host")) request += "Host: 127.0.0.1\r\n";
+  request += "User-Agent: clawvisor-tests/1\r\nConnection: close\r\n";
   if (!body.empty() || method == "POST") {
     request += "Content-Type: " + content_type + "\r\n";
     request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
