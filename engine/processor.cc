@@ -1,11 +1,13 @@
 #include "engine/processor.h"
 
+#include <google/protobuf/descriptor.h>
+
 #include <algorithm>
-#include <condition_variable>
 #include <cstdlib>
 
 #include "engine/logging.h"
 #include "engine/partitioner.h"
+#include "engine/run_loop.h"
 #include "engine/seal_fields.h"
 #include "events/codec.h"
 
@@ -24,32 +26,32 @@ v1::CommandOutcome NewOutcome(const v1::Command& command, int32_t partition, Tim
   return outcome;
 }
 
-// The instance a command is about, if any: a rejection is recorded against it.
+// The instance a command is about, if any (its payload's `instance_id`): a rejection names it.
 std::string TargetInstanceId(const v1::Command& command) {
-  switch (command.payload_case()) {
-    case v1::Command::kCreateInstance:
-      return command.create_instance().instance_id();
-    case v1::Command::kStartInstance:
-      return command.start_instance().instance_id();
-    case v1::Command::kStopInstance:
-      return command.stop_instance().instance_id();
-    case v1::Command::kPauseInstance:
-      return command.pause_instance().instance_id();
-    case v1::Command::kResumeInstance:
-      return command.resume_instance().instance_id();
-    case v1::Command::kDeleteInstance:
-      return command.delete_instance().instance_id();
-    case v1::Command::kSetCredential:
-      return command.set_credential().instance_id();
-    case v1::Command::kRemoveCredential:
-      return command.remove_credential().instance_id();
-    case v1::Command::kRotateGatewayToken:
-      return command.rotate_gateway_token().instance_id();
-    case v1::Command::kRecordObservation:
-      return command.record_observation().instance_id();
-    default:
-      return {};
+  const auto* oneof = v1::Command::descriptor()->FindOneofByName("payload");
+  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, oneof);
+  if (field == nullptr) return {};
+  const auto& payload = command.GetReflection()->GetMessage(command, field);
+  const auto* id = payload.GetDescriptor()->FindFieldByName("instance_id");
+  if (id == nullptr || id->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+    return {};
   }
+  return payload.GetReflection()->GetString(payload, id);
+}
+
+// The single event of a refused command.
+std::vector<v1::Envelope> Refusal(const v1::Command& command, v1::RejectionReason reason,
+                                  std::string message) {
+  v1::Envelope refusal;
+  refusal.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
+  refusal.set_aggregate_id(command.account_id());
+  auto* p = refusal.mutable_command_rejected();
+  p->set_reason(reason);
+  p->set_message(std::move(message));
+  p->set_command_type(std::string(CommandTypeName(command)));
+  std::vector<v1::Envelope> only;
+  only.push_back(std::move(refusal));
+  return only;
 }
 
 }  // namespace
@@ -281,19 +283,9 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
     Log(LogLevel::kWarn, kComponent, "cannot open a command's sealed fields; command refused",
         {{"account_id", command->account_id()}, {"error", opened.error().ToString()}});
   }
-  std::vector<v1::Envelope> events;
-  if (decision) {
-    events = std::move(*decision);
-  } else {
-    v1::Envelope rejected;
-    rejected.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
-    rejected.set_aggregate_id(command->account_id());
-    auto* p = rejected.mutable_command_rejected();
-    p->set_reason(decision.error().reason);
-    p->set_message(decision.error().message);
-    p->set_command_type(std::string(CommandTypeName(*command)));
-    events.push_back(std::move(rejected));
-  }
+  std::vector<v1::Envelope> events =
+      decision ? std::move(*decision)
+               : Refusal(*command, decision.error().reason, decision.error().message);
 
   Pending item{NewOutcome(*command, record.partition, now_us), txn.records.size(), 0};
   item.outcome.set_request_hash(fingerprint);
@@ -311,16 +303,9 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
     if (auto sealed = SealPendingFields(event, sealer_); !sealed) {
       Log(LogLevel::kError, kComponent, "sealing failed; command refused",
           {{"account_id", command->account_id()}, {"error", sealed.error().ToString()}});
-      v1::Envelope refusal;
-      refusal.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
-      refusal.set_aggregate_id(command->account_id());
-      auto* p = refusal.mutable_command_rejected();
-      p->set_reason(v1::REJECTION_INVALID_STATE);
-      p->set_message("the account's data key is unavailable");
-      p->set_command_type(std::string(CommandTypeName(*command)));
-      std::vector<v1::Envelope> only;
-      only.push_back(std::move(refusal));
-      stamped = StampAll(std::move(only), state, *command, now_us, fingerprint);
+      stamped = StampAll(
+          Refusal(*command, v1::REJECTION_INVALID_STATE, "the account's data key is unavailable"),
+          state, *command, now_us, fingerprint);
       break;
     }
   }
@@ -330,16 +315,9 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
     if (!DecodeEnvelope(EncodeEnvelope(event))) {
       Log(LogLevel::kError, kComponent, "a decided event does not read back; command refused",
           {{"account_id", command->account_id()}});
-      v1::Envelope refusal;
-      refusal.set_aggregate_type(v1::AGGREGATE_TYPE_ACCOUNT);
-      refusal.set_aggregate_id(command->account_id());
-      auto* p = refusal.mutable_command_rejected();
-      p->set_reason(v1::REJECTION_INVALID_ARGUMENT);
-      p->set_message("the command's values cannot be stored");
-      p->set_command_type(std::string(CommandTypeName(*command)));
-      std::vector<v1::Envelope> only;
-      only.push_back(std::move(refusal));
-      stamped = StampAll(std::move(only), state, *command, now_us, fingerprint);
+      stamped = StampAll(Refusal(*command, v1::REJECTION_INVALID_ARGUMENT,
+                                 "the command's values cannot be stored"),
+                         state, *command, now_us, fingerprint);
       break;
     }
   }
@@ -472,27 +450,15 @@ Result<size_t> Processor::ProcessOnce() {
 }
 
 void Processor::Run(std::stop_token stop) {
-  // The only real waits of the processor: the log's Poll, and this backoff after a failure,
-  // which a stop request cuts short. Tests drive ProcessOnce() instead.
-  std::mutex wait_mu;
-  std::condition_variable_any wait_cv;
-  auto backoff = std::chrono::milliseconds(50);
-  while (!stop.stop_requested()) {
-    auto done = ProcessOnce();
-    if (done) {
-      backoff = std::chrono::milliseconds(50);
-      if (*done == 0 && HasNoPartitions()) {
-        std::unique_lock lock(wait_mu);
-        wait_cv.wait_for(lock, stop, options_.poll_timeout, [] { return false; });
-      }
-      continue;
-    }
-    Log(LogLevel::kWarn, kComponent, "batch failed; retrying",
-        {{"error", done.error().ToString()}, {"backoff_ms", backoff.count()}});
-    std::unique_lock lock(wait_mu);
-    wait_cv.wait_for(lock, stop, backoff, [] { return false; });
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-  }
+  // With no partition assigned, Poll has nothing to wait on: the loop waits instead.
+  RunUntilStopped(
+      stop, kComponent,
+      [this]() -> Result<bool> {
+        auto done = ProcessOnce();
+        if (!done) return std::unexpected(done.error());
+        return *done == 0 && HasNoPartitions();
+      },
+      options_.poll_timeout);
 }
 
 bool Processor::HasNoPartitions() {

@@ -7,6 +7,7 @@
 #include "engine/account_state.h"
 #include "engine/logging.h"
 #include "engine/processor.h"
+#include "engine/run_loop.h"
 #include "events/codec.h"
 
 namespace clawvisor {
@@ -455,21 +456,11 @@ Result<size_t> Projector::ProjectOnce(EventLog& log, std::chrono::milliseconds t
 }
 
 void Projector::Run(EventLog& log, std::stop_token stop) {
-  auto backoff = std::chrono::milliseconds(50);
-  std::mutex wait_mu;
-  std::condition_variable_any wait_cv;
-  while (!stop.stop_requested()) {
+  RunUntilStopped(stop, kComponent, [&]() -> Result<bool> {
     auto done = ProjectOnce(log, std::chrono::milliseconds(200));
-    if (done) {
-      backoff = std::chrono::milliseconds(50);
-      continue;
-    }
-    Log(LogLevel::kError, kComponent, "projection batch failed; retrying",
-        {{"error", done.error().ToString()}, {"backoff_ms", backoff.count()}});
-    std::unique_lock lock(wait_mu);
-    wait_cv.wait_for(lock, stop, backoff, [] { return false; });
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-  }
+    if (!done) return std::unexpected(done.error());
+    return *done == 0;  // Poll already waited
+  });
 }
 
 Status Projector::CatchUp(EventLog& log,

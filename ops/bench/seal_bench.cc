@@ -33,48 +33,12 @@
 
 #include "adapters/openssl/key_vault.h"
 #include "adapters/system/os_random.h"
+#include "projections/memory_kv_store.h"
 
 namespace clawvisor {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The smallest KvStore that keeps the port's contract, so the bench needs no other library.
-class MapKvStore final : public KvStore {
- public:
-  Result<std::optional<std::string>> Get(std::string_view key) override {
-    std::lock_guard lock(mu_);
-    auto it = data_.find(key);
-    if (it == data_.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
-  }
-  Status Write(const KvBatch& batch, bool) override {
-    std::lock_guard lock(mu_);
-    for (const auto& [begin, end] : batch.ranges()) {
-      data_.erase(data_.lower_bound(begin), data_.lower_bound(end));
-    }
-    for (const auto& op : batch.ops()) {
-      if (op.value) {
-        data_.insert_or_assign(op.key, *op.value);
-      } else {
-        data_.erase(op.key);
-      }
-    }
-    return {};
-  }
-  Status Scan(std::string_view begin, std::string_view end,
-              const std::function<bool(std::string_view, std::string_view)>& visit) override {
-    std::lock_guard lock(mu_);
-    for (auto it = data_.lower_bound(begin); it != data_.end() && it->first < end; ++it) {
-      if (!visit(it->first, it->second)) break;
-    }
-    return {};
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> data_;
-};
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "seal_bench: %s\n", what.c_str());
@@ -185,7 +149,7 @@ int Main(int argc, char** argv) {
   }
 
   OsRandom random;
-  MapKvStore store;
+  MemoryKvStore store;
   auto created = KeyVault::Create(store, random, MasterKey::Generate(random));
   if (!created) Die(created.error().ToString());
   KeyVault& vault = **created;

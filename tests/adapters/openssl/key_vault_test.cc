@@ -13,13 +13,12 @@
 
 #include "adapters/openssl/aes_gcm.h"
 #include "adapters/system/os_random.h"
-#include "tests/support/memory_kv_store.h"
+#include "projections/memory_kv_store.h"
 
 namespace clawvisor {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::MemoryKvStore;
 using ::testing::Not;
 
 constexpr std::string_view kSecret = "sk-live-0123456789abcdefSECRET";

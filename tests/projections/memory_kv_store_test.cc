@@ -1,4 +1,4 @@
-#include "tests/support/memory_kv_store.h"
+#include "projections/memory_kv_store.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-namespace clawvisor::testing {
+namespace clawvisor {
 namespace {
 
 std::vector<std::string> Keys(MemoryKvStore& store, std::string_view begin, std::string_view end) {
@@ -143,4 +143,4 @@ TEST(MemoryKvStoreTest, BatchesAreAtomicForReaders) {
 }
 
 }  // namespace
-}  // namespace clawvisor::testing
+}  // namespace clawvisor

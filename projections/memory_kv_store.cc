@@ -1,9 +1,9 @@
-#include "tests/support/memory_kv_store.h"
+#include "projections/memory_kv_store.h"
 
 #include <utility>
 #include <vector>
 
-namespace clawvisor::testing {
+namespace clawvisor {
 
 Result<std::optional<std::string>> MemoryKvStore::Get(std::string_view key) {
   std::lock_guard lock(mu_);
@@ -84,4 +84,4 @@ uint64_t MemoryKvStore::synced_writes() const {
   return synced_writes_;
 }
 
-}  // namespace clawvisor::testing
+}  // namespace clawvisor

@@ -1,6 +1,7 @@
 #pragma once
 
-// MemoryKvStore: an in-memory KvStore for unit tests (a std::map behind a mutex).
+// MemoryKvStore: an in-memory KvStore (a std::map behind a mutex), for unit tests of the layers
+// above storage and for benchmarks that measure something other than storage.
 //
 // It keeps the port's contract so that code tested against it behaves the same on RocksDbStore:
 // - Write() is atomic: every range delete of the batch is applied first, then its puts and
@@ -24,7 +25,7 @@
 
 #include "projections/kv_store.h"
 
-namespace clawvisor::testing {
+namespace clawvisor {
 
 class MemoryKvStore final : public KvStore {
  public:
@@ -51,4 +52,4 @@ class MemoryKvStore final : public KvStore {
   uint64_t synced_writes_ = 0;                            // GUARDED_BY(mu_)
 };
 
-}  // namespace clawvisor::testing
+}  // namespace clawvisor
