@@ -147,6 +147,10 @@ Status Processor::Assign(std::span<const int32_t> partitions) {
                          std::to_string(*commands) + " vs " + std::to_string(*events) + ")");
   }
   partition_count_ = *commands;
+  return Install(partitions);
+}
+
+Status Processor::Install(std::span<const int32_t> partitions) {
   for (int32_t p : partitions) {
     PartitionState state;
     if (auto ok = Rebuild(p, state); !ok) return ok;
@@ -349,14 +353,7 @@ Status Processor::RebuildPending() {
     std::lock_guard lock(mu_);
     pending.assign(needs_rebuild_.begin(), needs_rebuild_.end());
   }
-  for (int32_t p : pending) {
-    PartitionState state;
-    if (auto ok = Rebuild(p, state); !ok) return ok;
-    std::lock_guard lock(mu_);
-    partitions_[p] = std::move(state);
-    needs_rebuild_.erase(p);
-  }
-  return {};
+  return Install(pending);
 }
 
 Result<size_t> Processor::ProcessOnce() {

@@ -96,6 +96,8 @@ class Processor {
   };
 
   Status Rebuild(int32_t partition, PartitionState& state);
+  // Rebuilds each partition's state from the log and makes it owned.
+  Status Install(std::span<const int32_t> partitions);
   // Rebuilds the partitions dropped after a failed transaction.
   Status RebuildPending();
   // Decides one command record into `txn`; a duplicate's key goes to `duplicates`, and a
