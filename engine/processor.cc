@@ -315,17 +315,22 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   }
   // Every event must read back: one that does not (a string that is not UTF-8, say) would make
   // the log unreadable at the next start. Such a decision is refused instead.
+  // The bytes checked are the bytes appended.
+  std::vector<std::string> encoded;
   for (const auto& event : stamped) {
-    if (!DecodeEnvelope(EncodeEnvelope(event))) {
+    encoded.push_back(EncodeEnvelope(event));
+    if (!DecodeEnvelope(encoded.back())) {
       Log(LogLevel::kError, kComponent, "a decided event does not read back; command refused",
           {{"account_id", command->account_id()}});
       stamped = StampAll(Refusal(*command, v1::REJECTION_INVALID_ARGUMENT,
                                  "the command's values cannot be stored"),
                          state, *command, now_us, fingerprint);
+      encoded = {EncodeEnvelope(stamped.front())};
       break;
     }
   }
-  for (auto& event : stamped) {
+  for (size_t i = 0; i < stamped.size(); ++i) {
+    const v1::Envelope& event = stamped[i];
     if (HasPendingSeal(event)) {
       Log(LogLevel::kError, kComponent, "BUG: an event still holds an unsealed field; aborting");
       std::abort();
@@ -336,7 +341,7 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
     out.topic = std::string(kEventsTopic);
     out.partition = record.partition;
     out.key = command->account_id();
-    out.value = EncodeEnvelope(event);
+    out.value = std::move(encoded[i]);
     out.headers = CloudEventHeaders(event);
     out.timestamp_ms = now_us / 1000;
     txn.records.push_back(std::move(out));

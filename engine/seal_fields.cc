@@ -1,9 +1,11 @@
 #include "engine/seal_fields.h"
 
 #include <google/protobuf/descriptor.h>
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/reflection.h>
+#include <type_traits>
 
 namespace clawvisor {
 namespace {
@@ -19,31 +21,39 @@ bool IsPending(const v1::Sealed& sealed) {
   return sealed.key_id().empty() && !sealed.ciphertext().empty();
 }
 
-// Visits every message-typed field, recursively, with its dotted path from the envelope's
-// payload (the envelope's own name is not part of the path).
-void Walk(pb::Message& message, const std::string& prefix,
-          const std::function<void(const std::string&, pb::Message&)>& visit) {
+// Visits every Sealed field, recursively, with its dotted path from the envelope's payload (the
+// envelope's own name is not part of the path). `M` is pb::Message to change the fields in
+// place, or const pb::Message to only read them (no copy needed).
+template <typename M>
+void Walk(M& message, const std::string& prefix,
+          const std::function<void(const std::string&, M&)>& visit) {
+  constexpr bool kReadOnly = std::is_const_v<M>;
   const auto* reflection = message.GetReflection();
   std::vector<const pb::FieldDescriptor*> fields;
   reflection->ListFields(message, &fields);
   for (const auto* field : fields) {
     if (field->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
     const std::string path = prefix.empty() ? field->name() : prefix + "." + field->name();
+    const auto visit_child = [&](M& child, const std::string& child_path) {
+      if (IsSealedType(field)) {
+        visit(child_path, child);
+      } else {
+        Walk<M>(child, child_path, visit);
+      }
+    };
     if (field->is_repeated()) {
       for (int i = 0; i < reflection->FieldSize(message, field); ++i) {
         const std::string item = path + "[" + std::to_string(i) + "]";
-        auto* child = reflection->MutableRepeatedMessage(&message, field, i);
-        if (IsSealedType(field))
-          visit(item, *child);
-        else
-          Walk(*child, item, visit);
+        if constexpr (kReadOnly) {
+          visit_child(reflection->GetRepeatedMessage(message, field, i), item);
+        } else {
+          visit_child(*reflection->MutableRepeatedMessage(&message, field, i), item);
+        }
       }
+    } else if constexpr (kReadOnly) {
+      visit_child(reflection->GetMessage(message, field), path);
     } else {
-      auto* child = reflection->MutableMessage(&message, field);
-      if (IsSealedType(field))
-        visit(path, *child);
-      else
-        Walk(*child, path, visit);
+      visit_child(*reflection->MutableMessage(&message, field), path);
     }
   }
 }
@@ -144,20 +154,27 @@ Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& seale
 }
 
 bool HasPlaintextSecret(const v1::Command& command) {
-  bool found = false;
-  v1::Command copy = command;
-  ForEachSensitiveField(
-      copy, [&](const std::string&, pb::Message& payload, const pb::FieldDescriptor* field) {
-        if (!payload.GetReflection()->GetString(payload, field).empty()) found = true;
-      });
-  return found;
+  const auto* oneof = v1::Command::descriptor()->FindOneofByName("payload");
+  const auto* which = command.GetReflection()->GetOneofFieldDescriptor(command, oneof);
+  if (which == nullptr) return false;
+  const pb::Message& payload = command.GetReflection()->GetMessage(command, which);
+  const auto* descriptor = payload.GetDescriptor();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    if (field->options().GetExtension(v1::sensitive) &&
+        field->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING && !field->is_repeated() &&
+        !payload.GetReflection()->GetString(payload, field).empty()) {
+      return true;
+    }
+  }
+  return false;
 }
 
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer) {
   Status status;
   const std::string account_id = envelope.account_id();
   const std::string event_id = envelope.event_id();
-  Walk(envelope, "", [&](const std::string& path, pb::Message& m) {
+  Walk<pb::Message>(envelope, "", [&](const std::string& path, pb::Message& m) {
     auto& sealed = static_cast<v1::Sealed&>(m);
     if (!status || !IsPending(sealed)) return;
     auto result = sealer.Seal(SealContext{account_id, event_id, path}, sealed.ciphertext());
@@ -172,10 +189,8 @@ Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer) {
 
 bool HasPendingSeal(const pb::Message& message) {
   bool pending = false;
-  std::unique_ptr<pb::Message> copy(message.New());
-  copy->CopyFrom(message);
-  Walk(*copy, "", [&](const std::string&, pb::Message& m) {
-    if (IsPending(static_cast<v1::Sealed&>(m))) pending = true;
+  Walk<const pb::Message>(message, "", [&](const std::string&, const pb::Message& m) {
+    if (IsPending(static_cast<const v1::Sealed&>(m))) pending = true;
   });
   return pending;
 }
@@ -183,9 +198,7 @@ bool HasPendingSeal(const pb::Message& message) {
 void ForEachSealedField(
     const pb::Message& message,
     const std::function<void(const std::string& path, const v1::Sealed& sealed)>& visit) {
-  std::unique_ptr<pb::Message> copy(message.New());
-  copy->CopyFrom(message);
-  Walk(*copy, "", [&](const std::string& path, pb::Message& m) {
+  Walk<const pb::Message>(message, "", [&](const std::string& path, const pb::Message& m) {
     visit(path, static_cast<const v1::Sealed&>(m));
   });
 }

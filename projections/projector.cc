@@ -114,6 +114,20 @@ Result<std::optional<Message>> GetMessage(KvStore& store, const std::string& key
   return std::optional<Message>(std::move(m));
 }
 
+// Parses every row under `prefix` into a message `add()` appends to a list.
+template <typename Add>
+Status ScanRows(KvStore& store, const std::string& prefix, std::string_view what, Add add) {
+  bool corrupt = false;
+  Status scanned = store.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
+    corrupt = !add()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return !corrupt;
+  });
+  if (!scanned) return scanned;
+  if (corrupt)
+    return MakeError(Errc::kCorruption, "a " + std::string(what) + " row is not readable");
+  return {};
+}
+
 }  // namespace
 
 // The rows a batch has written so far, over the store: read-modify-write within one batch sees
@@ -509,14 +523,9 @@ Result<std::optional<v1::AccountView>> Projector::GetAccount(std::string_view ac
 
 Result<v1::MemberList> Projector::ListMembers(std::string_view account_id) {
   v1::MemberList list;
-  const std::string prefix = AccountPrefix('m', account_id);
-  bool corrupt = false;
-  Status scanned = store_.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
-    corrupt = !list.add_members()->ParseFromArray(value.data(), static_cast<int>(value.size()));
-    return !corrupt;
-  });
-  if (!scanned) return std::unexpected(scanned.error());
-  if (corrupt) return MakeError(Errc::kCorruption, "a member row is not readable");
+  auto ok = ScanRows(store_, AccountPrefix('m', account_id), "member",
+                     [&] { return list.add_members(); });
+  if (!ok) return std::unexpected(ok.error());
   return list;
 }
 
@@ -527,14 +536,9 @@ Result<std::optional<v1::InstanceView>> Projector::GetInstance(std::string_view 
 
 Result<v1::InstanceList> Projector::ListInstances(std::string_view account_id) {
   v1::InstanceList list;
-  const std::string prefix = AccountPrefix('i', account_id);
-  bool corrupt = false;
-  Status scanned = store_.Scan(prefix, PrefixEnd(prefix), [&](auto, std::string_view value) {
-    corrupt = !list.add_instances()->ParseFromArray(value.data(), static_cast<int>(value.size()));
-    return !corrupt;
-  });
-  if (!scanned) return std::unexpected(scanned.error());
-  if (corrupt) return MakeError(Errc::kCorruption, "an instance row is not readable");
+  auto ok = ScanRows(store_, AccountPrefix('i', account_id), "instance",
+                     [&] { return list.add_instances(); });
+  if (!ok) return std::unexpected(ok.error());
   return list;
 }
 
