@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/sealer.h"
+
 namespace clawvisor {
 namespace {
 
@@ -66,6 +68,22 @@ bool IsValidInstanceName(std::string_view name) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
   });
+}
+
+// A gateway token as the API draws it: base64url of 32 random bytes. A producer writing to the
+// commands topic directly must draw its own; at least 22 characters (128 bits) are required.
+bool IsValidGatewayToken(std::string_view token) {
+  if (token.size() < 22 || token.size() > 128) return false;
+  return std::all_of(token.begin(), token.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+// Credential values are API keys and bot tokens: printable ASCII without spaces.
+bool IsValidCredentialValue(std::string_view value) {
+  if (value.size() < kMinCredentialBytes || value.size() > kMaxCredentialBytes) return false;
+  return std::all_of(value.begin(), value.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
 std::string_view DesiredVerb(DesiredState s) { return DesiredStateName(s); }
@@ -135,11 +153,16 @@ Decision CreateInstance(const AccountState& state, const v1::CreateInstance& cmd
   if (auto it = state.instances.find(cmd.instance_id()); it != state.instances.end()) {
     revision = it->second.revision + 1;
   }
+  if (!IsValidGatewayToken(cmd.gateway_token())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "gateway_token must be at least 22 base64url characters (the API draws it)");
+  }
   auto created = InstanceEvent(cmd.instance_id());
   auto* payload = created.mutable_instance_created();
   payload->set_name(cmd.name());
   *payload->mutable_spec() = spec;
   payload->set_revision(revision);
+  PendingSeal(payload->mutable_gateway_token(), cmd.gateway_token());
   return Events{std::move(created)};
 }
 
@@ -185,6 +208,97 @@ Decision RequestTransition(const AccountState& state, const std::string& instanc
       return Reject(v1::REJECTION_INVALID_ARGUMENT, "not an instance transition");
   }
   return Events{std::move(event)};
+}
+
+Decision RotateGatewayToken(const AccountState& state, const v1::RotateGatewayToken& cmd) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  if (state.FindLiveInstance(cmd.instance_id()) == nullptr) {
+    return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  }
+  if (!IsValidGatewayToken(cmd.gateway_token())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "gateway_token must be at least 22 base64url characters (the API draws it)");
+  }
+  auto rotated = InstanceEvent(cmd.instance_id());
+  PendingSeal(rotated.mutable_gateway_token_rotated()->mutable_gateway_token(),
+              cmd.gateway_token());
+  return Events{std::move(rotated)};
+}
+
+Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
+                       const DecideOptions& options) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (!IsValidResourceId(cmd.name())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "name must be 1..64 characters of [A-Za-z0-9._:-]");
+  }
+  if (cmd.kind() == v1::CREDENTIAL_KIND_UNSPECIFIED || !v1::CredentialKind_IsValid(cmd.kind())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "kind must name a credential kind");
+  }
+  // The message never quotes the value, not even its length.
+  if (!IsValidCredentialValue(cmd.value())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "value must be " +
+                                                      std::to_string(kMinCredentialBytes) + ".." +
+                                                      std::to_string(kMaxCredentialBytes) +
+                                                      " printable ASCII characters without spaces");
+  }
+  if (!instance->credentials.contains(cmd.name()) &&
+      instance->credentials.size() >= options.limits.max_credentials_per_instance) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "the instance has reached its credential limit");
+  }
+  auto set = InstanceEvent(cmd.instance_id());
+  auto* payload = set.mutable_instance_credential_set();
+  payload->set_name(cmd.name());
+  payload->set_kind(cmd.kind());
+  PendingSeal(payload->mutable_value(), cmd.value());
+  payload->set_last4(CredentialLast4(cmd.value()));
+  return Events{std::move(set)};
+}
+
+Decision RemoveCredential(const AccountState& state, const v1::RemoveCredential& cmd) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (!IsValidResourceId(cmd.name())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "name must be 1..64 characters of [A-Za-z0-9._:-]");
+  }
+  if (!instance->credentials.contains(cmd.name())) {
+    return Reject(v1::REJECTION_CREDENTIAL_NOT_FOUND, "the instance has no such credential");
+  }
+  auto removed = InstanceEvent(cmd.instance_id());
+  removed.mutable_instance_credential_removed()->set_name(cmd.name());
+  return Events{std::move(removed)};
+}
+
+// Erasure (GDPR art. 17): every live instance is deleted, then AccountErased; the processor
+// destroys the account's data keys once these events are committed (crypto-shredding).
+Decision RequestAccountErasure(const AccountState& state, const v1::Command& command) {
+  if (command.actor().role() != v1::ROLE_OWNER) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED, "only an owner may erase the account");
+  }
+  Events out;
+  auto requested = AccountEvent(state);
+  requested.mutable_account_erasure_requested();
+  out.push_back(std::move(requested));
+  for (const auto& [id, instance] : state.instances) {
+    if (instance.desired == DesiredState::kDeleted) continue;
+    auto deleted = InstanceEvent(id);
+    deleted.mutable_instance_delete_requested()->set_reason("account_erased");
+    out.push_back(std::move(deleted));
+  }
+  auto erased = AccountEvent(state);
+  erased.mutable_account_erased();
+  out.push_back(std::move(erased));
+  return out;
 }
 
 Decision RecordObservation(const AccountState& state, const v1::RecordObservation& obs) {
@@ -287,6 +401,11 @@ std::string_view DesiredStateName(DesiredState state) {
 
 bool IsValidCommandId(std::string_view id) { return IsValidId(id, 128); }
 // "." and ".." are refused too: proxies and clients may rewrite them as path segments.
+std::string CredentialLast4(std::string_view value) {
+  if (value.size() < kMinMaskedSecretBytes) return "";
+  return std::string(value.substr(value.size() - 4));
+}
+
 bool IsValidResourceId(std::string_view id) { return IsValidId(id, 64) && id != "." && id != ".."; }
 
 const InstanceState* AccountState::FindLiveInstance(const std::string& instance_id) const {
@@ -327,6 +446,14 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return RequestTransition(state, command.delete_instance().instance_id(), command);
     case v1::Command::kRecordObservation:
       return RecordObservation(state, command.record_observation());
+    case v1::Command::kSetCredential:
+      return SetCredential(state, command.set_credential(), options);
+    case v1::Command::kRemoveCredential:
+      return RemoveCredential(state, command.remove_credential());
+    case v1::Command::kRotateGatewayToken:
+      return RotateGatewayToken(state, command.rotate_gateway_token());
+    case v1::Command::kRequestAccountErasure:
+      return RequestAccountErasure(state, command);
     case v1::Command::PAYLOAD_NOT_SET:
       return Reject(v1::REJECTION_INVALID_ARGUMENT, "command has no payload");
     default:

@@ -34,7 +34,12 @@ struct InstanceLimits {
   uint32_t max_disk_mib = 102400;
   uint32_t min_disk_mib = 64;
   uint32_t max_instances_per_account = 20;
+  uint32_t max_credentials_per_instance = 32;
 };
+
+// Credential values: API keys and bot tokens.
+inline constexpr size_t kMinCredentialBytes = 8;
+inline constexpr size_t kMaxCredentialBytes = 4096;
 
 struct DecideOptions {
   InstanceLimits limits;
@@ -54,5 +59,9 @@ void Evolve(AccountState& state, const v1::Envelope& event);
 // "." or "..".
 bool IsValidCommandId(std::string_view id);
 bool IsValidResourceId(std::string_view id);
+
+// The last four characters of a credential, as events and views keep them ("" if the value is
+// too short to show any).
+std::string CredentialLast4(std::string_view value);
 
 }  // namespace clawvisor

@@ -53,9 +53,13 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   auto fingerprint = CommandFingerprint(command, sealer_);
   if (!fingerprint) return std::unexpected(fingerprint.error());
   auto answer = [&](const v1::CommandOutcome& outcome) {
-    return SameRequest(outcome, *fingerprint)
-               ? outcome
-               : ReusedKeyOutcome(command.account_id(), command.command_id());
+    if (!SameRequest(outcome, *fingerprint)) {
+      return ReusedKeyOutcome(command.account_id(), command.command_id());
+    }
+    v1::CommandOutcome answered = outcome;
+    answered.set_generated_values_decided(fingerprint->find('.') != std::string::npos &&
+                                          SameSubmission(outcome, *fingerprint));
+    return answered;
   };
 
   auto ticket = board_.Watch(command.account_id(), command.command_id());

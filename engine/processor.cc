@@ -84,7 +84,12 @@ v1::CommandOutcome OutcomeOfFirstEvent(const v1::Envelope& event, int32_t partit
 
 bool SameRequest(const v1::CommandOutcome& recorded, std::string_view fingerprint) {
   // An outcome recorded before fingerprints existed matches anything.
-  return recorded.request_hash().empty() || recorded.request_hash() == fingerprint;
+  return recorded.request_hash().empty() ||
+         RequestPart(recorded.request_hash()) == RequestPart(fingerprint);
+}
+
+bool SameSubmission(const v1::CommandOutcome& recorded, std::string_view fingerprint) {
+  return !fingerprint.empty() && recorded.request_hash() == fingerprint;
 }
 
 v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id) {
@@ -155,6 +160,9 @@ Status Processor::Install(std::span<const int32_t> partitions) {
     PartitionState state;
     if (auto ok = Rebuild(p, state); !ok) return ok;
     std::lock_guard lock(mu_);
+    for (const auto& [id, account] : state.accounts) {
+      if (account.erased) keys_to_destroy_.insert(id);
+    }
     partitions_[p] = std::move(state);
     needs_rebuild_.erase(p);
   }
@@ -361,8 +369,27 @@ Status Processor::RebuildPending() {
   return Install(pending);
 }
 
+void Processor::DestroyErasedAccountKeys() {
+  std::vector<std::string> accounts;
+  {
+    std::lock_guard lock(mu_);
+    if (keys_to_destroy_.empty()) return;
+    accounts.assign(keys_to_destroy_.begin(), keys_to_destroy_.end());
+  }
+  for (const auto& account : accounts) {
+    if (auto destroyed = sealer_.DestroyAccountKeys(account); !destroyed) {
+      Log(LogLevel::kError, kComponent, "cannot destroy an erased account's keys yet; will retry",
+          {{"account_id", account}, {"error", destroyed.error().ToString()}});
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    keys_to_destroy_.erase(account);
+  }
+}
+
 Result<size_t> Processor::ProcessOnce() {
   if (auto ok = RebuildPending(); !ok) return std::unexpected(ok.error());
+  DestroyErasedAccountKeys();
   std::vector<Position> positions;
   {
     std::lock_guard lock(mu_);
@@ -431,8 +458,14 @@ Result<size_t> Processor::ProcessOnce() {
         it->second.decided[CommandKey(item.outcome.account_id(), item.outcome.command_id())] =
             item.outcome;
       }
+      if (std::ranges::find(item.outcome.event_types(), "account_erased") !=
+          item.outcome.event_types().end()) {
+        keys_to_destroy_.insert(item.outcome.account_id());
+      }
     }
   }
+  // Before the outcome is published: an erasure is answered once its keys are gone.
+  DestroyErasedAccountKeys();
   if (board_ != nullptr) {
     for (const auto& item : pending) board_->Publish(item.outcome);
     std::lock_guard lock(mu_);

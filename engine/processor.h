@@ -100,6 +100,10 @@ class Processor {
   Status Install(std::span<const int32_t> partitions);
   // Rebuilds the partitions dropped after a failed transaction.
   Status RebuildPending();
+  // Destroys the data keys of accounts whose AccountErased is committed (crypto-shredding).
+  // Kept and retried at the next batch if the vault cannot be written now; idempotent, so a
+  // crash between the commit and the destruction is mended when the partition is rebuilt.
+  void DestroyErasedAccountKeys();
   // Decides one command record into `txn`; a duplicate's key goes to `duplicates`, and a
   // malformed record is skipped (logged and counted).
   void DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
@@ -120,7 +124,8 @@ class Processor {
 
   std::mutex mu_;  // guards partitions_ against Snapshot() from other threads
   std::map<int32_t, PartitionState> partitions_;
-  std::set<int32_t> needs_rebuild_;  // owned, but their state must be rebuilt before use
+  std::set<int32_t> needs_rebuild_;        // owned, but their state must be rebuilt before use
+  std::set<std::string> keys_to_destroy_;  // erased accounts whose keys may still exist
 
   Counter& accepted_;
   Counter& rejected_;
@@ -143,6 +148,9 @@ void AddToOutcome(v1::CommandOutcome& outcome, const v1::Envelope& event);
 // Whether a repeated command is the request `recorded` was decided for, and the answer when it
 // is not (a command id reused for a different request: nothing is appended).
 bool SameRequest(const v1::CommandOutcome& recorded, std::string_view fingerprint);
+// Whether `recorded` was decided for this very submission, generated values included (only
+// that submission may show a gateway token it generated; a retry or a racing duplicate may not).
+bool SameSubmission(const v1::CommandOutcome& recorded, std::string_view fingerprint);
 v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id);
 
 }  // namespace clawvisor

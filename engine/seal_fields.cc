@@ -86,6 +86,15 @@ void ForEachSensitiveField(v1::Command& command,
 
 std::string CommandRecordId(const v1::Command& command) { return "cmd:" + command.command_id(); }
 
+std::string DeterministicBytes(const pb::Message& message) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeToCodedStream(&coded);
+  return bytes;
+}
+
 }  // namespace
 
 Status SealCommandSecrets(v1::Command& command, Sealer& sealer) {
@@ -143,14 +152,30 @@ Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& seale
   canonical.clear_schema_version();
   canonical.clear_correlation_id();
   canonical.clear_sealed_fields();
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    canonical.SerializeToCodedStream(&coded);
-  }
-  return sealer.LookupHash("clawvisor.command.v1", bytes);
+  // Values the service generated (a gateway token) differ on every retry: they are moved out of
+  // the request part into the submission part.
+  v1::Command generated;
+  bool has_generated = false;
+  ForEachSensitiveField(canonical, [&](const std::string& path, pb::Message& payload,
+                                       const pb::FieldDescriptor* field) {
+    if (!field->options().GetExtension(v1::server_generated)) return;
+    const auto* reflection = payload.GetReflection();
+    std::string value = reflection->GetString(payload, field);
+    if (value.empty()) return;
+    (*generated.mutable_sealed_fields())[path].set_ciphertext(std::move(value));
+    reflection->SetString(&payload, field, std::string());
+    has_generated = true;
+  });
+  auto request = sealer.LookupHash("clawvisor.command.v1", DeterministicBytes(canonical));
+  if (!request || !has_generated) return request;
+  auto submission =
+      sealer.LookupHash("clawvisor.command.generated.v1", DeterministicBytes(generated));
+  if (!submission) return std::unexpected(submission.error());
+  return *request + "." + *submission;
+}
+
+std::string_view RequestPart(std::string_view fingerprint) {
+  return fingerprint.substr(0, fingerprint.find('.'));
 }
 
 bool HasPlaintextSecret(const v1::Command& command) {

@@ -31,7 +31,13 @@ Status OpenCommandSecrets(v1::Command& command, Sealer& sealer);
 // with secrets in the clear, but not the fields the service stamps (actor, times, versions,
 // sealed copies). Two submissions of one command id with different fingerprints are different
 // requests. REQUIRES: the command's secrets are open (not in sealed_fields).
+//
+// Fields marked `server_generated` (a gateway token the API drew) are not part of the request:
+// a retry draws a new value yet is the same request. When any is set the fingerprint is
+// "<request>.<submission>", the second part a keyed hash of the generated values; RequestPart()
+// is what idempotency compares, the whole string tells which submission's values were decided.
 Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& sealer);
+std::string_view RequestPart(std::string_view fingerprint);
 
 // True if a sensitive field of the payload holds plaintext.
 bool HasPlaintextSecret(const v1::Command& command);

@@ -51,7 +51,9 @@ class Sealer {
 // The text shown where a sealed value can no longer be opened.
 inline constexpr std::string_view kErasedText = "[erased]";
 
-// The last four characters of a secret, for display: "••••abcd". Shorter secrets show nothing.
+// The last four characters of a secret, for display: "••••abcd". Secrets shorter than
+// kMinMaskedSecretBytes show none ("••••"): four would reveal too large a share of them.
+inline constexpr size_t kMinMaskedSecretBytes = 12;
 std::string MaskSecret(std::string_view secret);
 
 }  // namespace clawvisor

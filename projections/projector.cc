@@ -215,6 +215,70 @@ Result<int64_t> Projector::NextOffset(int32_t partition) {
   return static_cast<int64_t>(GetU64(**raw));
 }
 
+// Where an instance's secrets are sealed (table 's'): only what InstanceSecrets needs to open
+// them, never plaintext. A deleted or erased instance has no row, so nothing opens its secrets.
+Status Projector::ApplySecretRefs(BatchView& view, const v1::Envelope& event) {
+  if (event.aggregate_type() != v1::AGGREGATE_TYPE_INSTANCE) return {};
+  const std::string key = RowKey('s', event.account_id(), event.aggregate_id());
+  auto ref = [&](std::string_view field, const v1::Sealed& value) {
+    v1::SealedRef r;
+    r.set_event_id(event.event_id());
+    r.set_field(std::string(field));
+    *r.mutable_value() = value;
+    return r;
+  };
+  switch (event.payload_case()) {
+    case v1::Envelope::kInstanceCreated: {
+      v1::InstanceSecretRefs refs;
+      refs.set_revision(event.instance_created().revision());
+      *refs.mutable_gateway_token() =
+          ref("instance_created.gateway_token", event.instance_created().gateway_token());
+      view.Put(key, refs);
+      return {};
+    }
+    case v1::Envelope::kInstanceDeleteRequested:
+    case v1::Envelope::kInstanceDeleted:
+      view.Delete(key);
+      return {};
+    case v1::Envelope::kGatewayTokenRotated:
+    case v1::Envelope::kInstanceCredentialSet:
+    case v1::Envelope::kInstanceCredentialRemoved:
+      break;
+    default:
+      return {};
+  }
+  auto existing = view.Get<v1::InstanceSecretRefs>(key);
+  if (!existing) return std::unexpected(existing.error());
+  if (!existing->has_value()) return {};  // the instance was deleted meanwhile
+  v1::InstanceSecretRefs refs = std::move(**existing);
+  auto* creds = refs.mutable_credentials();
+  if (event.has_gateway_token_rotated()) {
+    *refs.mutable_gateway_token() =
+        ref("gateway_token_rotated.gateway_token", event.gateway_token_rotated().gateway_token());
+  } else if (event.has_instance_credential_set()) {
+    const auto& p = event.instance_credential_set();
+    auto it = std::lower_bound(creds->begin(), creds->end(), p.name(),
+                               [](const auto& c, const std::string& n) { return c.name() < n; });
+    if (it == creds->end() || it->name() != p.name()) {
+      // RepeatedPtrField has no insert: append, then rotate into place.
+      const auto index = it - creds->begin();
+      creds->Add();
+      for (auto i = creds->size() - 1; i > index; --i) creds->SwapElements(i, i - 1);
+      it = creds->begin() + index;
+    }
+    it->set_name(p.name());
+    it->set_kind(p.kind());
+    *it->mutable_value() = ref("instance_credential_set.value", p.value());
+  } else {
+    const auto& name = event.instance_credential_removed().name();
+    creds->erase(std::remove_if(creds->begin(), creds->end(),
+                                [&](const auto& c) { return c.name() == name; }),
+                 creds->end());
+  }
+  view.Put(key, refs);
+  return {};
+}
+
 Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition,
                              int64_t offset) {
   const std::string& account = event.account_id();
@@ -255,7 +319,7 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
 
   // Account rows.
   if (event.has_account_erased()) {
-    for (char table : {'m', 'i', 'c', 't'}) view.DeletePrefix(AccountPrefix(table, account));
+    for (char table : {'m', 'i', 'c', 't', 's'}) view.DeletePrefix(AccountPrefix(table, account));
     v1::AccountView erased;
     erased.set_account_id(account);
     erased.set_status("erased");
@@ -312,6 +376,8 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
       view.Put(AccountKey(account), acc);
     }
   }
+
+  if (auto applied = ApplySecretRefs(view, event); !applied) return applied;
 
   // Instance rows.
   if (event.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE && !event.has_command_rejected()) {
@@ -574,6 +640,11 @@ Result<v1::AuditPage> Projector::ListAudit(std::string_view account_id, int64_t 
   if (!scanned) return std::unexpected(scanned.error());
   if (corrupt) return MakeError(Errc::kCorruption, "an audit row is not readable");
   return page;
+}
+
+Result<std::optional<v1::InstanceSecretRefs>> Projector::GetInstanceSecretRefs(
+    std::string_view account_id, std::string_view instance_id) {
+  return GetMessage<v1::InstanceSecretRefs>(store_, RowKey('s', account_id, instance_id));
 }
 
 Result<std::optional<v1::CommandOutcome>> Projector::GetCommandOutcome(

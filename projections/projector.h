@@ -9,6 +9,11 @@
 //   i|<account>|<instance>                             InstanceView
 //   c|<account>|<command id>                           CommandOutcome (the commands projection)
 //   t|<account>|<occurred_at u64>|<partition u32>|<offset u64>   AuditEntry (audit index)
+//   s|<account>|<instance>                             InstanceSecretRefs: where the instance's
+//                                                      gateway token and credentials are sealed
+//                                                      (sealed values only; not a ReadModel query)
+//
+// AccountErased deletes every row of the account but `a|`, which says "erased".
 //
 // Every Apply() writes a partition's rows and its new next offset in one atomic batch, and skips
 // records below the stored offset, so applying the same records twice changes nothing and a
@@ -63,12 +68,18 @@ class Projector final : public ReadModel {
   Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(std::string_view account_id,
                                                               std::string_view command_id) override;
 
+  // Where a live instance's secrets are sealed, for InstanceSecrets (projections/
+  // projected_instance_secrets.h) only: the API has no route to it.
+  Result<std::optional<v1::InstanceSecretRefs>> GetInstanceSecretRefs(std::string_view account_id,
+                                                                      std::string_view instance_id);
+
   // Every row of the store in key order, for comparing two projections (tests, verify).
   Result<std::string> Fingerprint();
 
  private:
   class BatchView;
   Status ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition, int64_t offset);
+  Status ApplySecretRefs(BatchView& view, const v1::Envelope& event);
 
   KvStore& store_;
   Sealer* sealer_;

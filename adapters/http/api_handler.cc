@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <array>
 #include <charconv>
+#include <cstddef>
 #include <exception>
 #include <limits>
 #include <optional>
@@ -206,6 +208,14 @@ v1::Command::PayloadCase RequiredPayload(RouteId route) {
       return v1::Command::kResumeInstance;
     case RouteId::kDeleteInstance:
       return v1::Command::kDeleteInstance;
+    case RouteId::kSetCredential:
+      return v1::Command::kSetCredential;
+    case RouteId::kRemoveCredential:
+      return v1::Command::kRemoveCredential;
+    case RouteId::kRotateGatewayToken:
+      return v1::Command::kRotateGatewayToken;
+    case RouteId::kEraseAccount:
+      return v1::Command::kRequestAccountErasure;
     default:
       return v1::Command::PAYLOAD_NOT_SET;
   }
@@ -229,9 +239,61 @@ std::string* MutableActionInstanceId(v1::Command& command, RouteId route) {
       return command.mutable_resume_instance()->mutable_instance_id();
     case RouteId::kDeleteInstance:
       return command.mutable_delete_instance()->mutable_instance_id();
+    case RouteId::kSetCredential:
+      return command.mutable_set_credential()->mutable_instance_id();
+    case RouteId::kRemoveCredential:
+      return command.mutable_remove_credential()->mutable_instance_id();
+    case RouteId::kRotateGatewayToken:
+      return command.mutable_rotate_gateway_token()->mutable_instance_id();
     default:
       return nullptr;
   }
+}
+
+// Routes whose payload is optional in the body: the path says everything.
+bool PayloadMayBeOmitted(RouteId route) {
+  switch (route) {
+    case RouteId::kStartInstance:
+    case RouteId::kStopInstance:
+    case RouteId::kPauseInstance:
+    case RouteId::kResumeInstance:
+    case RouteId::kDeleteInstance:
+    case RouteId::kRemoveCredential:
+    case RouteId::kRotateGatewayToken:
+    case RouteId::kEraseAccount:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The server-generated secret of a command (CreateInstance / RotateGatewayToken), if it has one.
+std::string* MutableGeneratedToken(v1::Command& command) {
+  switch (command.payload_case()) {
+    case v1::Command::kCreateInstance:
+      return command.mutable_create_instance()->mutable_gateway_token();
+    case v1::Command::kRotateGatewayToken:
+      return command.mutable_rotate_gateway_token()->mutable_gateway_token();
+    default:
+      return nullptr;
+  }
+}
+
+// 32 random bytes, base64url without padding (43 characters).
+std::string NewGatewayToken(RandomSource& random) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::array<std::byte, 33> bytes{};  // 33 = 44 characters; the 44th is dropped (43 = 256 bits)
+  random.Fill(bytes);
+  std::string token;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t v = (std::to_integer<uint32_t>(bytes[i]) << 16) |
+                       (std::to_integer<uint32_t>(bytes[i + 1]) << 8) |
+                       std::to_integer<uint32_t>(bytes[i + 2]);
+    for (int shift = 18; shift >= 0; shift -= 6) token += kAlphabet[(v >> shift) & 63];
+  }
+  token.resize(43);
+  return token;
 }
 
 }  // namespace
@@ -241,6 +303,7 @@ struct ApiHandler::PathIds {
   std::string account_id;
   std::string instance_id;
   std::string command_id;
+  std::string credential_name;
 };
 
 ApiHandler::ApiHandler(CommandService& commands, ReadModel& reads, MetricsRegistry& metrics,
@@ -364,6 +427,14 @@ ApiResponse ApiHandler::Dispatch(const RouteMatch& match, std::string_view query
     }
     ids.command_id = std::move(*decoded);
   }
+  if (!match.credential_name.empty()) {
+    auto decoded = PercentDecode(match.credential_name);
+    if (!decoded || !IsValidPathId(*decoded)) {
+      return Error(400, "invalid_id",
+                   "credential_name in the path must be " + std::string(kIdRule));
+    }
+    ids.credential_name = std::move(*decoded);
+  }
 
   if (match.route->method == "POST") {
     if (!query.empty()) {
@@ -422,9 +493,6 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
 
   const v1::Command::PayloadCase required = RequiredPayload(route);
   const v1::Command::PayloadCase sent = command.payload_case();
-  const bool action_route = route == RouteId::kStartInstance || route == RouteId::kStopInstance ||
-                            route == RouteId::kPauseInstance || route == RouteId::kResumeInstance ||
-                            route == RouteId::kDeleteInstance;
 
   if (route == RouteId::kRegisterAccount) {
     if (sent != required) {
@@ -449,23 +517,26 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
       if (sent == v1::Command::kRegisterAccount) {
         return Error(400, "wrong_payload", "register_account is submitted with POST /v1/accounts");
       }
-    } else if (action_route) {
-      if (sent != v1::Command::PAYLOAD_NOT_SET && sent != required) {
-        return Error(400, "wrong_payload",
-                     "this route takes a " + std::string(PayloadName(required)) + " payload, not " +
-                         std::string(PayloadName(sent)));
-      }
-      std::string* instance_id = MutableActionInstanceId(command, route);
-      if (instance_id == nullptr) return Internal();  // action_route covers exactly these routes
-      if (!instance_id->empty() && *instance_id != ids.instance_id) {
-        return Error(400, "path_mismatch", "instance_id in the body differs from the path");
-      }
-      *instance_id = ids.instance_id;
-    } else if (sent != required) {  // kCreateInstance
+    } else if (sent != required &&
+               !(sent == v1::Command::PAYLOAD_NOT_SET && PayloadMayBeOmitted(route))) {
       return Error(400, "wrong_payload",
                    "this route takes a " + std::string(PayloadName(required)) + " payload, not " +
                        std::string(PayloadName(sent)));
     }
+    if (std::string* instance_id = MutableActionInstanceId(command, route)) {
+      if (!instance_id->empty() && *instance_id != ids.instance_id) {
+        return Error(400, "path_mismatch", "instance_id in the body differs from the path");
+      }
+      *instance_id = ids.instance_id;
+    }
+    if (route == RouteId::kRemoveCredential) {
+      auto* remove = command.mutable_remove_credential();
+      if (!remove->name().empty() && remove->name() != ids.credential_name) {
+        return Error(400, "path_mismatch", "name in the body differs from the path");
+      }
+      remove->set_name(ids.credential_name);
+    }
+    if (route == RouteId::kEraseAccount) command.mutable_request_account_erasure();
     if (command.payload_case() == v1::Command::kCreateInstance) {
       auto* create = command.mutable_create_instance();
       if (create->instance_id().empty()) {
@@ -475,6 +546,16 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
                      "create_instance.instance_id must be " + std::string(kIdRule));
       }
     }
+  }
+
+  // A gateway token is drawn here, never by the client, and shown once: in this response, if
+  // this very submission is the one decided (a retry of the command id shows none).
+  std::string generated_token;
+  if (std::string* token = MutableGeneratedToken(command)) {
+    if (!token->empty()) {
+      return Error(400, "field_not_allowed", "gateway_token is generated by the API; omit it");
+    }
+    *token = generated_token = NewGatewayToken(random_);
   }
 
   *command.mutable_actor() = actor;
@@ -500,6 +581,10 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
       r.headers.emplace_back("Retry-After", "1");
       return r;
     }
+    if (code == Errc::kFailedPrecondition) {
+      // Its secrets could not be sealed: the account's data key was destroyed by an erasure.
+      return Error(410, "account_erased", "the account was erased");
+    }
     Log(LogLevel::kError, kComponent, "submit failed",
         {{"account_id", command.account_id()},
          {"command_id", command.command_id()},
@@ -511,6 +596,19 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
   if (!json) return Internal();
   ApiResponse r;
   if (outcome->accepted()) {
+    if (!generated_token.empty() && json->size() >= 2 && json->back() == '}') {
+      json->pop_back();
+      if (outcome->generated_values_decided()) {
+        *json += ",\"gateway_token\":" + JsonString(generated_token) + "}";
+      } else {
+        *json += ",\"gateway_token\":null,\"gateway_token_note\":" +
+                 JsonString(
+                     "the token is shown only in the response that created it; rotate it "
+                     "if it was lost") +
+                 "}";
+      }
+      r.headers.emplace_back("Cache-Control", "no-store");
+    }
     r.body = std::move(*json);
     if (route == RouteId::kRegisterAccount) {
       r.status = 201;
@@ -565,6 +663,8 @@ ApiResponse ApiHandler::HandleQuery(RouteId route, const PathIds& ids, std::stri
       if (!*instance) return Error(404, "instance_not_found", "no such instance");
       return JsonOk(**instance);
     }
+    case RouteId::kDataExport:
+      return HandleDataExport(ids);
     case RouteId::kGetCommand: {
       auto outcome = reads_.GetCommandOutcome(ids.account_id, ids.command_id);
       if (!outcome) return FromPortError(outcome.error(), "command_not_found", label);
@@ -574,6 +674,37 @@ ApiResponse ApiHandler::HandleQuery(RouteId route, const PathIds& ids, std::stri
     default:
       return Internal();  // every GET route is handled above
   }
+}
+
+// Everything held about the account, secrets redacted (the views hold masks only).
+ApiResponse ApiHandler::HandleDataExport(const PathIds& ids) {
+  constexpr std::string_view label = "data-export";
+  v1::DataExport out;
+  out.set_account_id(ids.account_id);
+  out.set_generated_at_us(clock_.NowUs());
+  auto account = reads_.GetAccount(ids.account_id);
+  if (!account) return FromPortError(account.error(), "account_not_found", label);
+  if (!*account) return Error(404, "account_not_found", "no such account");
+  *out.mutable_account() = std::move(**account);
+  auto members = reads_.ListMembers(ids.account_id);
+  if (!members) return FromPortError(members.error(), "account_not_found", label);
+  *out.mutable_members() = std::move(*members->mutable_members());
+  auto instances = reads_.ListInstances(ids.account_id);
+  if (!instances) return FromPortError(instances.error(), "account_not_found", label);
+  *out.mutable_instances() = std::move(*instances->mutable_instances());
+  std::string cursor;
+  do {
+    auto page = reads_.ListAudit(ids.account_id, 0, std::numeric_limits<int64_t>::max(), cursor,
+                                 kMaxAuditLimit);
+    if (!page) return FromPortError(page.error(), "account_not_found", label);
+    for (auto& entry : *page->mutable_entries()) *out.add_audit() = std::move(entry);
+    cursor = page->next_cursor();
+  } while (!cursor.empty());
+  ApiResponse r = JsonOk(out);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("Content-Disposition",
+                         "attachment; filename=\"clawvisor-data-export.json\"");
+  return r;
 }
 
 ApiResponse ApiHandler::HandleAudit(const PathIds& ids, std::string_view query) {

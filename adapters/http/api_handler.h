@@ -26,6 +26,7 @@
 
 #include "adapters/http/authenticator.h"
 #include "adapters/http/router.h"
+#include "adapters/system/os_random.h"
 #include "engine/clock.h"
 #include "engine/command_service.h"
 #include "engine/metrics.h"
@@ -79,6 +80,7 @@ class ApiHandler {
                             const v1::Actor& actor);
   ApiResponse HandleQuery(RouteId route, const PathIds& ids, std::string_view query);
   ApiResponse HandleAudit(const PathIds& ids, std::string_view query);
+  ApiResponse HandleDataExport(const PathIds& ids);
 
   CommandService& commands_;
   ReadModel& reads_;
@@ -87,6 +89,7 @@ class ApiHandler {
   Clock& clock_;
   std::function<bool()> ready_;
   std::chrono::milliseconds command_wait_;
+  OsRandom random_;  // draws gateway tokens
 };
 
 }  // namespace clawvisor

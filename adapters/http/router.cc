@@ -28,6 +28,16 @@ constexpr std::array kRoutes = {
     RouteSpec{"GET", "/v1/accounts/{account_id}/audit", RouteId::kListAudit},
     RouteSpec{"POST", "/v1/accounts/{account_id}/commands", RouteId::kSubmitCommand},
     RouteSpec{"GET", "/v1/accounts/{account_id}/commands/{command_id}", RouteId::kGetCommand},
+    RouteSpec{"POST", "/v1/accounts/{account_id}/instances/{instance_id}/credentials",
+              RouteId::kSetCredential},
+    RouteSpec{"POST",
+              "/v1/accounts/{account_id}/instances/{instance_id}/credentials/{credential_name}/"
+              "remove",
+              RouteId::kRemoveCredential},
+    RouteSpec{"POST", "/v1/accounts/{account_id}/instances/{instance_id}/rotate-gateway-token",
+              RouteId::kRotateGatewayToken},
+    RouteSpec{"POST", "/v1/accounts/{account_id}/erase", RouteId::kEraseAccount},
+    RouteSpec{"GET", "/v1/accounts/{account_id}/data-export", RouteId::kDataExport},
 };
 
 // Pops the next '/'-separated segment of `rest` (which starts with '/'); false at the end.
@@ -55,6 +65,7 @@ bool PathFits(std::string_view tmpl, std::string_view path, RouteMatch& match) {
       if (t_seg == "{account_id}") params.account_id = p_seg;
       if (t_seg == "{instance_id}") params.instance_id = p_seg;
       if (t_seg == "{command_id}") params.command_id = p_seg;
+      if (t_seg == "{credential_name}") params.credential_name = p_seg;
     } else if (t_seg != p_seg) {
       return false;
     }
@@ -62,6 +73,7 @@ bool PathFits(std::string_view tmpl, std::string_view path, RouteMatch& match) {
   match.account_id = params.account_id;
   match.instance_id = params.instance_id;
   match.command_id = params.command_id;
+  match.credential_name = params.credential_name;
   return true;
 }
 

@@ -33,6 +33,11 @@ enum class RouteId {
   kListAudit,
   kSubmitCommand,
   kGetCommand,
+  kSetCredential,
+  kRemoveCredential,
+  kRotateGatewayToken,
+  kEraseAccount,
+  kDataExport,
 };
 
 struct RouteSpec {
@@ -53,6 +58,7 @@ struct RouteMatch {
   std::string_view account_id;
   std::string_view instance_id;
   std::string_view command_id;
+  std::string_view credential_name;
 };
 
 std::span<const RouteSpec> Routes();

@@ -29,6 +29,9 @@
 
 namespace {
 
+// A well-formed gateway token (the API draws a random one per instance).
+constexpr char kTestGatewayToken[] = "bEnChGaTeWaYtOkEn0123456789_abcdefghijklmno";
+
 using Clock = std::chrono::steady_clock;
 using clawvisor::v1::Command;
 
@@ -95,6 +98,7 @@ PathResult CommandPath(clawvisor::EmbeddedNode& node, int submitters, double sec
     reg.mutable_register_account()->set_email("bench@example.com");
     auto create = NewCommand(account, "create");
     create.mutable_create_instance()->set_instance_id("ins_1");
+    create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
     create.mutable_create_instance()->set_name("bench");
     if (!service.Submit(reg, std::chrono::seconds(30)) ||
         !service.Submit(create, std::chrono::seconds(30))) {

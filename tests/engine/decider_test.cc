@@ -4,6 +4,7 @@
 
 #include "events/codec.h"
 
+#include "tests/support/test_values.h"
 namespace clawvisor {
 namespace {
 
@@ -43,6 +44,7 @@ class DeciderTest : public ::testing::Test {
   void Create(const std::string& id) {
     auto c = Cmd("create-" + id);
     c.mutable_create_instance()->set_instance_id(id);
+    c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
     c.mutable_create_instance()->set_name("bot " + id);
     ASSERT_TRUE(Apply(c).has_value());
   }
@@ -89,6 +91,7 @@ TEST_F(DeciderTest, RegisterRefusesDuplicatesAndBadEmail) {
 TEST_F(DeciderTest, UnknownAccountIsRefused) {
   auto c = Cmd("c1");
   c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
   c.mutable_create_instance()->set_name("x");
   EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_ACCOUNT_NOT_FOUND);
 }
@@ -105,6 +108,7 @@ TEST_F(DeciderTest, CreateInstanceDefaultsAndUniqueness) {
   EXPECT_EQ(inst.desired, DesiredState::kStopped);
   auto again = Cmd("again");
   again.mutable_create_instance()->set_instance_id("i1");
+  again.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
   again.mutable_create_instance()->set_name("dup");
   EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_INSTANCE_EXISTS);
 }
@@ -114,6 +118,7 @@ TEST_F(DeciderTest, CreateInstanceEnforcesQuotas) {
   Register();
   auto c = Cmd("big");
   c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
   c.mutable_create_instance()->set_name("x");
   c.mutable_create_instance()->mutable_spec()->set_vcpus(64);
   EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
@@ -128,6 +133,7 @@ TEST_F(DeciderTest, CreateInstanceEnforcesQuotas) {
   Create("i1");
   auto second = Cmd("second");
   second.mutable_create_instance()->set_instance_id("i2");
+  second.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
   second.mutable_create_instance()->set_name("y");
   EXPECT_EQ(Decide(state_, second, kNow, tight).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
 }
@@ -181,6 +187,7 @@ TEST_F(DeciderTest, DeleteThenRecreateBumpsRevision) {
   EXPECT_EQ(Decide(state_, start, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
   auto recreate = Cmd("create-again");
   recreate.mutable_create_instance()->set_instance_id("i1");
+  recreate.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
   recreate.mutable_create_instance()->set_name("again");
   auto d = Apply(recreate);
   ASSERT_TRUE(d.has_value());

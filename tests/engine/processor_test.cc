@@ -9,6 +9,7 @@
 #include "tests/support/fake_sealer.h"
 #include "tests/support/temp_dir.h"
 
+#include "tests/support/test_values.h"
 namespace clawvisor {
 namespace {
 
@@ -70,6 +71,7 @@ class ProcessorTest : public ::testing::Test {
     c.set_command_id(cid);
     c.set_account_id(account);
     c.mutable_create_instance()->set_instance_id(instance);
+    c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
     c.mutable_create_instance()->set_name("bot");
     return c;
   }
