@@ -113,6 +113,8 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
 
   node->projector_ = std::make_unique<Projector>(*node->projection_store_, node->vault_.get(),
                                                  node->metrics_, &node->projected_);
+  node->instance_secrets_ =
+      std::make_unique<ProjectedInstanceSecrets>(*node->projector_, *node->vault_);
   node->processor_ =
       std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_, node->random_,
                                   node->metrics_, &node->board_, node->options_.processor);

@@ -28,6 +28,7 @@
 #include "engine/metrics.h"
 #include "engine/outcome_board.h"
 #include "engine/processor.h"
+#include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
 
 namespace clawvisor {
@@ -58,6 +59,8 @@ class EmbeddedNode {
   Projector& projector() { return *projector_; }
   LocalEventLog& log() { return *log_; }
   KeyVault& vault() { return *vault_; }
+  // The reconciler's one way to an instance's plaintext secrets (engine/instance_secrets.h).
+  InstanceSecrets& instance_secrets() { return *instance_secrets_; }
   MetricsRegistry& metrics() { return metrics_; }
 
  private:
@@ -74,6 +77,7 @@ class EmbeddedNode {
   std::unique_ptr<RocksDbStore> vault_store_;
   std::unique_ptr<KeyVault> vault_;
   std::unique_ptr<Projector> projector_;
+  std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<LogCommandService> commands_;
   std::unique_ptr<HttpApi> http_;
