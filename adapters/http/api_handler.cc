@@ -110,6 +110,7 @@ std::pair<unsigned, std::string> RejectionStatus(v1::RejectionReason reason) {
       break;
     case v1::REJECTION_ACCOUNT_NOT_FOUND:
     case v1::REJECTION_INSTANCE_NOT_FOUND:
+    case v1::REJECTION_CREDENTIAL_NOT_FOUND:
       status = 404;
       break;
     case v1::REJECTION_PERMISSION_DENIED:

@@ -252,6 +252,147 @@ TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
   EXPECT_TRUE(state_.instances.at("i1").deleted);
 }
 
+// A created instance carries its gateway token as a pending sealed field; a command without a
+// well-formed token (too short, not base64url) is refused.
+TEST_F(DeciderTest, CreateInstanceSealsItsGatewayToken) {
+  Register();
+  auto c = Cmd("mk");
+  c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_name("x");
+  for (const char* bad : {"", "short", "has space in it 0123456789", "ééééééééééééééééééééééé"}) {
+    c.mutable_create_instance()->set_gateway_token(bad);
+    EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
+  }
+  c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  auto d = Apply(c);
+  ASSERT_TRUE(d.has_value());
+  const auto& token = (*d)[0].instance_created().gateway_token();
+  EXPECT_TRUE(token.key_id().empty());  // pending: the processor seals it
+  EXPECT_EQ(token.ciphertext(), kTestGatewayToken);
+}
+
+// Rotation needs a live instance and a new token, which it leaves pending for the sealer.
+TEST_F(DeciderTest, RotateGatewayToken) {
+  Register();
+  auto rotate = Cmd("rot");
+  rotate.mutable_rotate_gateway_token()->set_instance_id("i1");
+  rotate.mutable_rotate_gateway_token()->set_gateway_token("rotated-token-0123456789-abcdefghij");
+  EXPECT_EQ(Decide(state_, rotate, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  Create("i1");
+  auto d = Decide(state_, rotate, kNow);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ((*d)[0].aggregate_id(), "i1");
+  EXPECT_EQ((*d)[0].gateway_token_rotated().gateway_token().ciphertext(),
+            "rotated-token-0123456789-abcdefghij");
+  rotate.mutable_rotate_gateway_token()->clear_gateway_token();
+  EXPECT_EQ(Decide(state_, rotate, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+}
+
+// A credential is recorded sealed, with only its last four characters in the clear (none for a
+// value too short to show any); setting it again replaces it; removing needs it to exist.
+TEST_F(DeciderTest, CredentialsAreSetSealedAndRemoved) {
+  Register();
+  Create("i1");
+  auto set = Cmd("set");
+  auto* p = set.mutable_set_credential();
+  p->set_instance_id("i1");
+  p->set_name("openai");
+  p->set_kind(v1::CREDENTIAL_KIND_MODEL_API_KEY);
+  p->set_value("sk-canary-0123456789abcdWXYZ");
+  auto d = Apply(set);
+  ASSERT_TRUE(d.has_value());
+  const auto& event = (*d)[0].instance_credential_set();
+  EXPECT_EQ(event.value().ciphertext(), "sk-canary-0123456789abcdWXYZ");
+  EXPECT_TRUE(event.value().key_id().empty());
+  EXPECT_EQ(event.last4(), "WXYZ");
+  EXPECT_EQ(state_.instances.at("i1").credentials.at("openai").last4, "WXYZ");
+
+  p->set_value("short8ch");  // too short to show any characters, long enough to accept
+  d = Apply(set);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ((*d)[0].instance_credential_set().last4(), "");
+
+  auto remove = Cmd("rm");
+  remove.mutable_remove_credential()->set_instance_id("i1");
+  remove.mutable_remove_credential()->set_name("telegram");
+  EXPECT_EQ(Decide(state_, remove, kNow).error().reason, v1::REJECTION_CREDENTIAL_NOT_FOUND);
+  remove.mutable_remove_credential()->set_name("openai");
+  ASSERT_TRUE(Apply(remove).has_value());
+  EXPECT_TRUE(state_.instances.at("i1").credentials.empty());
+  EXPECT_EQ(Decide(state_, remove, kNow).error().reason, v1::REJECTION_CREDENTIAL_NOT_FOUND);
+}
+
+// Bad credentials are refused, and the refusal never quotes the value.
+TEST_F(DeciderTest, CredentialValidation) {
+  Register();
+  Create("i1");
+  auto set = Cmd("set");
+  auto* p = set.mutable_set_credential();
+  p->set_instance_id("i1");
+  p->set_name("bot");
+  p->set_kind(v1::CREDENTIAL_KIND_TELEGRAM_BOT_TOKEN);
+  const std::string secret_with_space = "canary value with spaces 123";
+  for (const std::string& bad : {std::string("1234567"), secret_with_space, std::string(4097, 'a'),
+                                 std::string("tab\tX123456")}) {
+    p->set_value(bad);
+    auto d = Decide(state_, set, kNow);
+    ASSERT_FALSE(d.has_value());
+    EXPECT_EQ(d.error().reason, v1::REJECTION_INVALID_ARGUMENT);
+    EXPECT_EQ(d.error().message.find(bad.substr(0, 7)), std::string::npos);
+  }
+  p->set_value("a-valid-token-123456");
+  p->set_kind(v1::CREDENTIAL_KIND_UNSPECIFIED);
+  EXPECT_EQ(Decide(state_, set, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  p->set_kind(v1::CREDENTIAL_KIND_DISCORD_BOT_TOKEN);
+  p->set_name("bad name");
+  EXPECT_EQ(Decide(state_, set, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  p->set_name("bot");
+  p->set_instance_id("nope");
+  EXPECT_EQ(Decide(state_, set, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  p->set_instance_id("i1");
+  DecideOptions tight;
+  tight.limits.max_credentials_per_instance = 1;
+  ASSERT_TRUE(Apply(set).has_value());
+  p->set_name("second");
+  EXPECT_EQ(Decide(state_, set, kNow, tight).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  p->set_name("bot");  // replacing an existing one is not a new credential
+  EXPECT_TRUE(Decide(state_, set, kNow, tight).has_value());
+}
+
+// Erasure is the owner's alone; it deletes every live instance, then erases the account, after
+// which every command (a new registration included) is refused as erased.
+TEST_F(DeciderTest, ErasureDeletesInstancesThenErases) {
+  Register();
+  Create("i1");
+  Create("i2");
+  auto del = Cmd("del");
+  del.mutable_delete_instance()->set_instance_id("i2");
+  ASSERT_TRUE(Apply(del).has_value());
+  auto erase = Cmd("erase");
+  erase.mutable_request_account_erasure();
+  erase.mutable_actor()->set_role(v1::ROLE_ADMIN);
+  EXPECT_EQ(Decide(state_, erase, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  erase.mutable_actor()->set_role(v1::ROLE_OWNER);
+  auto d = Apply(erase);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 3u);  // requested, i1 deleted (i2 already was), erased
+  EXPECT_TRUE((*d)[0].has_account_erasure_requested());
+  EXPECT_EQ((*d)[1].aggregate_id(), "i1");
+  EXPECT_EQ((*d)[1].instance_delete_requested().reason(), "account_erased");
+  EXPECT_TRUE((*d)[2].has_account_erased());
+  EXPECT_TRUE(state_.erased);
+  for (auto c : {Cmd("again"), Cmd("reg-again")}) {
+    if (c.command_id() == "again") {
+      c.mutable_request_account_erasure();
+      c.mutable_actor()->set_role(v1::ROLE_OWNER);
+    } else {
+      c.mutable_register_account()->set_email("new@example.com");
+    }
+    EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_ACCOUNT_ERASED);
+  }
+}
+
 // Ids are checked at the domain's boundary as well as the API's.
 TEST_F(DeciderTest, MalformedIdsAreRefused) {
   Register();

@@ -8,8 +8,8 @@
 #include "events/codec.h"
 #include "tests/support/fake_sealer.h"
 #include "tests/support/temp_dir.h"
-
 #include "tests/support/test_values.h"
+
 namespace clawvisor {
 namespace {
 
@@ -364,6 +364,93 @@ TEST_F(ProcessorTest, UnsealableFieldIsRefusedNotWritten) {
   for (const auto& e : events) {
     EXPECT_EQ(e.SerializeAsString().find("canary-acc_1"), std::string::npos);
   }
+}
+
+// A retried create draws a new gateway token: it is the same request (recorded outcome, nothing
+// appended), but only the first submission's fingerprint matches the decided submission, so
+// only the first may show its token.
+TEST_F(ProcessorTest, RetriedCreateIsTheSameRequestButNotTheSameSubmission) {
+  auto p = NewProcessor();
+  Submit(Register("acc_1", "c1"));
+  v1::Command first = Create("acc_1", "mk", "ins_1");
+  v1::Command retry = first;
+  retry.mutable_create_instance()->set_gateway_token("another-token-0123456789-abcdefghij");
+  auto first_print = CommandFingerprint(first, sealer_);
+  auto retry_print = CommandFingerprint(retry, sealer_);
+  ASSERT_TRUE(first_print && retry_print);
+  EXPECT_NE(*first_print, *retry_print);
+  EXPECT_EQ(RequestPart(*first_print), RequestPart(*retry_print));
+  Submit(first);
+  Drain(*p);
+  const size_t before = AllEvents().size();
+  auto ticket = board_.Watch("acc_1", "mk");
+  Submit(retry);
+  Drain(*p);
+  EXPECT_EQ(AllEvents().size(), before);
+  auto outcome = ticket->Wait(std::chrono::steady_clock::now());
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_TRUE(outcome->accepted());
+  EXPECT_TRUE(SameRequest(*outcome, *retry_print));
+  EXPECT_TRUE(SameSubmission(*outcome, *first_print));
+  EXPECT_FALSE(SameSubmission(*outcome, *retry_print));
+  // A different request under the same id is still told so.
+  v1::Command other = first;
+  other.mutable_create_instance()->set_name("other");
+  auto other_print = CommandFingerprint(other, sealer_);
+  ASSERT_TRUE(other_print.has_value());
+  EXPECT_FALSE(SameRequest(*outcome, *other_print));
+}
+
+// Erasure destroys the account's data keys once its events are committed; a processor that
+// starts on a log holding an AccountErased destroys them again (a crash between the commit and
+// the destruction leaves no key behind).
+TEST_F(ProcessorTest, ErasureDestroysTheAccountsKeys) {
+  auto p = NewProcessor();
+  Submit(Register("acc_1", "c1"));
+  Submit(Create("acc_1", "c2", "ins_1"));
+  Submit(Register("acc_2", "c1"));
+  Drain(*p);
+  v1::Command erase;
+  erase.set_command_id("erase");
+  erase.set_account_id("acc_1");
+  erase.mutable_actor()->set_role(v1::ROLE_OWNER);
+  erase.mutable_request_account_erasure();
+  Submit(erase);
+  Drain(*p);
+  auto events = AllEvents();
+  auto find = [&](const std::string& account) {
+    for (const auto& e : events) {
+      if (e.has_account_registered() && e.account_id() == account) return e;
+    }
+    return v1::Envelope{};
+  };
+  const v1::Envelope erased = find("acc_1");
+  const v1::Envelope kept = find("acc_2");
+  auto open = [](Sealer& sealer, const v1::Envelope& e) {
+    return sealer.Open({e.account_id(), e.event_id(), "account_registered.email"},
+                       e.account_registered().email());
+  };
+  EXPECT_EQ(open(sealer_, erased).error().code, Errc::kNotFound);
+  EXPECT_TRUE(open(sealer_, kept).has_value());  // other accounts are untouched
+
+  // A fresh sealer still holding acc_1's key stands for a crash before the destruction.
+  testing::FakeSealer survivor;
+  auto restarted = std::make_unique<Processor>(*log_, survivor, clock_, random_, metrics_, &board_,
+                                               ProcessorOptions{});
+  ASSERT_TRUE(restarted->AssignAll().has_value());
+  ASSERT_TRUE(restarted->ProcessOnce().has_value());
+  EXPECT_EQ(survivor.Open({"acc_1", "any", "f"}, v1::Sealed{}).error().code, Errc::kNotFound);
+  // Commands for the erased account are refused as erased.
+  auto ticket = board_.Watch("acc_1", "after");
+  v1::Command after;
+  after.set_command_id("after");
+  after.set_account_id("acc_1");
+  after.mutable_start_instance()->set_instance_id("ins_1");
+  Submit(after);
+  Drain(*p);
+  auto outcome = ticket->Wait(std::chrono::steady_clock::now());
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->rejection_reason(), v1::REJECTION_ACCOUNT_ERASED);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "adapters/rocksdb/rocksdb_store.h"
 #include "engine/processor.h"
 #include "events/codec.h"
+#include "projections/projected_instance_secrets.h"
 #include "tests/support/fake_sealer.h"
 #include "tests/support/temp_dir.h"
 
@@ -62,6 +63,24 @@ class ProjectorTest : public ::testing::Test {
     e.set_aggregate_id(instance);
     e.mutable_instance_created()->set_name("bot");
     e.mutable_instance_created()->set_revision(1);
+    *e.mutable_instance_created()->mutable_gateway_token() = *sealer_.Seal(
+        {account, e.event_id(), "instance_created.gateway_token"}, "token-of-" + instance);
+  }
+  v1::Envelope& InstanceEvent(const std::string& account, const std::string& instance) {
+    auto& e = Add(account, "cmd-" + std::to_string(next_offset_));
+    e.set_aggregate_type(v1::AGGREGATE_TYPE_INSTANCE);
+    e.set_aggregate_id(instance);
+    return e;
+  }
+  void SetCredential(const std::string& account, const std::string& instance,
+                     const std::string& name, const std::string& value) {
+    auto& e = InstanceEvent(account, instance);
+    auto* p = e.mutable_instance_credential_set();
+    p->set_name(name);
+    p->set_kind(v1::CREDENTIAL_KIND_MODEL_API_KEY);
+    *p->mutable_value() =
+        *sealer_.Seal({account, e.event_id(), "instance_credential_set.value"}, value);
+    p->set_last4(value.substr(value.size() - 4));
   }
 
   testing::TempDir dir_;
@@ -177,6 +196,69 @@ TEST_F(ProjectorTest, ErasurePurgesTheAccount) {
   EXPECT_EQ(projector_->ListMembers("acc_1")->members_size(), 0);
   EXPECT_EQ(projector_->ListAudit("acc_1", 0, INT64_MAX, "", 100)->entries_size(), 0);
   EXPECT_TRUE(projector_->GetAccount("acc_2")->has_value());
+}
+
+// InstanceSecrets opens exactly the current gateway token and credentials of a live instance;
+// the views show only last-4; a deleted instance or an erased account opens nothing.
+TEST_F(ProjectorTest, InstanceSecretsOpenTheCurrentSealedValues) {
+  Register("acc_1");
+  CreateInstance("acc_1", "ins_1");
+  SetCredential("acc_1", "ins_1", "telegram", "tg-0000000000-OLDV");
+  SetCredential("acc_1", "ins_1", "openai", "sk-1111111111-KEY1");
+  SetCredential("acc_1", "ins_1", "telegram", "tg-2222222222-NEWV");  // replaces
+  SetCredential("acc_1", "ins_1", "discord", "dc-3333333333-GONE");
+  InstanceEvent("acc_1", "ins_1").mutable_instance_credential_removed()->set_name("discord");
+  auto& rotated = InstanceEvent("acc_1", "ins_1");
+  *rotated.mutable_gateway_token_rotated()->mutable_gateway_token() = *sealer_.Seal(
+      {"acc_1", rotated.event_id(), "gateway_token_rotated.gateway_token"}, "rotated-token");
+  Register("acc_2");
+  CreateInstance("acc_2", "ins_2");
+  ASSERT_TRUE(projector_->Apply(Records()).has_value());
+
+  ProjectedInstanceSecrets secrets(*projector_, sealer_);
+  auto values = secrets.Open("acc_1", "ins_1");
+  ASSERT_TRUE(values.has_value()) << values.error().ToString();
+  EXPECT_EQ(values->gateway_token, "rotated-token");
+  ASSERT_EQ(values->credentials.size(), 2u);
+  EXPECT_EQ(values->credentials[0].name, "openai");
+  EXPECT_EQ(values->credentials[0].value, "sk-1111111111-KEY1");
+  EXPECT_EQ(values->credentials[1].name, "telegram");
+  EXPECT_EQ(values->credentials[1].value, "tg-2222222222-NEWV");
+  EXPECT_EQ(secrets.Open("acc_1", "ins_2").error().code, Errc::kNotFound);  // other account's
+
+  auto view = projector_->GetInstance("acc_1", "ins_1");
+  ASSERT_TRUE(view && view->has_value());
+  const std::string shown = (*view)->SerializeAsString();
+  EXPECT_EQ(shown.find("sk-1111111111"), std::string::npos);
+  EXPECT_EQ(shown.find("rotated-token"), std::string::npos);
+  EXPECT_EQ((*view)->credentials_size(), 2);
+
+  InstanceEvent("acc_1", "ins_1").mutable_instance_delete_requested()->set_reason("user");
+  Add("acc_2", "erase").mutable_account_erased();
+  ASSERT_TRUE(sealer_.DestroyAccountKeys("acc_2").has_value());
+  ASSERT_TRUE(projector_->Apply(Records()).has_value());
+  EXPECT_EQ(secrets.Open("acc_1", "ins_1").error().code, Errc::kNotFound);
+  EXPECT_EQ(secrets.Open("acc_2", "ins_2").error().code, Errc::kNotFound);
+}
+
+// Nothing the projector stores holds a secret in the clear, whatever the event carried.
+TEST_F(ProjectorTest, StoredRowsHoldNoPlaintextSecret) {
+  Register("acc_1");
+  CreateInstance("acc_1", "ins_1");
+  SetCredential("acc_1", "ins_1", "openai", "sk-canary-9876543210-LAST");
+  ASSERT_TRUE(projector_->Apply(Records()).has_value());
+  std::string rows;
+  ASSERT_TRUE(store_
+                  ->Scan("", "",
+                         [&](std::string_view key, std::string_view value) {
+                           rows.append(key).append(value);
+                           return true;
+                         })
+                  .has_value());
+  for (const char* secret : {"sk-canary-9876543210", "token-of-ins_1", "alice@example.com"}) {
+    EXPECT_EQ(rows.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(rows.find("LAST"), std::string::npos);  // the last four are shown
 }
 
 }  // namespace

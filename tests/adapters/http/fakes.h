@@ -134,6 +134,11 @@ class FakeReadModel final : public ReadModel {
     std::lock_guard lock(mu_);
     audit_page_ = page;
   }
+  // Serves `entries` in pages of `limit`, the cursor being the next index.
+  void PutAuditEntries(std::vector<v1::AuditEntry> entries) {
+    std::lock_guard lock(mu_);
+    audit_entries_ = std::move(entries);
+  }
   // Every call fails with `error` while set.
   void FailWith(std::optional<Error> error) {
     std::lock_guard lock(mu_);
@@ -181,7 +186,14 @@ class FakeReadModel final : public ReadModel {
     if (fail_) return std::unexpected(*fail_);
     audit_calls_.push_back(
         {std::string(account_id), since_us, until_us, std::string(cursor), limit});
-    return audit_page_;
+    if (audit_entries_.empty()) return audit_page_;
+    const size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
+    v1::AuditPage page;
+    for (size_t i = from; i < audit_entries_.size() && i < from + limit; ++i) {
+      *page.add_entries() = audit_entries_[i];
+    }
+    if (from + limit < audit_entries_.size()) page.set_next_cursor(std::to_string(from + limit));
+    return page;
   }
   Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(
       std::string_view account_id, std::string_view command_id) override {
@@ -200,6 +212,7 @@ class FakeReadModel final : public ReadModel {
   std::map<std::string, std::vector<v1::MemberView>> members_;
   std::map<std::pair<std::string, std::string>, v1::CommandOutcome> outcomes_;
   v1::AuditPage audit_page_;
+  std::vector<v1::AuditEntry> audit_entries_;
   std::vector<AuditCall> audit_calls_;
 };
 
