@@ -12,7 +12,7 @@ packages=(
   libboost-dev libboost-system-dev
   libargon2-dev
   libgtest-dev libgmock-dev
-  python3 curl ca-certificates
+  python3 python3-pip python3-yaml curl ca-certificates
 )
 
 missing=()
@@ -21,10 +21,18 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# Python tools the tests use (the OpenAPI validator), installed for the python3 on PATH.
+python_tools=(openapi-spec-validator==0.9.0)
+if ! python3 -c "import openapi_spec_validator, yaml" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check "${python_tools[@]}" pyyaml ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+      "${python_tools[@]}" pyyaml
+fi
