@@ -1,0 +1,362 @@
+// Secrets end to end (#3), on the real binary, real RocksDB and the real key vault:
+//  - the canary test plants a distinct secret through every path that takes one, runs the whole
+//    flow (a crash and restart, a rebuild, an erasure of another account) and then searches
+//    every byte the project wrote or answered for each canary in plaintext;
+//  - the erasure test checks that nothing sealed for an erased account opens with any key the
+//    system still holds, and that queries return nothing for it.
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "adapters/openssl/key_vault.h"
+#include "adapters/openssl/master_key.h"
+#include "adapters/rocksdb/local_event_log.h"
+#include "adapters/rocksdb/rocksdb_store.h"
+#include "adapters/system/os_random.h"
+#include "clawvisor/v1/commands.pb.h"
+#include "clawvisor/v1/views.pb.h"
+#include "engine/seal_fields.h"
+#include "events/codec.h"
+#include "tests/support/http_client.h"
+#include "tests/support/serve_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace clawvisor {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HttpRequest;
+using testing::HttpResponse;
+using testing::RunClawvisor;
+using testing::ServeProcess;
+
+template <typename Message>
+Message Parse(const std::string& json) {
+  Message m;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m, options).ok()) << json;
+  return m;
+}
+
+// The value of a top-level string member in a JSON object, "" if absent or null.
+std::string JsonMember(const std::string& json, const std::string& name) {
+  const std::string key = "\"" + name + "\":\"";
+  const size_t at = json.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = json.find('"', at + key.size());
+  return json.substr(at + key.size(), end - at - key.size());
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Something the project wrote or answered, to be searched: where it came from, and its bytes.
+struct Output {
+  std::string origin;
+  std::string bytes;
+};
+
+// A unique suffix, so a canary cannot match anything but itself.
+std::string Unique() {
+  return std::to_string(::getpid()) + "x" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+class SecretsTest : public ::testing::Test {
+ protected:
+  fs::path data() const { return dir_.path() / "data"; }
+
+  void StartServe() {
+    serve_ = std::make_unique<ServeProcess>(data(), dir_.path() / ("serve-" + Unique() + ".log"));
+    serve_->Start();
+    ASSERT_FALSE(HasFailure());
+  }
+
+  // Every response is kept for the search, unless it is the one designated to show a secret.
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& body = "", bool shows_a_secret = false) {
+    HttpResponse r = HttpRequest(serve_->port(), method, target, body);
+    if (!shows_a_secret) {
+      outputs_.push_back({method + " " + target, r.body});
+      for (const auto& [name, value] : r.headers) {
+        outputs_.push_back({method + " " + target + " header " + name, value});
+      }
+    }
+    return r;
+  }
+  HttpResponse Post(const std::string& target, const std::string& body,
+                    bool shows_a_secret = false) {
+    return Call("POST", target, body, shows_a_secret);
+  }
+
+  std::string Register(const std::string& command_id, const std::string& email) {
+    auto r = Post("/v1/accounts", R"({"command_id":")" + command_id +
+                                      R"(","register_account":{"email":")" + email + R"("}})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Parse<v1::CommandOutcome>(r.body).account_id();
+  }
+  // Creates an instance and returns its gateway token, shown once in this response.
+  std::string CreateInstance(const std::string& account, const std::string& instance) {
+    auto r = Post("/v1/accounts/" + account + "/instances",
+                  R"({"command_id":"mk-)" + instance + R"(","create_instance":{"instance_id":")" +
+                      instance + R"(","name":"bot"}})",
+                  /*shows_a_secret=*/true);
+    EXPECT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(r.headers["cache-control"], "no-store");
+    return JsonMember(r.body, "gateway_token");
+  }
+  void SetCredential(const std::string& account, const std::string& instance,
+                     const std::string& name, const std::string& kind, const std::string& value) {
+    auto r = Post("/v1/accounts/" + account + "/instances/" + instance + "/credentials",
+                  R"({"command_id":"set-)" + name + R"(","set_credential":{"name":")" + name +
+                      R"(","kind":")" + kind + R"(","value":")" + value + R"("}})");
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+
+  // Every file under the data directory, raw, and every key and value of its RocksDB databases
+  // read through RocksDB (so compression cannot hide a plaintext from the raw search).
+  void CollectDataDirectory() {
+    for (const auto& entry : fs::recursive_directory_iterator(data())) {
+      if (entry.is_regular_file()) {
+        outputs_.push_back({entry.path().string(), ReadFile(entry.path())});
+      }
+    }
+    for (const char* db : {"log", "projections", "vault"}) {
+      auto store = RocksDbStore::Open((data() / db).string());
+      ASSERT_TRUE(store.has_value()) << db << ": " << store.error().ToString();
+      std::string all;
+      ASSERT_TRUE((*store)
+                      ->Scan("", "",
+                             [&](std::string_view key, std::string_view value) {
+                               all.append(key).append(value);
+                               return true;
+                             })
+                      .has_value());
+      outputs_.push_back({std::string("rocksdb ") + db, std::move(all)});
+    }
+  }
+  void CollectLogs() {
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
+      if (entry.path().extension() == ".log") {
+        outputs_.push_back({entry.path().string(), ReadFile(entry.path())});
+      }
+    }
+  }
+  void Run(const std::vector<std::string>& args) {
+    auto result = RunClawvisor(args);
+    EXPECT_EQ(result.exit_code, 0) << args[0] << " " << result.err;
+    outputs_.push_back({"clawvisor " + args[0] + " stdout", result.out});
+    outputs_.push_back({"clawvisor " + args[0] + " stderr", result.err});
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServeProcess> serve_;
+  std::vector<Output> outputs_;
+};
+
+// No canary appears in plaintext anywhere: API responses (but the one that shows a gateway token
+// once), /metrics, the data export, the logs, the CLI's output, the event log, the projections
+// and the vault, after a crash and restart, a rebuild and another account's erasure. Credentials
+// show their last four characters.
+TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
+  const std::string u = Unique();
+  const std::string email = "canary.email." + u + "@example.com";
+  const std::map<std::string, std::pair<std::string, std::string>> credentials = {
+      {"openai", {"CREDENTIAL_KIND_MODEL_API_KEY", "sk-CanaryModelKey" + u + "MK01"}},
+      {"telegram", {"CREDENTIAL_KIND_TELEGRAM_BOT_TOKEN", "123456:CanaryTelegram" + u + "TG02"}},
+      {"discord", {"CREDENTIAL_KIND_DISCORD_BOT_TOKEN", "CanaryDiscord." + u + ".DC03"}},
+      {"whatsapp", {"CREDENTIAL_KIND_WHATSAPP_TOKEN", "CanaryWhatsApp" + u + "WA04"}},
+  };
+  const std::string other_email = "canary.erased." + u + "@example.com";
+  const std::string other_credential = "sk-CanaryErased" + u + "ER05";
+
+  StartServe();
+  const std::string account = Register("reg-a", email);
+  const std::string first_token = CreateInstance(account, "ins_a");
+  ASSERT_EQ(first_token.size(), 43u);
+  for (const auto& [name, kv] : credentials) {
+    SetCredential(account, "ins_a", name, kv.first, kv.second);
+  }
+  // A retry of the creation shows no token at all.
+  auto retry = Post("/v1/accounts/" + account + "/instances",
+                    R"({"command_id":"mk-ins_a","create_instance":{"instance_id":"ins_a",)"
+                    R"("name":"bot"}})");
+  EXPECT_EQ(retry.status, 201) << retry.body;
+  EXPECT_NE(retry.body.find("\"gateway_token\":null"), std::string::npos) << retry.body;
+  auto rotated = Post("/v1/accounts/" + account + "/instances/ins_a/rotate-gateway-token",
+                      R"({"command_id":"rotate-1"})", /*shows_a_secret=*/true);
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  const std::string second_token = JsonMember(rotated.body, "gateway_token");
+  ASSERT_EQ(second_token.size(), 43u);
+  EXPECT_NE(second_token, first_token);
+
+  const std::string other = Register("reg-b", other_email);
+  CreateInstance(other, "ins_b");
+  SetCredential(other, "ins_b", "openai", "CREDENTIAL_KIND_MODEL_API_KEY", other_credential);
+  ASSERT_EQ(Post("/v1/accounts/" + other + "/erase", R"({"command_id":"bye"})").status, 200);
+
+  serve_->Kill();  // a crash
+  StartServe();
+  auto view = Call("GET", "/v1/accounts/" + account + "/instances/ins_a");
+  ASSERT_EQ(view.status, 200) << view.body;
+  for (const auto& [name, kv] : credentials) {
+    const std::string last4 = kv.second.substr(kv.second.size() - 4);
+    EXPECT_NE(view.body.find("\"last4\":\"" + last4 + "\""), std::string::npos) << name;
+  }
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + account + "/data-export").status, 200);
+  Call("GET", "/v1/accounts/" + account);
+  Call("GET", "/v1/accounts/" + account + "/audit?limit=1000");
+  Call("GET", "/v1/accounts/" + account + "/instances");
+  Call("GET", "/v1/accounts/" + other + "/data-export");
+  Call("GET", "/metrics");
+  ASSERT_EQ(serve_->Stop(), 0);
+
+  Run({"projections", "rebuild", "--data-dir", data().string()});
+  Run({"projections", "verify", "--data-dir", data().string()});
+  Run({"events", "dump", "--data-dir", data().string()});
+  StartServe();
+  Call("GET", "/v1/accounts/" + account + "/data-export");
+  ASSERT_EQ(serve_->Stop(), 0);
+  CollectLogs();
+  CollectDataDirectory();
+
+  std::vector<std::string> canaries = {email, other_email, other_credential, first_token,
+                                       second_token};
+  for (const auto& [name, kv] : credentials) canaries.push_back(kv.second);
+  size_t searched = 0;
+  for (const auto& output : outputs_) {
+    searched += output.bytes.size();
+    for (const auto& canary : canaries) {
+      EXPECT_EQ(output.bytes.find(canary), std::string::npos)
+          << "canary " << canary.substr(0, 12) << "… found in " << output.origin;
+    }
+  }
+  // The search covered real data: the log holds every event, sealed.
+  EXPECT_GT(searched, 100'000u);
+}
+
+// After erasure nothing sealed for the account opens with any key the vault still holds (the
+// events' fields and the commands' sealed copies alike), its data keys are gone from the vault's
+// store, and every query answers as for an unknown account; another account is untouched.
+TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
+  StartServe();
+  const std::string erased = Register("reg-e", "erase.me@example.com");
+  const std::string kept = Register("reg-k", "keep.me@example.com");
+  for (const std::string& account : {erased, kept}) {
+    CreateInstance(account, "ins_1");
+    SetCredential(account, "ins_1", "openai", "CREDENTIAL_KIND_MODEL_API_KEY",
+                  "sk-erasure-test-0123456789");
+  }
+  auto bye = Post("/v1/accounts/" + erased + "/erase", R"({"command_id":"bye"})");
+  ASSERT_EQ(bye.status, 200) << bye.body;
+  const auto outcome = Parse<v1::CommandOutcome>(bye.body);
+  EXPECT_EQ(outcome.event_types(outcome.event_types_size() - 1), "account_erased");
+
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + erased).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + erased + "/data-export").status, 404);
+  EXPECT_EQ(Parse<v1::InstanceList>(Call("GET", "/v1/accounts/" + erased + "/instances").body)
+                .instances_size(),
+            0);
+  EXPECT_EQ(
+      Parse<v1::AuditPage>(Call("GET", "/v1/accounts/" + erased + "/audit").body).entries_size(),
+      0);
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + erased + "/instances/ins_1").status, 404);
+  // Commands with secrets cannot even be sealed any more; others are refused as erased.
+  auto create = Post("/v1/accounts/" + erased + "/instances",
+                     R"({"command_id":"late","create_instance":{"name":"x"}})");
+  EXPECT_EQ(create.status, 410) << create.body;
+  auto start = Post("/v1/accounts/" + erased + "/instances/ins_1/start", R"({"command_id":"s"})");
+  EXPECT_EQ(start.status, 410) << start.body;
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + kept).status, 200);
+  ASSERT_EQ(serve_->Stop(), 0);
+
+  // Everything the system holds: the vault's store under the master key, and the log.
+  auto vault_store = RocksDbStore::Open((data() / "vault").string());
+  ASSERT_TRUE(vault_store.has_value());
+  OsRandom random;
+  auto master = LoadMasterKeyFile(data() / "master.key");
+  ASSERT_TRUE(master.has_value());
+  auto vault = KeyVault::Create(**vault_store, random, std::move(*master));
+  ASSERT_TRUE(vault.has_value()) << vault.error().ToString();
+  size_t data_key_rows = 0;
+  ASSERT_TRUE((*vault_store)
+                  ->Scan("keyvault/dk/" + erased + std::string(1, '\0'),
+                         "keyvault/dk/" + erased + std::string(1, '\x01'),
+                         [&](std::string_view, std::string_view) {
+                           ++data_key_rows;
+                           return true;
+                         })
+                  .has_value());
+  EXPECT_EQ(data_key_rows, 0u);
+
+  LocalEventLogOptions options;
+  options.path = (data() / "log").string();
+  auto log = LocalEventLog::Open(options);
+  ASSERT_TRUE(log.has_value()) << log.error().ToString();
+  size_t erased_sealed = 0;
+  size_t kept_opened = 0;
+  for (const std::string_view topic : {kEventsTopic, kCommandsTopic}) {
+    auto partitions = (*log)->PartitionCount(topic);
+    ASSERT_TRUE(partitions.has_value());
+    for (int32_t p = 0; p < *partitions; ++p) {
+      auto records = (*log)->Read({std::string(topic), p}, 0, 1'000'000);
+      ASSERT_TRUE(records.has_value());
+      for (const auto& record : *records) {
+        std::string account;
+        std::string record_id;
+        std::unique_ptr<google::protobuf::Message> message;
+        if (topic == kEventsTopic) {
+          auto event = DecodeEnvelope(record.value);
+          ASSERT_TRUE(event.has_value());
+          account = event->account_id();
+          record_id = event->event_id();
+          message = std::make_unique<v1::Envelope>(std::move(*event));
+        } else {
+          auto command = DecodeCommand(record.value);
+          ASSERT_TRUE(command.has_value());
+          account = command->account_id();
+          record_id = "cmd:" + command->command_id();
+          message = std::make_unique<v1::Command>(std::move(*command));
+        }
+        auto check = [&](const std::string& path, const v1::Sealed& sealed) {
+          // A command's sealed copies are keyed by path in a map; an event's by the field path.
+          const std::string field = path.starts_with("sealed_fields.")
+                                        ? path.substr(std::string("sealed_fields.").size())
+                                        : path;
+          auto opened = (*vault)->Open({account, record_id, field}, sealed);
+          if (account == erased) {
+            ++erased_sealed;
+            EXPECT_FALSE(opened.has_value()) << field;
+            if (!opened) {
+              EXPECT_EQ(opened.error().code, Errc::kNotFound) << field;
+            }
+          } else if (opened) {
+            ++kept_opened;
+          }
+        };
+        if (auto* command = dynamic_cast<v1::Command*>(message.get())) {
+          for (const auto& [field, sealed] : command->sealed_fields()) check(field, sealed);
+        } else {
+          ForEachSealedField(*message, check);
+        }
+      }
+    }
+  }
+  // email, gateway token and credential in events and in commands
+  EXPECT_GE(erased_sealed, 6u);
+  EXPECT_GE(kept_opened, 6u);  // the same fields of the kept account still open
+}
+
+}  // namespace
+}  // namespace clawvisor
