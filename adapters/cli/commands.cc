@@ -7,10 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/cli/embedded_node.h"
@@ -36,6 +39,8 @@ Commands:
   events tail           print events as they are appended
   projections rebuild   rebuild the read models from the event log
   projections verify    check the read models equal a fresh replay of the log
+  vault rotate-master-key
+                        re-wrap every data key under a new master key (online or offline)
   version               print the version
 
 Run `clawvisor <command> --help` for a command's flags.
@@ -47,7 +52,9 @@ Exit codes: 0 ok, 1 failure, 64 usage error, 65 bad data, 69 dependency unavaila
 constexpr std::string_view kServeHelp = R"(Usage: clawvisor serve [flags]
 
 Runs the HTTP API, the processor and the projections in one process on the embedded
-(RocksDB) event log. Logs are JSON lines on stderr. SIGINT or SIGTERM stops it cleanly.
+(RocksDB) event log. Logs are JSON lines on stderr. SIGINT or SIGTERM stops it cleanly;
+SIGHUP rotates the master key while serving (see `clawvisor vault --help`). The process id
+is written to DATA_DIR/serve.pid.
 
 Flags:
   --data-dir DIR         state directory (default: $CLAWVISOR_DATA_DIR, else
@@ -91,6 +98,26 @@ Stop `clawvisor serve` first (the stores are opened exclusively).
 Flags:
   --data-dir DIR         state directory (as for serve)
   --master-key-file F    as for serve
+  --help                 this help
+)";
+
+constexpr std::string_view kVaultHelp = R"(Usage: clawvisor vault rotate-master-key [flags]
+
+Draws a new master key and re-wraps every account's data key under it; sealed values are
+untouched and stay readable throughout. The new key is written to KEY_FILE.next (0600) before
+anything is re-wrapped and renamed over KEY_FILE at the end, so an interruption loses nothing:
+the next start finishes the rotation.
+
+While `clawvisor serve` runs on the data directory, the rotation happens inside it without
+downtime (this command signals it, SIGHUP, and waits for the new key); otherwise this command
+rotates directly. Only a key kept in a file can be rotated this way (DATA_DIR/master.key,
+--master-key-file or $CLAWVISOR_MASTER_KEY_FILE); a key from the environment or a systemd
+credential is rotated by the operator's secret store.
+
+Flags:
+  --data-dir DIR         state directory (as for serve)
+  --master-key-file F    as for serve
+  --timeout-s N          how long to wait for a running serve (default 600)
   --help                 this help
 )";
 
@@ -159,6 +186,25 @@ Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s) {
   return std::pair{host, static_cast<uint16_t>(port)};
 }
 
+Status WritePidFile(const std::filesystem::path& path) {
+  std::ofstream out(path, std::ios::trunc);
+  out << ::getpid() << "\n";
+  out.close();
+  if (!out) return MakeError(Errc::kUnavailable, "cannot write " + path.string());
+  return {};
+}
+
+// The pid of a live `clawvisor serve` on this data directory, if there is one.
+std::optional<pid_t> RunningServe(const std::filesystem::path& data_dir) {
+  std::ifstream in(data_dir / "serve.pid");
+  long pid = 0;
+  if (!(in >> pid) || pid <= 1) return std::nullopt;
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  if (!(comm >> name) || name != "clawvisor") return std::nullopt;  // stale file, reused pid
+  return static_cast<pid_t>(pid);
+}
+
 int Serve(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {{"data-dir"},
                                    {"listen"},
@@ -200,6 +246,7 @@ int Serve(const std::vector<std::string>& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -210,10 +257,20 @@ int Serve(const std::vector<std::string>& args) {
       {{"address", listen->first},
        {"port", static_cast<int64_t>((*node)->http_port())},
        {"data_dir", options.data_dir.string()}});
+  const auto pid_file = options.data_dir / "serve.pid";
+  if (auto written = WritePidFile(pid_file); !written) return Fail(written.error());
   int received = 0;
-  sigwait(&signals, &received);
+  while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+    // Seals and opens carry on meanwhile: the API keeps serving on its own threads.
+    if (auto rotated = (*node)->RotateMasterKey(); !rotated) {
+      Log(LogLevel::kError, "serve", "master-key rotation failed",
+          {{"error", rotated.error().ToString()}});
+    }
+  }
   Log(LogLevel::kInfo, "serve", "stopping", {{"signal", received}});
   (*node)->Stop();
+  std::error_code ignored;
+  std::filesystem::remove(pid_file, ignored);
   Log(LogLevel::kInfo, "serve", "stopped");
   return kExitOk;
 }
@@ -393,6 +450,70 @@ int Projections(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int Vault(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::cout << kVaultHelp;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] != "rotate-master-key") {
+    return UsageError("unknown vault command " + args[0], kVaultHelp);
+  }
+  auto flags = Flags::Parse({args.begin() + 1, args.end()},
+                            {{"data-dir"}, {"master-key-file"}, {"timeout-s"}, {"help", false}});
+  if (!flags) return UsageError(flags.error().message, kVaultHelp);
+  if (flags->Has("help")) {
+    std::cout << kVaultHelp;
+    return kExitOk;
+  }
+  auto timeout_s = flags->GetInt("timeout-s", 600, 1, 86'400);
+  if (!timeout_s) return UsageError(timeout_s.error().message, kVaultHelp);
+  const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
+  std::optional<std::filesystem::path> key_file;
+  if (auto k = flags->Get("master-key-file")) key_file = *k;
+
+  if (auto pid = RunningServe(data_dir)) {
+    // Online: serve rotates on SIGHUP; the key file changes when it is done.
+    const std::filesystem::path path = key_file.value_or(data_dir / "master.key");
+    auto before = LoadMasterKeyFile(path);
+    if (!before) return Fail(before.error());
+    if (::kill(*pid, SIGHUP) != 0) {
+      return Fail(
+          Error{Errc::kUnavailable, "cannot signal serve (pid " + std::to_string(*pid) + ")"});
+    }
+    std::cerr << "clawvisor: asked serve (pid " << *pid << ") to rotate master key " << before->id()
+              << "\n";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*timeout_s);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (std::filesystem::exists(NextMasterKeyPath(path))) continue;
+      auto after = LoadMasterKeyFile(path);
+      if (after && after->id() != before->id()) {
+        std::cout << "master key rotated: " << before->id() << " -> " << after->id() << "\n";
+        return kExitOk;
+      }
+    }
+    return Fail(Error{Errc::kTimeout,
+                      "serve did not finish the rotation in time; see its log (a key from the "
+                      "environment or a systemd credential cannot be rotated in place)"});
+  }
+  // Offline: open the vault directly.
+  OsRandom random;
+  std::unique_ptr<RocksDbStore> vault_store;
+  std::optional<std::filesystem::path> rewritable;
+  auto vault = OpenVault(data_dir, key_file, random, vault_store, &rewritable);
+  if (!vault) return Fail(vault.error());
+  if (!rewritable) {
+    return Fail(Error{Errc::kFailedPrecondition,
+                      "the master key comes from the environment or a systemd credential; "
+                      "give a writable key file with --master-key-file"});
+  }
+  auto rotated = RotateMasterKeyFile(**vault, *rewritable, random);
+  if (!rotated) return Fail(rotated.error());
+  std::cout << "master key rotated: " << rotated->old_key_id << " -> " << rotated->new_key_id
+            << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 // The process holds the master key and, while deciding, customers' secrets: no core dump may
@@ -425,6 +546,7 @@ int Main(int argc, char** argv) {
   if (command == "serve") return Serve(rest);
   if (command == "events") return Events(rest);
   if (command == "projections") return Projections(rest);
+  if (command == "vault") return Vault(rest);
   return UsageError("unknown command " + command, kTopHelp);
 }
 

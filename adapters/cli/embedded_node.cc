@@ -1,6 +1,8 @@
 #include "adapters/cli/embedded_node.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <system_error>
@@ -53,7 +55,8 @@ Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path&
 Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_dir,
                                             const std::optional<std::filesystem::path>& key_file,
                                             RandomSource& random,
-                                            std::unique_ptr<RocksDbStore>& store_out) {
+                                            std::unique_ptr<RocksDbStore>& store_out,
+                                            std::optional<std::filesystem::path>* key_path_out) {
   // Where the master key comes from, first match wins: the flag, $CLAWVISOR_MASTER_KEY_FILE,
   // a systemd credential, the key itself in $CLAWVISOR_MASTER_KEY, else DATA_DIR/master.key
   // (created on first run).
@@ -61,6 +64,7 @@ Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_di
   if (!file) {
     if (const char* f = std::getenv("CLAWVISOR_MASTER_KEY_FILE"); f && *f) file = f;
   }
+  bool rewritable = file.has_value();
   if (!file) {
     if (const char* d = std::getenv("CREDENTIALS_DIRECTORY"); d && *d) {
       const auto credential = std::filesystem::path(d) / "master.key";
@@ -78,19 +82,88 @@ Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_di
     // The key must not linger in /proc/PID/environ or reach child processes.
     ::unsetenv(std::string(kMasterKeyEnvVar).c_str());
     if (!master && master.error().code == Errc::kNotFound) {
-      master = LoadOrCreateMasterKeyFile(data_dir / "master.key", random);
-      source = (data_dir / "master.key").string();
+      file = data_dir / "master.key";
+      rewritable = true;
+      master = LoadOrCreateMasterKeyFile(*file, random);
+      source = file->string();
     }
   }
   if (!master) return std::unexpected(master.error());
+  // A rotation that was interrupted left its new key beside the old one: finish it first.
+  std::vector<MasterKey> previous;
+  std::optional<std::filesystem::path> next_path;
+  if (rewritable && std::filesystem::exists(NextMasterKeyPath(*file))) {
+    next_path = NextMasterKeyPath(*file);
+    auto next = LoadMasterKeyFile(*next_path);
+    if (!next) return std::unexpected(next.error());
+    previous.push_back(std::move(*master));
+    master = std::move(*next);
+    Log(LogLevel::kWarn, kComponent, "finishing an interrupted master-key rotation",
+        {{"master_key_id", master->id()}, {"previous_master_key_id", previous.front().id()}});
+  }
   Log(LogLevel::kInfo, kComponent, "master key loaded",
       {{"master_key_id", master->id()}, {"source", source}});
   auto store = RocksDbStore::Open((data_dir / "vault").string());
   if (!store) return std::unexpected(store.error());
-  auto vault = KeyVault::Create(**store, random, std::move(*master));
+  auto vault = KeyVault::Create(**store, random, std::move(*master), std::move(previous));
   if (!vault) return std::unexpected(vault.error());
+  if (next_path) {
+    if (auto installed = InstallNextMasterKey(*file); !installed) {
+      return std::unexpected(installed.error());
+    }
+  }
   store_out = std::move(*store);
+  if (key_path_out != nullptr) {
+    *key_path_out = rewritable ? file : std::nullopt;
+  }
   return vault;
+}
+
+std::filesystem::path NextMasterKeyPath(const std::filesystem::path& key_file) {
+  return std::filesystem::path(key_file.string() + ".next");
+}
+
+Status InstallNextMasterKey(const std::filesystem::path& key_file) {
+  std::error_code ec;
+  std::filesystem::rename(NextMasterKeyPath(key_file), key_file, ec);
+  if (ec) {
+    return MakeError(Errc::kUnavailable, "cannot install the new master key at " +
+                                             key_file.string() + ": " + ec.message());
+  }
+  // The rename must survive a crash: sync the directory that holds both names.
+  const int dir = ::open(key_file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0 || ::fsync(dir) != 0) {
+    if (dir >= 0) ::close(dir);
+    return MakeError(Errc::kUnavailable, "cannot sync " + key_file.parent_path().string());
+  }
+  ::close(dir);
+  return {};
+}
+
+Result<MasterKeyRotation> RotateMasterKeyFile(KeyVault& vault,
+                                              const std::filesystem::path& key_file,
+                                              RandomSource& random) {
+  MasterKeyRotation rotation;
+  rotation.old_key_id = vault.current_master_key_id();
+  // The new key is on disk (0600, synced) before any record is wrapped under it, so a crash
+  // at any point leaves both keys readable; the next start finishes the rotation.
+  auto next = LoadOrCreateMasterKeyFile(NextMasterKeyPath(key_file), random);
+  if (!next) return std::unexpected(next.error());
+  rotation.new_key_id = next->id();
+  if (rotation.new_key_id == rotation.old_key_id) {
+    return MakeError(Errc::kFailedPrecondition, "the new master key equals the current one");
+  }
+  Log(LogLevel::kInfo, kComponent, "rotating the master key",
+      {{"master_key_id", rotation.old_key_id}, {"new_master_key_id", rotation.new_key_id}});
+  if (auto rotated = vault.RotateMasterKey(std::move(*next)); !rotated) {
+    return std::unexpected(rotated.error());
+  }
+  if (auto installed = InstallNextMasterKey(key_file); !installed) {
+    return std::unexpected(installed.error());
+  }
+  Log(LogLevel::kInfo, kComponent, "master key rotated",
+      {{"master_key_id", rotation.new_key_id}, {"previous_master_key_id", rotation.old_key_id}});
+  return rotation;
 }
 
 Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions options) {
@@ -103,7 +176,8 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
   if (!log) return std::unexpected(log.error());
   node->log_ = std::move(*log);
 
-  auto vault = OpenVault(dir, node->options_.master_key_file, node->random_, node->vault_store_);
+  auto vault = OpenVault(dir, node->options_.master_key_file, node->random_, node->vault_store_,
+                         &node->master_key_path_);
   if (!vault) return std::unexpected(vault.error());
   node->vault_ = std::move(*vault);
 
@@ -163,6 +237,16 @@ void EmbeddedNode::Stop() {
   if (http_) http_->Stop();
   processor_thread_ = {};  // request_stop + join
   projector_thread_ = {};
+}
+
+Result<MasterKeyRotation> EmbeddedNode::RotateMasterKey() {
+  if (!master_key_path_) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "the master key comes from the environment or a systemd credential, which "
+                     "clawvisor cannot rewrite; stop serve and run `clawvisor vault "
+                     "rotate-master-key --master-key-file PATH` with a writable key file");
+  }
+  return RotateMasterKeyFile(*vault_, *master_key_path_, random_);
 }
 
 EmbeddedNode::~EmbeddedNode() { Stop(); }

@@ -44,6 +44,11 @@ struct EmbeddedNodeOptions {
   ProcessorOptions processor;
 };
 
+struct MasterKeyRotation {
+  std::string old_key_id;
+  std::string new_key_id;
+};
+
 class EmbeddedNode {
  public:
   static Result<std::unique_ptr<EmbeddedNode>> Open(EmbeddedNodeOptions options);
@@ -59,6 +64,10 @@ class EmbeddedNode {
   Projector& projector() { return *projector_; }
   LocalEventLog& log() { return *log_; }
   KeyVault& vault() { return *vault_; }
+  // Rotates the master key while serving (seals and opens carry on): draws a new key into
+  // KEY_FILE.next, re-wraps every data key under it, then renames it over KEY_FILE. Only for a
+  // key kept in a file (DATA_DIR/master.key or --master-key-file); kFailedPrecondition else.
+  Result<MasterKeyRotation> RotateMasterKey();
   // The reconciler's one way to an instance's plaintext secrets (engine/instance_secrets.h).
   InstanceSecrets& instance_secrets() { return *instance_secrets_; }
   MetricsRegistry& metrics() { return metrics_; }
@@ -76,6 +85,7 @@ class EmbeddedNode {
   std::unique_ptr<RocksDbStore> projection_store_;
   std::unique_ptr<RocksDbStore> vault_store_;
   std::unique_ptr<KeyVault> vault_;
+  std::optional<std::filesystem::path> master_key_path_;  // set when the key is a rewritable file
   std::unique_ptr<Projector> projector_;
   std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
   std::unique_ptr<Processor> processor_;
@@ -90,9 +100,20 @@ class EmbeddedNode {
 // Opens the data directory's parts for offline tools (events dump, projections rebuild).
 Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path& data_dir,
                                                     int32_t partitions, bool create);
-Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_dir,
-                                            const std::optional<std::filesystem::path>& key_file,
-                                            RandomSource& random,
-                                            std::unique_ptr<RocksDbStore>& store_out);
+// `key_path_out`, if given, receives the master key's file when clawvisor may rewrite it (the
+// data directory's key or one named by flag or $CLAWVISOR_MASTER_KEY_FILE), else nullopt.
+// Finishes a master-key rotation that a crash interrupted (KEY_FILE.next present).
+Result<std::unique_ptr<KeyVault>> OpenVault(
+    const std::filesystem::path& data_dir, const std::optional<std::filesystem::path>& key_file,
+    RandomSource& random, std::unique_ptr<RocksDbStore>& store_out,
+    std::optional<std::filesystem::path>* key_path_out = nullptr);
+
+// Master-key rotation of a key kept in `key_file` (see EmbeddedNode::RotateMasterKey).
+Result<MasterKeyRotation> RotateMasterKeyFile(KeyVault& vault,
+                                              const std::filesystem::path& key_file,
+                                              RandomSource& random);
+std::filesystem::path NextMasterKeyPath(const std::filesystem::path& key_file);
+// Renames KEY_FILE.next over KEY_FILE, durably.
+Status InstallNextMasterKey(const std::filesystem::path& key_file);
 
 }  // namespace clawvisor

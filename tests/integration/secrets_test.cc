@@ -358,5 +358,65 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
   EXPECT_GE(kept_opened, 6u);  // the same fields of the kept account still open
 }
 
+// The master key rotates while serve runs (the CLI signals it) and again offline; commands go on
+// meanwhile, and afterwards the vault opens with the newest key alone and every sealed value
+// the log holds still opens.
+TEST_F(SecretsTest, MasterKeyRotatesOnlineAndOffline) {
+  StartServe();
+  std::vector<std::string> accounts;
+  for (int i = 0; i < 3; ++i) {
+    accounts.push_back(Register("reg-" + std::to_string(i), "rot" + std::to_string(i) + "@ex.com"));
+    CreateInstance(accounts.back(), "ins_1");
+  }
+  const std::string first_key = ReadFile(data() / "master.key");
+  auto online = RunClawvisor({"vault", "rotate-master-key", "--data-dir", data().string()});
+  ASSERT_EQ(online.exit_code, 0) << online.err;
+  EXPECT_NE(online.out.find("master key rotated: mk_"), std::string::npos) << online.out;
+  EXPECT_NE(ReadFile(data() / "master.key"), first_key);
+  EXPECT_FALSE(fs::exists(data() / "master.key.next"));
+  // The service never stopped: new secrets are sealed under the rotated vault.
+  CreateInstance(accounts[0], "ins_2");
+  ASSERT_EQ(serve_->Stop(), 0);
+
+  const std::string second_key = ReadFile(data() / "master.key");
+  auto offline = RunClawvisor({"vault", "rotate-master-key", "--data-dir", data().string()});
+  ASSERT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_NE(ReadFile(data() / "master.key"), second_key);
+  EXPECT_NE(RunClawvisor({"vault", "rotate", "--data-dir", data().string()}).exit_code, 0);
+
+  StartServe();  // starts with the newest key alone
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + accounts[1]).status, 200);
+  ASSERT_EQ(serve_->Stop(), 0);
+
+  auto store = RocksDbStore::Open((data() / "vault").string());
+  ASSERT_TRUE(store.has_value());
+  OsRandom random;
+  auto master = LoadMasterKeyFile(data() / "master.key");
+  ASSERT_TRUE(master.has_value());
+  auto vault = KeyVault::Create(**store, random, std::move(*master));
+  ASSERT_TRUE(vault.has_value()) << vault.error().ToString();
+  LocalEventLogOptions options;
+  options.path = (data() / "log").string();
+  auto log = LocalEventLog::Open(options);
+  ASSERT_TRUE(log.has_value());
+  size_t opened = 0;
+  auto partitions = (*log)->PartitionCount(kEventsTopic);
+  ASSERT_TRUE(partitions.has_value());
+  for (int32_t p = 0; p < *partitions; ++p) {
+    auto records = (*log)->Read({std::string(kEventsTopic), p}, 0, 1'000'000);
+    ASSERT_TRUE(records.has_value());
+    for (const auto& record : *records) {
+      auto event = DecodeEnvelope(record.value);
+      ASSERT_TRUE(event.has_value());
+      ForEachSealedField(*event, [&](const std::string& path, const v1::Sealed& sealed) {
+        auto value = (*vault)->Open({event->account_id(), event->event_id(), path}, sealed);
+        EXPECT_TRUE(value.has_value()) << path << ": " << value.error().ToString();
+        ++opened;
+      });
+    }
+  }
+  EXPECT_EQ(opened, 3u + 4u);  // three emails, four gateway tokens
+}
+
 }  // namespace
 }  // namespace clawvisor
