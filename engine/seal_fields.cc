@@ -195,7 +195,25 @@ bool HasPlaintextSecret(const v1::Command& command) {
   return false;
 }
 
+std::string NormalizeEmail(std::string_view email) {
+  std::string out(email);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+Result<std::string> EmailLookupHash(std::string_view email, Sealer& sealer) {
+  return sealer.LookupHash(kEmailLookupPurpose, NormalizeEmail(email));
+}
+
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer) {
+  // Lookups by a secret use a keyed hash taken from the plaintext before it is sealed.
+  if (envelope.has_account_registered() && IsPending(envelope.account_registered().email())) {
+    auto hash = EmailLookupHash(envelope.account_registered().email().ciphertext(), sealer);
+    if (!hash) return std::unexpected(hash.error());
+    envelope.mutable_account_registered()->set_email_lookup_hash(std::move(*hash));
+  }
   Status status;
   const std::string account_id = envelope.account_id();
   const std::string event_id = envelope.event_id();

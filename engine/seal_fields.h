@@ -18,7 +18,15 @@
 
 namespace clawvisor {
 
+// Also sets the lookup hashes taken from pending plaintext (AccountRegistered.email_lookup_hash).
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer);
+
+// The keyed hash that finds an account by its email without storing the email: LookupHash under
+// kEmailLookupPurpose of the address with ASCII letters lower-cased (the domain is
+// case-insensitive; we treat the local part so too, as every major provider does).
+inline constexpr std::string_view kEmailLookupPurpose = "clawvisor.email.v1";
+std::string NormalizeEmail(std::string_view email);
+Result<std::string> EmailLookupHash(std::string_view email, Sealer& sealer);
 bool HasPendingSeal(const google::protobuf::Message& message);
 
 // Commands: every payload field marked `[(sensitive) = true]` is moved, sealed, into

@@ -33,6 +33,12 @@ std::string OffsetKey(int32_t partition) {
   return k;
 }
 std::string AccountKey(std::string_view a) { return "a|" + std::string(a); }
+std::string AccountKey(char table, std::string_view a) {
+  return std::string(1, table) + "|" + std::string(a);
+}
+std::string EmailKey(std::string_view email_lookup_hash) {
+  return "e|" + std::string(email_lookup_hash);
+}
 std::string AccountPrefix(char table, std::string_view a) {
   return std::string(1, table) + "|" + std::string(a) + "|";
 }
@@ -319,6 +325,12 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
 
   // Account rows.
   if (event.has_account_erased()) {
+    auto lookup = view.Get<v1::AccountLookup>(AccountKey('x', account));
+    if (!lookup) return std::unexpected(lookup.error());
+    if (lookup->has_value() && !(*lookup)->email_lookup_hash().empty()) {
+      view.Delete(EmailKey((*lookup)->email_lookup_hash()));
+    }
+    view.Delete(AccountKey('x', account));
     for (char table : {'m', 'i', 'c', 't', 's'}) view.DeletePrefix(AccountPrefix(table, account));
     v1::AccountView erased;
     erased.set_account_id(account);
@@ -351,6 +363,13 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
           owner.set_user_id(p.owner_user_id());
           owner.set_role(v1::ROLE_OWNER);
           view.Put(RowKey('m', account, p.owner_user_id()), owner);
+          if (!p.email_lookup_hash().empty()) {
+            v1::AccountLookup lookup;
+            lookup.set_account_id(account);
+            lookup.set_email_lookup_hash(p.email_lookup_hash());
+            view.Put(AccountKey('x', account), lookup);
+            view.Put(EmailKey(p.email_lookup_hash()), lookup);
+          }
           break;
         }
         case v1::Envelope::kTrialStarted:
@@ -640,6 +659,14 @@ Result<v1::AuditPage> Projector::ListAudit(std::string_view account_id, int64_t 
   if (!scanned) return std::unexpected(scanned.error());
   if (corrupt) return MakeError(Errc::kCorruption, "an audit row is not readable");
   return page;
+}
+
+Result<std::optional<std::string>> Projector::FindAccountByEmailHash(
+    std::string_view email_lookup_hash) {
+  auto lookup = GetMessage<v1::AccountLookup>(store_, EmailKey(email_lookup_hash));
+  if (!lookup) return std::unexpected(lookup.error());
+  if (!lookup->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>((*lookup)->account_id());
 }
 
 Result<std::optional<v1::InstanceSecretRefs>> Projector::GetInstanceSecretRefs(

@@ -12,6 +12,9 @@
 //   s|<account>|<instance>                             InstanceSecretRefs: where the instance's
 //                                                      gateway token and credentials are sealed
 //                                                      (sealed values only; not a ReadModel query)
+//   e|<email lookup hash>                              AccountLookup: the account of an email
+//   x|<account>                                        AccountLookup: the account's lookup hashes
+//                                                      (so erasure can delete its e| row)
 //
 // AccountErased deletes every row of the account but `a|`, which says "erased".
 //
@@ -67,6 +70,10 @@ class Projector final : public ReadModel {
                                   std::string_view cursor, uint32_t limit) override;
   Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(std::string_view account_id,
                                                               std::string_view command_id) override;
+
+  // The account registered with an email, by EmailLookupHash (engine/seal_fields.h): found
+  // without the email being stored. None for an unknown or erased account.
+  Result<std::optional<std::string>> FindAccountByEmailHash(std::string_view email_lookup_hash);
 
   // Where a live instance's secrets are sealed, for InstanceSecrets (projections/
   // projected_instance_secrets.h) only: the API has no route to it.

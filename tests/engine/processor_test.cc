@@ -131,6 +131,10 @@ TEST_F(ProcessorTest, StampsEnvelopesAndSealsPendingFields) {
                              reg.account_registered().email());
   ASSERT_TRUE(opened.has_value());
   EXPECT_EQ(*opened, "canary-acc_1@example.com");
+  // The keyed lookup hash of the email, case-insensitive, is taken before sealing.
+  auto lookup = EmailLookupHash("Canary-ACC_1@Example.com", sealer_);
+  ASSERT_TRUE(lookup.has_value());
+  EXPECT_EQ(reg.account_registered().email_lookup_hash(), *lookup);
 }
 
 // A repeated command id — in a later batch or in the same batch — appends nothing and answers
