@@ -227,17 +227,27 @@ Decision RotateGatewayToken(const AccountState& state, const v1::RotateGatewayTo
   return Events{std::move(rotated)};
 }
 
-Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
-                       const DecideOptions& options) {
-  if (!IsValidResourceId(cmd.instance_id())) {
+// The live instance a credential command names, once the instance id and name are well-formed.
+std::expected<const InstanceState*, Rejection> FindCredentialTarget(const AccountState& state,
+                                                                    const std::string& instance_id,
+                                                                    const std::string& name) {
+  if (!IsValidResourceId(instance_id)) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
   }
-  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  const InstanceState* instance = state.FindLiveInstance(instance_id);
   if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
-  if (!IsValidResourceId(cmd.name())) {
+  if (!IsValidResourceId(name)) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT,
                   "name must be 1..64 characters of [A-Za-z0-9._:-]");
   }
+  return instance;
+}
+
+Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
+                       const DecideOptions& options) {
+  auto target = FindCredentialTarget(state, cmd.instance_id(), cmd.name());
+  if (!target) return std::unexpected(target.error());
+  const InstanceState* instance = *target;
   if (cmd.kind() == v1::CREDENTIAL_KIND_UNSPECIFIED || !v1::CredentialKind_IsValid(cmd.kind())) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "kind must name a credential kind");
   }
@@ -262,15 +272,9 @@ Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
 }
 
 Decision RemoveCredential(const AccountState& state, const v1::RemoveCredential& cmd) {
-  if (!IsValidResourceId(cmd.instance_id())) {
-    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
-  }
-  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
-  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
-  if (!IsValidResourceId(cmd.name())) {
-    return Reject(v1::REJECTION_INVALID_ARGUMENT,
-                  "name must be 1..64 characters of [A-Za-z0-9._:-]");
-  }
+  auto target = FindCredentialTarget(state, cmd.instance_id(), cmd.name());
+  if (!target) return std::unexpected(target.error());
+  const InstanceState* instance = *target;
   if (!instance->credentials.contains(cmd.name())) {
     return Reject(v1::REJECTION_CREDENTIAL_NOT_FOUND, "the instance has no such credential");
   }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -24,6 +25,7 @@
 #include "engine/seal_fields.h"
 #include "events/codec.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -33,17 +35,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::HttpRequest;
 using testing::HttpResponse;
+using testing::ParseJson;
 using testing::RunClawvisor;
 using testing::ServeProcess;
-
-template <typename Message>
-Message Parse(const std::string& json) {
-  Message m;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m, options).ok()) << json;
-  return m;
-}
 
 // The value of a top-level string member in a JSON object, "" if absent or null.
 std::string JsonMember(const std::string& json, const std::string& name) {
@@ -104,7 +98,7 @@ class SecretsTest : public ::testing::Test {
     auto r = Post("/v1/accounts", R"({"command_id":")" + command_id +
                                       R"(","register_account":{"email":")" + email + R"("}})");
     EXPECT_EQ(r.status, 201) << r.body;
-    return Parse<v1::CommandOutcome>(r.body).account_id();
+    return ParseJson<v1::CommandOutcome>(r.body).account_id();
   }
   // Creates an instance and returns its gateway token, shown once in this response.
   std::string CreateInstance(const std::string& account, const std::string& instance) {
@@ -160,8 +154,56 @@ class SecretsTest : public ::testing::Test {
     outputs_.push_back({"clawvisor " + args[0] + " stderr", result.err});
   }
 
+  // The vault as the system holds it: its store under DATA_DIR/vault and the current master key.
+  std::unique_ptr<KeyVault> OpenVaultOffline() {
+    auto store = RocksDbStore::Open((data() / "vault").string());
+    EXPECT_TRUE(store.has_value());
+    if (!store) return nullptr;
+    vault_store_ = std::move(*store);
+    auto master = LoadMasterKeyFile(data() / "master.key");
+    EXPECT_TRUE(master.has_value());
+    if (!master) return nullptr;
+    auto vault = KeyVault::Create(*vault_store_, random_, std::move(*master));
+    EXPECT_TRUE(vault.has_value()) << vault.error().ToString();
+    return vault ? std::move(*vault) : nullptr;
+  }
+
+  // Calls `visit(account, record id, field path, sealed)` for every sealed value in `topic` of
+  // the embedded log: an event's sealed fields, or a command's sealed copies.
+  void ForEachSealedValue(std::string_view topic,
+                          const std::function<void(const std::string&, const std::string&,
+                                                   const std::string&, const v1::Sealed&)>& visit) {
+    LocalEventLogOptions options;
+    options.path = (data() / "log").string();
+    auto log = LocalEventLog::Open(options);
+    ASSERT_TRUE(log.has_value()) << log.error().ToString();
+    auto partitions = (*log)->PartitionCount(topic);
+    ASSERT_TRUE(partitions.has_value());
+    for (int32_t p = 0; p < *partitions; ++p) {
+      auto records = (*log)->Read({std::string(topic), p}, 0, 1'000'000);
+      ASSERT_TRUE(records.has_value());
+      for (const auto& record : *records) {
+        if (topic == kEventsTopic) {
+          auto event = DecodeEnvelope(record.value);
+          ASSERT_TRUE(event.has_value());
+          ForEachSealedField(*event, [&](const std::string& path, const v1::Sealed& sealed) {
+            visit(event->account_id(), event->event_id(), path, sealed);
+          });
+        } else {
+          auto command = DecodeCommand(record.value);
+          ASSERT_TRUE(command.has_value());
+          for (const auto& [path, sealed] : command->sealed_fields()) {
+            visit(command->account_id(), "cmd:" + command->command_id(), path, sealed);
+          }
+        }
+      }
+    }
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<ServeProcess> serve_;
+  OsRandom random_;
+  std::unique_ptr<RocksDbStore> vault_store_;
   std::vector<Output> outputs_;
 };
 
@@ -260,17 +302,17 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
   }
   auto bye = Post("/v1/accounts/" + erased + "/erase", R"({"command_id":"bye"})");
   ASSERT_EQ(bye.status, 200) << bye.body;
-  const auto outcome = Parse<v1::CommandOutcome>(bye.body);
+  const auto outcome = ParseJson<v1::CommandOutcome>(bye.body);
   EXPECT_EQ(outcome.event_types(outcome.event_types_size() - 1), "account_erased");
 
   EXPECT_EQ(Call("GET", "/v1/accounts/" + erased).status, 404);
   EXPECT_EQ(Call("GET", "/v1/accounts/" + erased + "/data-export").status, 404);
-  EXPECT_EQ(Parse<v1::InstanceList>(Call("GET", "/v1/accounts/" + erased + "/instances").body)
+  EXPECT_EQ(ParseJson<v1::InstanceList>(Call("GET", "/v1/accounts/" + erased + "/instances").body)
                 .instances_size(),
             0);
-  EXPECT_EQ(
-      Parse<v1::AuditPage>(Call("GET", "/v1/accounts/" + erased + "/audit").body).entries_size(),
-      0);
+  EXPECT_EQ(ParseJson<v1::AuditPage>(Call("GET", "/v1/accounts/" + erased + "/audit").body)
+                .entries_size(),
+            0);
   EXPECT_EQ(Call("GET", "/v1/accounts/" + erased + "/instances/ins_1").status, 404);
   // Commands with secrets cannot even be sealed any more; others are refused as erased.
   auto create = Post("/v1/accounts/" + erased + "/instances",
@@ -282,15 +324,10 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
   ASSERT_EQ(serve_->Stop(), 0);
 
   // Everything the system holds: the vault's store under the master key, and the log.
-  auto vault_store = RocksDbStore::Open((data() / "vault").string());
-  ASSERT_TRUE(vault_store.has_value());
-  OsRandom random;
-  auto master = LoadMasterKeyFile(data() / "master.key");
-  ASSERT_TRUE(master.has_value());
-  auto vault = KeyVault::Create(**vault_store, random, std::move(*master));
-  ASSERT_TRUE(vault.has_value()) << vault.error().ToString();
+  auto vault = OpenVaultOffline();
+  ASSERT_NE(vault, nullptr);
   size_t data_key_rows = 0;
-  ASSERT_TRUE((*vault_store)
+  ASSERT_TRUE(vault_store_
                   ->Scan("keyvault/dk/" + erased + std::string(1, '\0'),
                          "keyvault/dk/" + erased + std::string(1, '\x01'),
                          [&](std::string_view, std::string_view) {
@@ -300,58 +337,22 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
                   .has_value());
   EXPECT_EQ(data_key_rows, 0u);
 
-  LocalEventLogOptions options;
-  options.path = (data() / "log").string();
-  auto log = LocalEventLog::Open(options);
-  ASSERT_TRUE(log.has_value()) << log.error().ToString();
   size_t erased_sealed = 0;
   size_t kept_opened = 0;
   for (const std::string_view topic : {kEventsTopic, kCommandsTopic}) {
-    auto partitions = (*log)->PartitionCount(topic);
-    ASSERT_TRUE(partitions.has_value());
-    for (int32_t p = 0; p < *partitions; ++p) {
-      auto records = (*log)->Read({std::string(topic), p}, 0, 1'000'000);
-      ASSERT_TRUE(records.has_value());
-      for (const auto& record : *records) {
-        std::string account;
-        std::string record_id;
-        std::unique_ptr<google::protobuf::Message> message;
-        if (topic == kEventsTopic) {
-          auto event = DecodeEnvelope(record.value);
-          ASSERT_TRUE(event.has_value());
-          account = event->account_id();
-          record_id = event->event_id();
-          message = std::make_unique<v1::Envelope>(std::move(*event));
-        } else {
-          auto command = DecodeCommand(record.value);
-          ASSERT_TRUE(command.has_value());
-          account = command->account_id();
-          record_id = "cmd:" + command->command_id();
-          message = std::make_unique<v1::Command>(std::move(*command));
+    ForEachSealedValue(topic, [&](const std::string& account, const std::string& record_id,
+                                  const std::string& field, const v1::Sealed& sealed) {
+      auto opened = vault->Open({account, record_id, field}, sealed);
+      if (account == erased) {
+        ++erased_sealed;
+        EXPECT_FALSE(opened.has_value()) << field;
+        if (!opened) {
+          EXPECT_EQ(opened.error().code, Errc::kNotFound) << field;
         }
-        auto check = [&](const std::string& path, const v1::Sealed& sealed) {
-          // A command's sealed copies are keyed by path in a map; an event's by the field path.
-          const std::string field = path.starts_with("sealed_fields.")
-                                        ? path.substr(std::string("sealed_fields.").size())
-                                        : path;
-          auto opened = (*vault)->Open({account, record_id, field}, sealed);
-          if (account == erased) {
-            ++erased_sealed;
-            EXPECT_FALSE(opened.has_value()) << field;
-            if (!opened) {
-              EXPECT_EQ(opened.error().code, Errc::kNotFound) << field;
-            }
-          } else if (opened) {
-            ++kept_opened;
-          }
-        };
-        if (auto* command = dynamic_cast<v1::Command*>(message.get())) {
-          for (const auto& [field, sealed] : command->sealed_fields()) check(field, sealed);
-        } else {
-          ForEachSealedField(*message, check);
-        }
+      } else if (opened) {
+        ++kept_opened;
       }
-    }
+    });
   }
   // email, gateway token and credential in events and in commands
   EXPECT_GE(erased_sealed, 6u);
@@ -388,33 +389,15 @@ TEST_F(SecretsTest, MasterKeyRotatesOnlineAndOffline) {
   EXPECT_EQ(Call("GET", "/v1/accounts/" + accounts[1]).status, 200);
   ASSERT_EQ(serve_->Stop(), 0);
 
-  auto store = RocksDbStore::Open((data() / "vault").string());
-  ASSERT_TRUE(store.has_value());
-  OsRandom random;
-  auto master = LoadMasterKeyFile(data() / "master.key");
-  ASSERT_TRUE(master.has_value());
-  auto vault = KeyVault::Create(**store, random, std::move(*master));
-  ASSERT_TRUE(vault.has_value()) << vault.error().ToString();
-  LocalEventLogOptions options;
-  options.path = (data() / "log").string();
-  auto log = LocalEventLog::Open(options);
-  ASSERT_TRUE(log.has_value());
+  auto vault = OpenVaultOffline();
+  ASSERT_NE(vault, nullptr);
   size_t opened = 0;
-  auto partitions = (*log)->PartitionCount(kEventsTopic);
-  ASSERT_TRUE(partitions.has_value());
-  for (int32_t p = 0; p < *partitions; ++p) {
-    auto records = (*log)->Read({std::string(kEventsTopic), p}, 0, 1'000'000);
-    ASSERT_TRUE(records.has_value());
-    for (const auto& record : *records) {
-      auto event = DecodeEnvelope(record.value);
-      ASSERT_TRUE(event.has_value());
-      ForEachSealedField(*event, [&](const std::string& path, const v1::Sealed& sealed) {
-        auto value = (*vault)->Open({event->account_id(), event->event_id(), path}, sealed);
-        EXPECT_TRUE(value.has_value()) << path << ": " << value.error().ToString();
-        ++opened;
-      });
-    }
-  }
+  ForEachSealedValue(kEventsTopic, [&](const std::string& account, const std::string& record_id,
+                                       const std::string& field, const v1::Sealed& sealed) {
+    auto value = vault->Open({account, record_id, field}, sealed);
+    EXPECT_TRUE(value.has_value()) << field << ": " << value.error().ToString();
+    ++opened;
+  });
   EXPECT_EQ(opened, 3u + 4u);  // three emails, four gateway tokens
 }
 

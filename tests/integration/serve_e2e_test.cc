@@ -8,6 +8,7 @@
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -16,15 +17,7 @@ namespace {
 
 using testing::HttpRequest;
 using testing::HttpResponse;
-
-template <typename Message>
-Message Parse(const std::string& json) {
-  Message m;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m, options).ok()) << json;
-  return m;
-}
+using testing::ParseJson;
 
 // Sum of a Prometheus counter family's samples in /metrics (0 when absent).
 double MetricSum(uint16_t port, const std::string& family) {
@@ -56,7 +49,7 @@ class ServeE2eTest : public ::testing::Test {
     auto r = Post("/v1/accounts", R"({"command_id":")" + command_id +
                                       R"(","register_account":{"email":"owner@example.com"}})");
     EXPECT_EQ(r.status, 201) << r.body;
-    return Parse<v1::CommandOutcome>(r.body).account_id();
+    return ParseJson<v1::CommandOutcome>(r.body).account_id();
   }
 
   testing::TempDir dir_;
@@ -74,7 +67,7 @@ TEST_F(ServeE2eTest, WebTierFlow) {
 
   auto account_view = HttpRequest(port_, "GET", "/v1/accounts/" + account);
   ASSERT_EQ(account_view.status, 200) << account_view.body;
-  auto acc = Parse<v1::AccountView>(account_view.body);
+  auto acc = ParseJson<v1::AccountView>(account_view.body);
   EXPECT_EQ(acc.status(), "active");
   EXPECT_EQ(acc.plan(), v1::PLAN_TRIAL);
   EXPECT_EQ(account_view.body.find("owner@example.com"), std::string::npos);
@@ -82,13 +75,13 @@ TEST_F(ServeE2eTest, WebTierFlow) {
   const std::string base = "/v1/accounts/" + account + "/instances";
   auto created = Post(base, R"({"command_id":"create-1","create_instance":{"name":"my bot"}})");
   ASSERT_EQ(created.status, 201) << created.body;
-  const std::string instance = Parse<v1::CommandOutcome>(created.body).aggregate_id();
+  const std::string instance = ParseJson<v1::CommandOutcome>(created.body).aggregate_id();
   ASSERT_FALSE(instance.empty());
   EXPECT_EQ(created.headers["location"], base + "/" + instance);
 
   auto started = Post(base + "/" + instance + "/start", R"({"command_id":"start-1"})");
   ASSERT_EQ(started.status, 200) << started.body;
-  auto view = Parse<v1::InstanceView>(HttpRequest(port_, "GET", base + "/" + instance).body);
+  auto view = ParseJson<v1::InstanceView>(HttpRequest(port_, "GET", base + "/" + instance).body);
   EXPECT_EQ(view.desired_state(), "running");  // read-your-writes: queryable when answered
   EXPECT_EQ(view.name(), "my bot");
 
@@ -96,8 +89,8 @@ TEST_F(ServeE2eTest, WebTierFlow) {
   const double events_before = MetricSum(port_, "clawvisor_projector_events_applied_total");
   auto again = Post(base + "/" + instance + "/start", R"({"command_id":"start-1"})");
   ASSERT_EQ(again.status, 200);
-  EXPECT_EQ(Parse<v1::CommandOutcome>(again.body).event_ids(0),
-            Parse<v1::CommandOutcome>(started.body).event_ids(0));
+  EXPECT_EQ(ParseJson<v1::CommandOutcome>(again.body).event_ids(0),
+            ParseJson<v1::CommandOutcome>(started.body).event_ids(0));
   auto again_reg = Post(
       "/v1/accounts", R"({"command_id":"reg-1","register_account":{"email":"owner@example.com"}})");
   EXPECT_EQ(again_reg.status, 201);
@@ -122,10 +115,10 @@ TEST_F(ServeE2eTest, WebTierFlow) {
   auto gone = Post(base + "/" + instance + "/start", R"({"command_id":"start-2"})");
   EXPECT_EQ(gone.status, 404);
 
-  auto list = Parse<v1::InstanceList>(HttpRequest(port_, "GET", base).body);
+  auto list = ParseJson<v1::InstanceList>(HttpRequest(port_, "GET", base).body);
   ASSERT_EQ(list.instances_size(), 1);
   EXPECT_EQ(list.instances(0).desired_state(), "deleted");
-  auto audit = Parse<v1::AuditPage>(
+  auto audit = ParseJson<v1::AuditPage>(
       HttpRequest(port_, "GET", "/v1/accounts/" + account + "/audit?limit=1000").body);
   std::vector<std::string> types;
   for (const auto& e : audit.entries()) types.push_back(e.event_type());
@@ -137,17 +130,17 @@ TEST_F(ServeE2eTest, WebTierFlow) {
   EXPECT_EQ(audit.entries(0).actor().user_agent(), "clawvisor-tests/1");
   auto outcome = HttpRequest(port_, "GET", "/v1/accounts/" + account + "/commands/pause-1");
   EXPECT_EQ(outcome.status, 200);
-  EXPECT_FALSE(Parse<v1::CommandOutcome>(outcome.body).accepted());
+  EXPECT_FALSE(ParseJson<v1::CommandOutcome>(outcome.body).accepted());
 
   // Restart: same answers, and a repeated command id still appends nothing.
   EXPECT_EQ(serve_->Stop(), 0);
   serve_->Start();
   port_ = serve_->port();
-  auto after = Parse<v1::InstanceList>(HttpRequest(port_, "GET", base).body);
+  auto after = ParseJson<v1::InstanceList>(HttpRequest(port_, "GET", base).body);
   EXPECT_EQ(after.SerializeAsString(), list.SerializeAsString());
   auto retried = Post(base + "/" + instance + "/start", R"({"command_id":"start-1"})");
   EXPECT_EQ(retried.status, 200);
-  auto audit_after = Parse<v1::AuditPage>(
+  auto audit_after = ParseJson<v1::AuditPage>(
       HttpRequest(port_, "GET", "/v1/accounts/" + account + "/audit?limit=1000").body);
   EXPECT_EQ(audit_after.entries_size(), audit.entries_size());
   EXPECT_NE(HttpRequest(port_, "GET", "/metrics").body.find("clawvisor_processor_commands_total"),
