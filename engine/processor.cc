@@ -248,7 +248,8 @@ std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
 }
 
 void Processor::DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
-                             std::vector<Pending>& pending, std::vector<Duplicate>& duplicates) {
+                             std::vector<Pending>& pending, std::vector<Duplicate>& duplicates,
+                             std::vector<v1::CommandOutcome>& unrecorded) {
   auto command = DecodeCommand(record.value);
   // A record that cannot be attributed to a valid account in this partition cannot be decided
   // here without breaking "all of an account's events live in its partition": skip it, loudly.
@@ -283,6 +284,17 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   auto [account_it, inserted] = partition.accounts.try_emplace(command->account_id());
   AccountState& state = account_it->second;
   if (inserted) state.account_id = command->account_id();
+  if (state.erased) {
+    v1::CommandOutcome refused = NewOutcome(*command, record.partition, now_us);
+    refused.set_accepted(false);
+    refused.set_rejection_reason(v1::REJECTION_ACCOUNT_ERASED);
+    refused.set_message("account was erased");
+    refused.set_request_hash(fingerprint);
+    (void)refused.add_event_types("command_rejected");
+    unrecorded.push_back(std::move(refused));
+    rejected_.Inc();
+    return;
+  }
 
   Decision decision = std::unexpected(
       Rejection{v1::REJECTION_INVALID_STATE, "the command's sealed fields cannot be opened"});
@@ -407,13 +419,14 @@ Result<size_t> Processor::ProcessOnce() {
   txn.consumer_group = options_.consumer_group;
   std::vector<Pending> pending;
   std::vector<Duplicate> duplicates;
+  std::vector<v1::CommandOutcome> unrecorded;
   std::map<int32_t, int64_t> consumed;
   {
     std::lock_guard lock(mu_);
     for (const Record& record : *records) {
       auto it = partitions_.find(record.partition);
       if (it == partitions_.end()) continue;  // revoked meanwhile
-      DecideRecord(record, it->second, txn, pending, duplicates);
+      DecideRecord(record, it->second, txn, pending, duplicates, unrecorded);
       consumed[record.partition] = record.offset + 1;
     }
   }
@@ -468,6 +481,7 @@ Result<size_t> Processor::ProcessOnce() {
   DestroyErasedAccountKeys();
   if (board_ != nullptr) {
     for (const auto& item : pending) board_->Publish(item.outcome);
+    for (const auto& outcome : unrecorded) board_->Publish(outcome);
     std::lock_guard lock(mu_);
     for (const auto& dup : duplicates) {
       for (const auto& [p, state] : partitions_) {

@@ -106,8 +106,11 @@ class Processor {
   void DestroyErasedAccountKeys();
   // Decides one command record into `txn`; a duplicate's key goes to `duplicates`, and a
   // malformed record is skipped (logged and counted).
+  // `unrecorded`: outcomes answered but never appended (commands for an erased account: its
+  // audit trail must not grow again, source addresses included).
   void DecideRecord(const Record& record, PartitionState& partition, Transaction& txn,
-                    std::vector<Pending>& pending, std::vector<Duplicate>& duplicates);
+                    std::vector<Pending>& pending, std::vector<Duplicate>& duplicates,
+                    std::vector<v1::CommandOutcome>& unrecorded);
   bool HasNoPartitions();
   // Fills in each event's envelope: id, account, aggregate version, time, actor, command.
   std::vector<v1::Envelope> StampAll(std::vector<v1::Envelope> events, const AccountState& state,

@@ -208,12 +208,6 @@ Result<std::string> EmailLookupHash(std::string_view email, Sealer& sealer) {
 }
 
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer) {
-  // Lookups by a secret use a keyed hash taken from the plaintext before it is sealed.
-  if (envelope.has_account_registered() && IsPending(envelope.account_registered().email())) {
-    auto hash = EmailLookupHash(envelope.account_registered().email().ciphertext(), sealer);
-    if (!hash) return std::unexpected(hash.error());
-    envelope.mutable_account_registered()->set_email_lookup_hash(std::move(*hash));
-  }
   Status status;
   const std::string account_id = envelope.account_id();
   const std::string event_id = envelope.event_id();

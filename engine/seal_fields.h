@@ -18,12 +18,12 @@
 
 namespace clawvisor {
 
-// Also sets the lookup hashes taken from pending plaintext (AccountRegistered.email_lookup_hash).
 Status SealPendingFields(v1::Envelope& envelope, Sealer& sealer);
 
 // The keyed hash that finds an account by its email without storing the email: LookupHash under
 // kEmailLookupPurpose of the address with ASCII letters lower-cased (the domain is
-// case-insensitive; we treat the local part so too, as every major provider does).
+// case-insensitive; we treat the local part so too, as every major provider does). Only the
+// projector's index holds it (never an event: the log outlives an erasure, the index does not).
 inline constexpr std::string_view kEmailLookupPurpose = "clawvisor.email.v1";
 std::string NormalizeEmail(std::string_view email);
 Result<std::string> EmailLookupHash(std::string_view email, Sealer& sealer);

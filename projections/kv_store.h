@@ -57,6 +57,10 @@ class KvStore {
   virtual Status Scan(
       std::string_view begin, std::string_view end,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
+  // Makes what was deleted in [begin, end) physically gone from the store's files (a storage
+  // engine keeps deleted values until it rewrites them): the key vault calls it after destroying
+  // an erased account's keys. Stores that keep nothing after a delete need not override it.
+  virtual Status Purge(std::string_view /*begin*/, std::string_view /*end*/) { return {}; }
 };
 
 }  // namespace clawvisor

@@ -8,6 +8,7 @@
 #include "engine/logging.h"
 #include "engine/processor.h"
 #include "engine/run_loop.h"
+#include "engine/seal_fields.h"
 #include "events/codec.h"
 
 namespace clawvisor {
@@ -328,7 +329,11 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
     auto lookup = view.Get<v1::AccountLookup>(AccountKey('x', account));
     if (!lookup) return std::unexpected(lookup.error());
     if (lookup->has_value() && !(*lookup)->email_lookup_hash().empty()) {
-      view.Delete(EmailKey((*lookup)->email_lookup_hash()));
+      // Emails are not unique across accounts: delete the index row only if it is this one's.
+      const std::string email_key = EmailKey((*lookup)->email_lookup_hash());
+      auto indexed = view.Get<v1::AccountLookup>(email_key);
+      if (!indexed) return std::unexpected(indexed.error());
+      if (indexed->has_value() && (*indexed)->account_id() == account) view.Delete(email_key);
     }
     view.Delete(AccountKey('x', account));
     for (char table : {'m', 'i', 'c', 't', 's'}) view.DeletePrefix(AccountPrefix(table, account));
@@ -357,19 +362,21 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
             auto email =
                 sealer_->Open({account, event.event_id(), "account_registered.email"}, p.email());
             acc.set_email_masked(email ? MaskEmail(*email) : std::string(kErasedText));
+            if (email) {
+              auto hash = EmailLookupHash(*email, *sealer_);
+              if (!hash) return std::unexpected(hash.error());
+              v1::AccountLookup lookup;
+              lookup.set_account_id(account);
+              lookup.set_email_lookup_hash(*hash);
+              view.Put(AccountKey('x', account), lookup);
+              view.Put(EmailKey(*hash), lookup);
+            }
           }
           v1::MemberView owner;
           owner.set_account_id(account);
           owner.set_user_id(p.owner_user_id());
           owner.set_role(v1::ROLE_OWNER);
           view.Put(RowKey('m', account, p.owner_user_id()), owner);
-          if (!p.email_lookup_hash().empty()) {
-            v1::AccountLookup lookup;
-            lookup.set_account_id(account);
-            lookup.set_email_lookup_hash(p.email_lookup_hash());
-            view.Put(AccountKey('x', account), lookup);
-            view.Put(EmailKey(p.email_lookup_hash()), lookup);
-          }
           break;
         }
         case v1::Envelope::kTrialStarted:

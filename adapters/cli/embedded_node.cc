@@ -150,9 +150,7 @@ Result<MasterKeyRotation> RotateMasterKeyFile(KeyVault& vault,
   auto next = LoadOrCreateMasterKeyFile(NextMasterKeyPath(key_file), random);
   if (!next) return std::unexpected(next.error());
   rotation.new_key_id = next->id();
-  if (rotation.new_key_id == rotation.old_key_id) {
-    return MakeError(Errc::kFailedPrecondition, "the new master key equals the current one");
-  }
+  // The same id: a rotation that failed midway left this key current; re-wrapping resumes it.
   Log(LogLevel::kInfo, kComponent, "rotating the master key",
       {{"master_key_id", rotation.old_key_id}, {"new_master_key_id", rotation.new_key_id}});
   if (auto rotated = vault.RotateMasterKey(std::move(*next)); !rotated) {

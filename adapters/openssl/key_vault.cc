@@ -334,7 +334,9 @@ Status KeyVault::Impl::Init(MasterKey current, std::vector<MasterKey> previous) 
   }
   auto marker = store_.Get(Row("meta/rotation"));
   if (!marker) return std::unexpected(marker.error());
-  if (*marker) return RewrapAll();  // a rotation was interrupted: finish it toward `current`
+  // A rotation was interrupted (marker), or older master keys were given: anything not wrapped
+  // under `current` is re-wrapped now, so the store never depends on a key about to be dropped.
+  if (*marker || masters_.size() > 1) return RewrapAll();
   return {};
 }
 
@@ -608,11 +610,14 @@ Status KeyVault::Impl::DestroyAccountKeys(std::string_view account_id) {
   batch.Delete(CurrentRow(account_id));
   batch.Put(TombstoneRow(account_id), std::string(1, static_cast<char>(kRecordVersion)));
   if (auto written = store_.Write(batch, /*sync=*/true); !written) return written;
-  std::lock_guard lock(mu_);
-  accounts_.Erase(account_id);
-  keys_.ErasePrefix(CacheKey(account_id, ""));
-  erased_.insert(std::string(account_id));
-  return {};
+  {
+    std::lock_guard lock(mu_);
+    accounts_.Erase(account_id);
+    keys_.ErasePrefix(CacheKey(account_id, ""));
+    erased_.insert(std::string(account_id));
+  }
+  // The wrapped keys must leave the store's files too, not just its view.
+  return store_.Purge(dk_begin, dk_end);
 }
 
 Status KeyVault::Impl::RotateMasterKey(MasterKey new_key) {
@@ -686,7 +691,11 @@ Status KeyVault::Impl::RewrapAll() {
   std::unique_lock rotation(rotation_mu_);
   KvBatch batch;
   batch.Delete(Row("meta/rotation"));
-  return store_.Write(batch, /*sync=*/true);
+  if (auto written = store_.Write(batch, /*sync=*/true); !written) return written;
+  // Nothing is wrapped under an older master key any more: forget them.
+  std::lock_guard lock(mu_);
+  masters_.resize(1);
+  return {};
 }
 
 // KeyVault: validation and forwarding.

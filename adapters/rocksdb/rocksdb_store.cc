@@ -107,6 +107,22 @@ Result<std::optional<std::string>> RocksDbStore::Get(std::string_view key) {
   }
 }
 
+Status RocksDbStore::Purge(std::string_view begin, std::string_view end) {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  if (auto s = db_->Flush(flush); !s.ok()) {
+    return MakeError(Errc::kUnavailable, "rocksdb flush: " + s.ToString());
+  }
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  const rocksdb::Slice from(begin.data(), begin.size());
+  const rocksdb::Slice to(end.data(), end.size());
+  if (auto s = db_->CompactRange(compact, &from, end.empty() ? nullptr : &to); !s.ok()) {
+    return MakeError(Errc::kUnavailable, "rocksdb compact: " + s.ToString());
+  }
+  return {};
+}
+
 Status RocksDbStore::Write(const KvBatch& batch, bool sync) {
   try {
     if (!db_) return MakeError(Errc::kFailedPrecondition, "store at " + path_ + " is closed");

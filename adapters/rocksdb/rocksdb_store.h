@@ -53,6 +53,9 @@ class RocksDbStore final : public KvStore {
 
   Result<std::optional<std::string>> Get(std::string_view key) override;
   Status Write(const KvBatch& batch, bool sync) override;
+  // Flushes the memtable (so the write-ahead log holding the deleted values becomes obsolete
+  // and is removed) and rewrites every file overlapping the range, bottommost level included.
+  Status Purge(std::string_view begin, std::string_view end) override;
   Status Scan(
       std::string_view begin, std::string_view end,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) override;

@@ -300,6 +300,25 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
     SetCredential(account, "ins_1", "openai", "CREDENTIAL_KIND_MODEL_API_KEY",
                   "sk-erasure-test-0123456789");
   }
+  // The wrapped data keys as stored, to look for in the vault's files after the erasure.
+  ASSERT_EQ(serve_->Stop(), 0);
+  std::vector<std::string> wrapped_keys;
+  {
+    auto store = RocksDbStore::Open((data() / "vault").string());
+    ASSERT_TRUE(store.has_value());
+    ASSERT_TRUE((*store)
+                    ->Scan("keyvault/dk/" + erased + std::string(1, '\0'),
+                           "keyvault/dk/" + erased + std::string(1, '\x01'),
+                           [&](std::string_view, std::string_view value) {
+                             // The random tail (nonce, wrapped key, tag): a compressed table
+                             // keeps it verbatim, while the repeated master-key id may not be.
+                             wrapped_keys.emplace_back(value.substr(value.size() - 48));
+                             return true;
+                           })
+                    .has_value());
+  }
+  ASSERT_FALSE(wrapped_keys.empty());
+  StartServe();
   auto bye = Post("/v1/accounts/" + erased + "/erase", R"({"command_id":"bye"})");
   ASSERT_EQ(bye.status, 200) << bye.body;
   const auto outcome = ParseJson<v1::CommandOutcome>(bye.body);
@@ -320,6 +339,12 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
   EXPECT_EQ(create.status, 410) << create.body;
   auto start = Post("/v1/accounts/" + erased + "/instances/ins_1/start", R"({"command_id":"s"})");
   EXPECT_EQ(start.status, 410) << start.body;
+  // The refused commands left nothing behind to query.
+  EXPECT_EQ(ParseJson<v1::AuditPage>(Call("GET", "/v1/accounts/" + erased + "/audit").body)
+                .entries_size(),
+            0);
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + erased + "/commands/s").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/accounts/" + erased + "/commands/bye").status, 404);
   EXPECT_EQ(Call("GET", "/v1/accounts/" + kept).status, 200);
   ASSERT_EQ(serve_->Stop(), 0);
 
@@ -336,6 +361,14 @@ TEST_F(SecretsTest, ErasureLeavesNothingReadable) {
                          })
                   .has_value());
   EXPECT_EQ(data_key_rows, 0u);
+  // Not in the store's view, and not in its files either (no stale table or log keeps them).
+  for (const auto& entry : fs::recursive_directory_iterator(data() / "vault")) {
+    if (!entry.is_regular_file()) continue;
+    const std::string bytes = ReadFile(entry.path());
+    for (const auto& wrapped : wrapped_keys) {
+      EXPECT_EQ(bytes.find(wrapped), std::string::npos) << entry.path();
+    }
+  }
 
   size_t erased_sealed = 0;
   size_t kept_opened = 0;

@@ -421,6 +421,20 @@ TEST_F(KeyVaultTest, InterruptedRotationIsFinishedOnRestart) {
   }
 }
 
+// A process that died after writing its new master key but before the vault's rotation marker
+// restarts with the new key current and the old one previous: every record is re-wrapped at
+// once, so the old key can be dropped (the data directory's key file is replaced next).
+TEST_F(KeyVaultTest, StartingWithAPreviousKeyRewrapsEverything) {
+  auto vault = NewVault();
+  const v1::Sealed sealed = MustSeal(*vault, ctx_, kSecret);
+  vault.reset();
+  const MasterKey next = MasterKey::Generate(random_);
+  ASSERT_NE(NewVaultWith(next, {master_}), nullptr);
+  auto reopened = NewVaultWith(next, {});  // the old key is gone
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(*reopened->Open(ctx_, sealed), kSecret);
+}
+
 // After `data_key_use_limit` seals the account moves to a new data key; old values still open.
 TEST_F(KeyVaultTest, DataKeyRotatesAtUseLimit) {
   KeyVaultOptions options;
