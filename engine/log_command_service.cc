@@ -98,6 +98,10 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
         static_cast<int64_t>(outcome->first_offset()) + outcome->event_ids_size();
     if (!projected_.WaitFor(outcome->partition(), applied_through, deadline)) {
       timeouts_.Inc();
+      // A value this submission generated (a gateway token) is shown only in this answer:
+      // better an answer before the read models catch up than a token nobody ever sees.
+      v1::CommandOutcome answered = answer(*outcome);
+      if (answered.generated_values_decided()) return answered;
       return MakeError(Errc::kTimeout, "the command was decided but is not yet queryable");
     }
   }

@@ -477,10 +477,19 @@ Result<size_t> Processor::ProcessOnce() {
       }
     }
   }
-  // Before the outcome is published: an erasure is answered once its keys are gone.
+  // Before the outcome is published: an erasure is answered once its keys are gone (one whose
+  // keys could not be destroyed yet is not answered now; its caller gets 202 and polls).
   DestroyErasedAccountKeys();
+  std::set<std::string> keys_remaining;
+  {
+    std::lock_guard lock(mu_);
+    keys_remaining = keys_to_destroy_;
+  }
   if (board_ != nullptr) {
-    for (const auto& item : pending) board_->Publish(item.outcome);
+    for (const auto& item : pending) {
+      if (keys_remaining.contains(item.outcome.account_id())) continue;
+      board_->Publish(item.outcome);
+    }
     for (const auto& outcome : unrecorded) board_->Publish(outcome);
     std::lock_guard lock(mu_);
     for (const auto& dup : duplicates) {

@@ -1,7 +1,9 @@
 #include "adapters/cli/commands.h"
 
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -53,8 +55,8 @@ constexpr std::string_view kServeHelp = R"(Usage: clawvisor serve [flags]
 
 Runs the HTTP API, the processor and the projections in one process on the embedded
 (RocksDB) event log. Logs are JSON lines on stderr. SIGINT or SIGTERM stops it cleanly;
-SIGHUP rotates the master key while serving (see `clawvisor vault --help`). The process id
-is written to DATA_DIR/serve.pid.
+SIGUSR1 rotates the master key while serving (see `clawvisor vault --help`). The process id
+is kept, locked, in DATA_DIR/serve.pid.
 
 Flags:
   --data-dir DIR         state directory (default: $CLAWVISOR_DATA_DIR, else
@@ -109,7 +111,7 @@ anything is re-wrapped and renamed over KEY_FILE at the end, so an interruption 
 the next start finishes the rotation.
 
 While `clawvisor serve` runs on the data directory, the rotation happens inside it without
-downtime (this command signals it, SIGHUP, and waits for the new key); otherwise this command
+downtime (this command signals it, SIGUSR1, and waits for the new key); otherwise this command
 rotates directly. Only a key kept in a file can be rotated this way (DATA_DIR/master.key,
 --master-key-file or $CLAWVISOR_MASTER_KEY_FILE); a key from the environment or a systemd
 credential is rotated by the operator's secret store.
@@ -186,23 +188,41 @@ Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s) {
   return std::pair{host, static_cast<uint16_t>(port)};
 }
 
-Status WritePidFile(const std::filesystem::path& path) {
-  std::ofstream out(path, std::ios::trunc);
-  out << ::getpid() << "\n";
-  out.close();
-  if (!out) return MakeError(Errc::kUnavailable, "cannot write " + path.string());
-  return {};
+// serve's pid file, locked (flock) for as long as serve runs: the lock, not the file's
+// existence, says that serve runs, so a stale file or a reused pid cannot mislead the CLI.
+// Opened without following a symlink, so a link planted in the data directory cannot make a
+// root process write elsewhere.
+Result<int> LockPidFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return MakeError(Errc::kUnavailable, "cannot open " + path.string());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return MakeError(Errc::kFailedPrecondition,
+                     "another clawvisor serve runs on this data directory (" + path.string() + ")");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    ::close(fd);
+    return MakeError(Errc::kUnavailable, "cannot write " + path.string());
+  }
+  return fd;
 }
 
-// The pid of a live `clawvisor serve` on this data directory, if there is one.
+// The pid of the `clawvisor serve` that holds this data directory's pid-file lock, if any.
 std::optional<pid_t> RunningServe(const std::filesystem::path& data_dir) {
-  std::ifstream in(data_dir / "serve.pid");
-  long pid = 0;
-  if (!(in >> pid) || pid <= 1) return std::nullopt;
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  if (!(comm >> name) || name != "clawvisor") return std::nullopt;  // stale file, reused pid
-  return static_cast<pid_t>(pid);
+  const auto path = data_dir / "serve.pid";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<pid_t> running;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {  // held: serve runs
+    char text[32] = {};
+    const ssize_t n = ::pread(fd, text, sizeof(text) - 1, 0);
+    const long pid = n > 0 ? std::strtol(text, nullptr, 10) : 0;
+    if (pid > 1) running = static_cast<pid_t>(pid);
+  }
+  ::close(fd);
+  return running;
 }
 
 int Serve(const std::vector<std::string>& args) {
@@ -246,7 +266,7 @@ int Serve(const std::vector<std::string>& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -258,9 +278,10 @@ int Serve(const std::vector<std::string>& args) {
        {"port", static_cast<int64_t>((*node)->http_port())},
        {"data_dir", options.data_dir.string()}});
   const auto pid_file = options.data_dir / "serve.pid";
-  if (auto written = WritePidFile(pid_file); !written) return Fail(written.error());
+  auto pid_lock = LockPidFile(pid_file);
+  if (!pid_lock) return Fail(pid_lock.error());
   int received = 0;
-  while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+  while (sigwait(&signals, &received) == 0 && received == SIGUSR1) {
     // Seals and opens carry on meanwhile: the API keeps serving on its own threads.
     if (auto rotated = (*node)->RotateMasterKey(); !rotated) {
       Log(LogLevel::kError, "serve", "master-key rotation failed",
@@ -271,6 +292,7 @@ int Serve(const std::vector<std::string>& args) {
   (*node)->Stop();
   std::error_code ignored;
   std::filesystem::remove(pid_file, ignored);
+  ::close(*pid_lock);
   Log(LogLevel::kInfo, "serve", "stopped");
   return kExitOk;
 }
@@ -472,11 +494,15 @@ int Vault(const std::vector<std::string>& args) {
   if (auto k = flags->Get("master-key-file")) key_file = *k;
 
   if (auto pid = RunningServe(data_dir)) {
-    // Online: serve rotates on SIGHUP; the key file changes when it is done.
+    // Online: serve rotates on SIGUSR1; the key file changes when it is done. The key file is
+    // found as serve finds it (flag, $CLAWVISOR_MASTER_KEY_FILE, DATA_DIR/master.key).
+    if (!key_file) {
+      if (const char* f = std::getenv("CLAWVISOR_MASTER_KEY_FILE"); f && *f) key_file = f;
+    }
     const std::filesystem::path path = key_file.value_or(data_dir / "master.key");
     auto before = LoadMasterKeyFile(path);
     if (!before) return Fail(before.error());
-    if (::kill(*pid, SIGHUP) != 0) {
+    if (::kill(*pid, SIGUSR1) != 0) {
       return Fail(
           Error{Errc::kUnavailable, "cannot signal serve (pid " + std::to_string(*pid) + ")"});
     }

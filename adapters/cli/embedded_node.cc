@@ -22,7 +22,18 @@ Status EnsurePrivateDir(const std::filesystem::path& dir) {
     return MakeError(Errc::kUnavailable,
                      "cannot create data directory " + dir.string() + ": " + ec.message());
   }
-  // The directory holds the key material and every customer's (sealed) data: owner only.
+  // The directory holds the key material and every customer's (sealed) data: it must be ours
+  // (not a link, not someone else's directory we would then chmod and write into), owner only.
+  struct stat info {};
+  if (::lstat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "data directory " + dir.string() + " is not a directory (or is a symlink)");
+  }
+  if (info.st_uid != ::geteuid()) {
+    return MakeError(Errc::kPermissionDenied, "data directory " + dir.string() +
+                                                  " belongs to another user; use a directory "
+                                                  "owned by the user clawvisor runs as");
+  }
   if (::chmod(dir.c_str(), 0700) != 0) {
     return MakeError(Errc::kUnavailable, "cannot restrict data directory " + dir.string());
   }

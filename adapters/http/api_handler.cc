@@ -154,6 +154,13 @@ std::optional<std::string> ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
+// An outcome as callers see it: without the request fingerprint, a keyed hash over the
+// request's secrets that only the engine's idempotency check needs.
+v1::CommandOutcome ForCaller(v1::CommandOutcome outcome) {
+  outcome.clear_request_hash();
+  return outcome;
+}
+
 ApiResponse Internal() { return ApiHandler::Error(500, "internal", "internal error"); }
 
 ApiResponse JsonOk(const google::protobuf::Message& message, unsigned status = 200) {
@@ -593,7 +600,7 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     return Internal();
   }
 
-  auto json = ToJson(*outcome);
+  auto json = ToJson(ForCaller(*outcome));
   if (!json) return Internal();
   ApiResponse r;
   if (outcome->accepted()) {
@@ -670,7 +677,7 @@ ApiResponse ApiHandler::HandleQuery(RouteId route, const PathIds& ids, std::stri
       auto outcome = reads_.GetCommandOutcome(ids.account_id, ids.command_id);
       if (!outcome) return FromPortError(outcome.error(), "command_not_found", label);
       if (!*outcome) return Error(404, "command_not_found", "no outcome recorded for this command");
-      return JsonOk(**outcome);
+      return JsonOk(ForCaller(**outcome));
     }
     default:
       return Internal();  // every GET route is handled above

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -61,6 +62,30 @@ struct Output {
   std::string bytes;
 };
 
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// Standard base64 of the first multiple-of-3 bytes (a prefix is enough to find an encoding).
+std::string Base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    for (int shift = 18; shift >= 0; shift -= 6) out += kAlphabet[(v >> shift) & 63];
+  }
+  return out;
+}
+
 // A unique suffix, so a canary cannot match anything but itself.
 std::string Unique() {
   return std::to_string(::getpid()) + "x" +
@@ -109,6 +134,13 @@ class SecretsTest : public ::testing::Test {
     EXPECT_EQ(r.status, 201) << r.body;
     EXPECT_EQ(r.headers["cache-control"], "no-store");
     return JsonMember(r.body, "gateway_token");
+  }
+  void SetCredentialExpecting(const std::string& account, const std::string& instance,
+                              const std::string& name, const std::string& value, int status) {
+    auto r = Post("/v1/accounts/" + account + "/instances/" + instance + "/credentials",
+                  R"({"command_id":"try-)" + name + R"(","set_credential":{"name":")" + name +
+                      R"(","kind":"CREDENTIAL_KIND_MODEL_API_KEY","value":")" + value + R"("}})");
+    EXPECT_EQ(r.status, status) << r.body;
   }
   void SetCredential(const std::string& account, const std::string& instance,
                      const std::string& name, const std::string& kind, const std::string& value) {
@@ -261,6 +293,29 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
   Call("GET", "/v1/accounts/" + account + "/audit?limit=1000");
   Call("GET", "/v1/accounts/" + account + "/instances");
   Call("GET", "/v1/accounts/" + other + "/data-export");
+  Call("GET", "/v1/accounts/" + account + "/commands/set-openai");
+  // Secrets through the generic route and through every kind of refusal: a value the decider
+  // refuses (a space), a JSON type error beside it, a path mismatch, an unknown instance.
+  const std::string refused = "sk-CanaryRefused" + u + " RF06";
+  const std::string generic = "sk-CanaryGeneric" + u + "GN07";
+  EXPECT_EQ(Post("/v1/accounts/" + account + "/commands",
+                 R"({"command_id":"gen","set_credential":{"instance_id":"ins_a","name":"gen",)"
+                 R"("kind":"CREDENTIAL_KIND_MODEL_API_KEY","value":")" +
+                     generic + R"("}})")
+                .status,
+            200);
+  SetCredentialExpecting(account, "ins_a", "bad", refused, 422);
+  SetCredentialExpecting(account, "ins_404", "x", generic, 404);
+  EXPECT_EQ(Post("/v1/accounts/" + account + "/instances/ins_a/credentials",
+                 R"({"command_id":"t","set_credential":{"name":"x","kind":[7],"value":")" +
+                     refused + R"("}})")
+                .status,
+            400);
+  EXPECT_EQ(Post("/v1/accounts/" + account + "/instances/ins_b/credentials",
+                 R"({"command_id":"m","set_credential":{"instance_id":"ins_a","value":")" +
+                     refused + R"("}})")
+                .status,
+            400);
   Call("GET", "/metrics");
   ASSERT_EQ(serve_->Stop(), 0);
 
@@ -273,15 +328,32 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
   CollectLogs();
   CollectDataDirectory();
 
-  std::vector<std::string> canaries = {email, other_email, other_credential, first_token,
-                                       second_token};
+  std::vector<std::string> canaries = {email,        other_email, other_credential, first_token,
+                                       second_token, refused,     generic};
   for (const auto& [name, kv] : credentials) canaries.push_back(kv.second);
+  // Each also hex- and base64-encoded (as a log or a JSON bytes field would carry it).
+  const size_t plain = canaries.size();
+  for (size_t i = 0; i < plain; ++i) {
+    canaries.push_back(Hex(canaries[i]));
+    canaries.push_back(Base64(canaries[i]));
+  }
+  // The master key, in the text form it is stored in, must appear only in its own file.
+  const std::string master_key = ReadFile(data() / "master.key");
+  std::string master_hex;
+  for (char c : master_key) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) master_hex += c;
+  }
+  ASSERT_EQ(master_hex.size(), 64u);
   size_t searched = 0;
   for (const auto& output : outputs_) {
     searched += output.bytes.size();
     for (const auto& canary : canaries) {
       EXPECT_EQ(output.bytes.find(canary), std::string::npos)
           << "canary " << canary.substr(0, 12) << "… found in " << output.origin;
+    }
+    if (!output.origin.ends_with("master.key")) {
+      EXPECT_EQ(output.bytes.find(master_hex), std::string::npos)
+          << "master key in " << output.origin;
     }
   }
   // The search covered real data: the log holds every event, sealed.
