@@ -46,6 +46,11 @@ struct InstanceState {
   std::map<std::string, CredentialInfo> credentials;
 };
 
+struct SessionState {
+  std::string user_id;
+  TimestampUs absolute_expires_at_us = 0;
+};
+
 struct AccountState {
   std::string account_id;
   bool registered = false;
@@ -55,6 +60,14 @@ struct AccountState {
   std::string owner_user_id;
   TimestampUs trial_ends_at_us = 0;
   std::map<std::string, v1::Role> members;
+  bool has_password = false;      // the primary user has a password (a sealed hash in the log)
+  uint64_t password_changes = 0;  // PasswordChanged events so far
+  uint64_t invitations = 0;
+  uint32_t login_failures = 0;            // consecutive failed logins of the primary user
+  TimestampUs login_locked_until_us = 0;  // no sign-in before this (kLockedForever: until unlock)
+  // Sessions started and not yet revoked; expired ones are pruned as new ones start.
+  std::map<std::string, SessionState>
+      sessions;  // MemberInvited events so far: the next invited user's sequence
   std::map<std::string, InstanceState> instances;  // deleted ones stay, to keep their revision
 
   const InstanceState* FindLiveInstance(const std::string& instance_id) const;

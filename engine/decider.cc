@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/access.h"
+#include "engine/password_service.h"
 #include "engine/sealer.h"
 
 namespace clawvisor {
@@ -95,9 +97,14 @@ Decision RegisterAccount(const AccountState& state, const v1::RegisterAccount& c
   if (!IsPlausibleEmail(cmd.email())) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "email is not a valid address");
   }
+  // The command service hashes a password and clears it (engine/password_service.h): a
+  // plaintext password here came around it, and is refused.
   if (!cmd.password().empty()) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT,
-                  "password sign-in is not enabled in this build; register without a password");
+                  "a password must reach the processor hashed by the command service");
+  }
+  if (!cmd.password_hash().empty() && !IsArgon2idPhc(cmd.password_hash())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "password_hash is not an Argon2id PHC string");
   }
   if (cmd.display_name().size() > 128) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "display_name is longer than 128 bytes");
@@ -109,6 +116,8 @@ Decision RegisterAccount(const AccountState& state, const v1::RegisterAccount& c
   auto registered = AccountEvent(state);
   auto* payload = registered.mutable_account_registered();
   PendingSeal(payload->mutable_email(), cmd.email());
+  if (!cmd.password_hash().empty())
+    PendingSeal(payload->mutable_password_hash(), cmd.password_hash());
   payload->set_plan(plan);
   payload->set_owner_user_id("usr_" + state.account_id.substr(state.account_id.find('_') + 1));
   out.push_back(std::move(registered));
@@ -285,10 +294,8 @@ Decision RemoveCredential(const AccountState& state, const v1::RemoveCredential&
 
 // Erasure (GDPR art. 17): every live instance is deleted, then AccountErased; the processor
 // destroys the account's data keys once these events are committed (crypto-shredding).
-Decision RequestAccountErasure(const AccountState& state, const v1::Command& command) {
-  if (command.actor().role() != v1::ROLE_OWNER) {
-    return Reject(v1::REJECTION_PERMISSION_DENIED, "only an owner may erase the account");
-  }
+// Owner only: the permission table (engine/access.cc) checked that before this runs.
+Decision RequestAccountErasure(const AccountState& state) {
   Events out;
   auto requested = AccountEvent(state);
   requested.mutable_account_erasure_requested();
@@ -387,7 +394,230 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
   return out;
 }
 
+size_t OwnerCount(const AccountState& state) {
+  return static_cast<size_t>(
+      std::count_if(state.members.begin(), state.members.end(),
+                    [](const auto& kv) { return kv.second == v1::ROLE_OWNER; }));
+}
+
+bool IsAssignableRole(v1::Role role) {
+  return role == v1::ROLE_OWNER || role == v1::ROLE_ADMIN || role == v1::ROLE_VIEWER;
+}
+
+// An invited member holds its role at once (the web tier mails the invitation). Its user id is
+// derived from the account and the invitation's sequence number, so a replay yields the same id.
+Decision InviteMember(const AccountState& state, const v1::InviteMember& cmd) {
+  if (!IsPlausibleEmail(cmd.email())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "email is not a valid address");
+  }
+  if (!IsAssignableRole(cmd.role())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "role must be owner, admin or viewer");
+  }
+  if (state.members.size() >= kMaxMembersPerAccount) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "account has reached its member limit");
+  }
+  const std::string user_id = InvitedUserId(state.account_id, state.invitations + 1);
+  Events out;
+  auto invited = AccountEvent(state);
+  auto* p = invited.mutable_member_invited();
+  p->set_user_id(user_id);
+  PendingSeal(p->mutable_email(), cmd.email());
+  p->set_role(cmd.role());
+  out.push_back(std::move(invited));
+  auto granted = AccountEvent(state);
+  granted.mutable_role_granted()->set_user_id(user_id);
+  granted.mutable_role_granted()->set_role(cmd.role());
+  out.push_back(std::move(granted));
+  return out;
+}
+
+Decision GrantRole(const AccountState& state, const v1::GrantRole& cmd) {
+  auto it = state.members.find(cmd.user_id());
+  if (it == state.members.end()) return Reject(v1::REJECTION_INVALID_ARGUMENT, "no such member");
+  if (!IsAssignableRole(cmd.role())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "role must be owner, admin or viewer");
+  }
+  if (it->second == cmd.role()) return Events{};  // already so: nothing to record
+  if (it->second == v1::ROLE_OWNER && OwnerCount(state) == 1) {
+    return Reject(v1::REJECTION_LAST_OWNER, "the last owner cannot be demoted");
+  }
+  auto granted = AccountEvent(state);
+  granted.mutable_role_granted()->set_user_id(cmd.user_id());
+  granted.mutable_role_granted()->set_role(cmd.role());
+  return Events{std::move(granted)};
+}
+
+Decision RevokeRole(const AccountState& state, const v1::RevokeRole& cmd) {
+  auto it = state.members.find(cmd.user_id());
+  if (it == state.members.end()) return Reject(v1::REJECTION_INVALID_ARGUMENT, "no such member");
+  if (it->second == v1::ROLE_OWNER && OwnerCount(state) == 1) {
+    return Reject(v1::REJECTION_LAST_OWNER, "the last owner cannot be removed");
+  }
+  auto revoked = AccountEvent(state);
+  revoked.mutable_role_revoked()->set_user_id(cmd.user_id());
+  return Events{std::move(revoked)};
+}
+
+// Only the account's primary user (who registered it) has a password in this build; the local
+// development caller acts as that user.
+Decision ChangePassword(const AccountState& state, const v1::Command& command) {
+  const auto& cmd = command.change_password();
+  const v1::Actor& actor = command.actor();
+  const bool is_primary_user =
+      actor.kind() == v1::Actor::KIND_SERVICE || actor.id() == state.owner_user_id;
+  if (!is_primary_user) {
+    return Reject(v1::REJECTION_INVALID_STATE, "this user has no password on this account");
+  }
+  if (!cmd.current_password().empty() || !cmd.new_password().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "passwords must reach the processor verified and hashed by the command service");
+  }
+  if (!state.has_password || !cmd.current_password_verified()) {
+    return Reject(v1::REJECTION_UNAUTHENTICATED, "the current password is not correct");
+  }
+  if (!IsArgon2idPhc(cmd.new_password_hash())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "new_password_hash is not an Argon2id PHC string");
+  }
+  Events out;
+  auto changed = AccountEvent(state);
+  changed.mutable_password_changed()->set_user_id(state.owner_user_id);
+  changed.mutable_password_changed()->set_reason("changed");
+  PendingSeal(changed.mutable_password_changed()->mutable_password_hash(), cmd.new_password_hash());
+  out.push_back(std::move(changed));
+  auto revoked = AccountEvent(state);
+  revoked.mutable_all_sessions_revoked()->set_reason("password_changed");
+  out.push_back(std::move(revoked));
+  return out;
+}
+
+// The password was verified by the command service; the processor records the outcome. A
+// failure is a refusal (CommandRejected, in the audit trail) with one message whatever failed.
+bool IsLowerHex64(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+Decision Login(const AccountState& state, const v1::Login& cmd, TimestampUs now_us,
+               const DecideOptions& options) {
+  if (!cmd.password().empty() || !cmd.email().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "a login must reach the processor verified by the command service");
+  }
+  if (!state.has_password) {
+    return Reject(v1::REJECTION_UNAUTHENTICATED, "email or password is not correct");
+  }
+  if (!cmd.session_token_hash().empty() && !IsLowerHex64(cmd.session_token_hash())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "session_token_hash is not a token hash");
+  }
+  // While locked, even the right password does not sign in (the attempt is recorded).
+  if (now_us < state.login_locked_until_us) {
+    auto throttled = AccountEvent(state);
+    auto* p = throttled.mutable_login_throttled();
+    p->set_user_id(state.owner_user_id);
+    p->set_locked_until_us(state.login_locked_until_us);
+    p->set_consecutive_failures(state.login_failures);
+    return Events{std::move(throttled)};
+  }
+  if (!cmd.password_verified()) {
+    const uint32_t failures = state.login_failures + 1;
+    Events out;
+    auto failed = AccountEvent(state);
+    auto* f = failed.mutable_login_failed();
+    f->set_user_id(state.owner_user_id);
+    f->set_reason("bad_password");
+    f->set_consecutive_failures(failures);
+    out.push_back(std::move(failed));
+    if (failures > options.login_free_failures) {
+      TimestampUs until = kLockedForever;
+      if (failures < options.login_lockout_failures) {
+        const uint32_t doublings =
+            std::min<uint32_t>(failures - options.login_free_failures - 1, 20);
+        until = now_us + (options.login_base_delay_us << doublings);
+      }
+      auto throttled = AccountEvent(state);
+      auto* p = throttled.mutable_login_throttled();
+      p->set_user_id(state.owner_user_id);
+      p->set_locked_until_us(until);
+      p->set_consecutive_failures(failures);
+      out.push_back(std::move(throttled));
+    }
+    return out;
+  }
+  Events out;
+  auto succeeded = AccountEvent(state);
+  succeeded.mutable_login_succeeded()->set_user_id(state.owner_user_id);
+  out.push_back(std::move(succeeded));
+  if (!cmd.session_token_hash().empty()) {
+    // A new token at every login: the API made it, only its hash is recorded.
+    auto started = AccountEvent(state);
+    auto* p = started.mutable_session_started();
+    p->set_session_id(SessionIdFor(cmd.session_token_hash()));
+    p->set_token_hash(cmd.session_token_hash());
+    p->set_user_id(state.owner_user_id);
+    p->set_idle_expires_at_us(now_us + options.session_idle_timeout_us);
+    p->set_absolute_expires_at_us(now_us + options.session_absolute_timeout_us);
+    out.push_back(std::move(started));
+  }
+  if (!cmd.rehashed_password_hash().empty()) {
+    if (!IsArgon2idPhc(cmd.rehashed_password_hash())) {
+      return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                    "rehashed_password_hash is not an Argon2id PHC string");
+    }
+    auto rehashed = AccountEvent(state);
+    auto* p = rehashed.mutable_password_changed();
+    p->set_user_id(state.owner_user_id);
+    p->set_reason("rehashed");
+    PendingSeal(p->mutable_password_hash(), cmd.rehashed_password_hash());
+    out.push_back(std::move(rehashed));
+  }
+  return out;
+}
+
+// An operator lifts a login lockout (the failure count starts again).
+Decision UnlockLogin(const AccountState& state, const v1::UnlockLogin& cmd) {
+  if (cmd.user_id() != state.owner_user_id) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "no user with a password by that id");
+  }
+  auto unlocked = AccountEvent(state);
+  unlocked.mutable_login_unlocked()->set_user_id(cmd.user_id());
+  return Events{std::move(unlocked)};
+}
+
+// A user ends one of its own sessions; the local development caller may end any.
+Decision Logout(const AccountState& state, const v1::Command& command) {
+  const std::string& session_id = command.logout().session_id();
+  auto it = state.sessions.find(session_id);
+  const bool own =
+      it != state.sessions.end() && (command.actor().kind() == v1::Actor::KIND_SERVICE ||
+                                     it->second.user_id == command.actor().id());
+  if (!own) return Reject(v1::REJECTION_INVALID_ARGUMENT, "no such session of this user");
+  auto revoked = AccountEvent(state);
+  revoked.mutable_session_revoked()->set_session_id(session_id);
+  revoked.mutable_session_revoked()->set_reason("logout");
+  return Events{std::move(revoked)};
+}
+
 }  // namespace
+
+std::string SessionIdFor(std::string_view token_hash) {
+  return "ses_" + std::string(token_hash.substr(0, 24));
+}
+
+std::string InvitedUserId(std::string_view account_id, uint64_t sequence) {
+  const size_t underscore = account_id.find('_');
+  const std::string_view suffix =
+      underscore == std::string_view::npos ? account_id : account_id.substr(underscore + 1);
+  return "usr_" + std::string(suffix) + "_m" + std::to_string(sequence);
+}
+
+std::optional<v1::Role> MemberRole(const AccountState& state, const v1::Actor& actor) {
+  if (actor.kind() != v1::Actor::KIND_USER) return std::nullopt;
+  auto it = state.members.find(actor.id());
+  if (it == state.members.end()) return std::nullopt;
+  return it->second;
+}
 
 std::string_view DesiredStateName(DesiredState state) {
   switch (state) {
@@ -429,6 +659,15 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
   if (!IsValidCommandId(command.command_id())) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "command_id is missing or malformed");
   }
+  if (command.payload_case() == v1::Command::PAYLOAD_NOT_SET) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "command has no payload");
+  }
+  // The permission table first: a caller without the right learns nothing about the account
+  // (not even whether it exists). A user's role is the one this account's events gave it.
+  const Principals caller = PrincipalsOf(command.actor(), MemberRole(state, command.actor()));
+  if (!MayCommand(caller, command.payload_case())) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED, "the caller may not do this on this account");
+  }
   if (command.payload_case() == v1::Command::kRegisterAccount) {
     return RegisterAccount(state, command.register_account(), now_us, options);
   }
@@ -450,6 +689,20 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return RequestTransition(state, command.delete_instance().instance_id(), command);
     case v1::Command::kRecordObservation:
       return RecordObservation(state, command.record_observation());
+    case v1::Command::kChangePassword:
+      return ChangePassword(state, command);
+    case v1::Command::kLogin:
+      return Login(state, command.login(), now_us, options);
+    case v1::Command::kLogout:
+      return Logout(state, command);
+    case v1::Command::kUnlockLogin:
+      return UnlockLogin(state, command.unlock_login());
+    case v1::Command::kInviteMember:
+      return InviteMember(state, command.invite_member());
+    case v1::Command::kGrantRole:
+      return GrantRole(state, command.grant_role());
+    case v1::Command::kRevokeRole:
+      return RevokeRole(state, command.revoke_role());
     case v1::Command::kSetCredential:
       return SetCredential(state, command.set_credential(), options);
     case v1::Command::kRemoveCredential:
@@ -457,7 +710,7 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
     case v1::Command::kRotateGatewayToken:
       return RotateGatewayToken(state, command.rotate_gateway_token());
     case v1::Command::kRequestAccountErasure:
-      return RequestAccountErasure(state, command);
+      return RequestAccountErasure(state);
     case v1::Command::PAYLOAD_NOT_SET:
       return Reject(v1::REJECTION_INVALID_ARGUMENT, "command has no payload");
     default:
@@ -484,13 +737,47 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
       state.plan = p.plan();
       state.owner_user_id = p.owner_user_id();
       state.members[p.owner_user_id()] = v1::ROLE_OWNER;
+      state.has_password = p.has_password_hash();
       break;
     }
+    case v1::Envelope::kPasswordChanged: {
+      state.has_password = true;
+      ++state.password_changes;
+      break;
+    }
+    case v1::Envelope::kSessionStarted: {
+      const auto& p = event.session_started();
+      std::erase_if(state.sessions, [&](const auto& kv) {
+        return kv.second.absolute_expires_at_us <= event.occurred_at_us();
+      });
+      state.sessions[p.session_id()] = SessionState{p.user_id(), p.absolute_expires_at_us()};
+      break;
+    }
+    case v1::Envelope::kLoginFailed:
+      state.login_failures = event.login_failed().consecutive_failures();
+      break;
+    case v1::Envelope::kLoginThrottled:
+      state.login_locked_until_us = event.login_throttled().locked_until_us();
+      break;
+    case v1::Envelope::kLoginSucceeded:
+    case v1::Envelope::kLoginUnlocked:
+      state.login_failures = 0;
+      state.login_locked_until_us = 0;
+      break;
+    case v1::Envelope::kSessionRevoked:
+      state.sessions.erase(event.session_revoked().session_id());
+      break;
+    case v1::Envelope::kAllSessionsRevoked:
+      state.sessions.clear();
+      break;
     case v1::Envelope::kTrialStarted:
       state.trial_ends_at_us = event.trial_started().ends_at_us();
       break;
     case v1::Envelope::kSubscriptionStarted:
       state.plan = event.subscription_started().plan();
+      break;
+    case v1::Envelope::kMemberInvited:
+      ++state.invitations;
       break;
     case v1::Envelope::kRoleGranted:
       state.members[event.role_granted().user_id()] = event.role_granted().role();
@@ -501,6 +788,7 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
     case v1::Envelope::kAccountErased:
       state.erased = true;
       state.members.clear();
+      state.sessions.clear();
       for (auto& [id, inst] : state.instances) inst.desired = DesiredState::kDeleted;
       break;
     case v1::Envelope::kInstanceCreated: {

@@ -11,7 +11,9 @@
 // Invariant: for any state S built by Evolve from a log, and any command C,
 //   Evolve(S, Decide(S, C)) is what the processor appends and applies — replay equals live.
 
+#include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +46,24 @@ inline constexpr size_t kMaxCredentialBytes = 4096;
 struct DecideOptions {
   InstanceLimits limits;
   int64_t trial_length_us = 14LL * 24 * 3600 * 1'000'000;
+  // A session unused this long is over (OWASP ASVS: 30 min for ordinary applications) ...
+  int64_t session_idle_timeout_us = 30LL * 60 * 1'000'000;
+  // ... and every session is over this long after its login, used or not.
+  int64_t session_absolute_timeout_us = 12LL * 3600 * 1'000'000;
+  // Failed logins per account (NIST SP 800-63B 5.2.2): this many are free; each further one
+  // locks sign-in for a delay that doubles from login_base_delay_us; at login_lockout_failures
+  // consecutive failures sign-in stays locked until an operator unlocks it (well below NIST's
+  // cap of 100).
+  uint32_t login_free_failures = 4;
+  uint32_t login_lockout_failures = 10;
+  int64_t login_base_delay_us = 1'000'000;
 };
+
+// "Locked until an operator unlocks it."
+inline constexpr TimestampUs kLockedForever = INT64_MAX;
+
+// The id of the session whose token has `token_hash` (hex): "ses_" + its first 24 digits.
+std::string SessionIdFor(std::string_view token_hash);
 
 using Decision = std::expected<std::vector<v1::Envelope>, Rejection>;
 
@@ -63,5 +82,15 @@ bool IsValidResourceId(std::string_view id);
 // The last four characters of a credential, as events and views keep them ("" if the value is
 // too short to show any).
 std::string CredentialLast4(std::string_view value);
+
+// The most members (owners, admins, viewers) one account may have.
+inline constexpr size_t kMaxMembersPerAccount = 100;
+
+// The user id of an account's `sequence`-th invited member: "usr_" + the account id's suffix +
+// "_m" + the sequence number (the owner is "usr_" + the suffix).
+std::string InvitedUserId(std::string_view account_id, uint64_t sequence);
+
+// The role a user actor holds in the account of `state`; nullopt for a non-member or a service.
+std::optional<v1::Role> MemberRole(const AccountState& state, const v1::Actor& actor);
 
 }  // namespace clawvisor

@@ -13,8 +13,9 @@ namespace clawvisor {
 
 LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
                                      Watermarks& projected, Sealer& sealer, Clock& clock,
-                                     MetricsRegistry& metrics)
+                                     MetricsRegistry& metrics, PasswordService* passwords)
     : log_(log),
+      passwords_(passwords),
       board_(board),
       lookup_(std::move(lookup)),
       projected_(projected),
@@ -68,6 +69,13 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   if (recorded->has_value()) return answer(**recorded);
 
   v1::Command stamped = command;
+  if (passwords_ != nullptr) {
+    // Argon2id here, on the request's thread, never in the processor (ARCHITECTURE.md).
+    if (auto prepared = passwords_->Prepare(stamped); !prepared) {
+      return std::unexpected(prepared.error());
+    }
+  }
+  stamped.set_request_fingerprint(*fingerprint);
   stamped.set_schema_version(kSchemaVersion);
   stamped.set_issued_at_us(clock_.NowUs());
   if (auto sealed = SealCommandSecrets(stamped, sealer_); !sealed) {

@@ -20,6 +20,7 @@
 #include "engine/command_service.h"
 #include "engine/metrics.h"
 #include "engine/outcome_board.h"
+#include "engine/password_service.h"
 #include "engine/sealer.h"
 #include "events/event_log.h"
 
@@ -33,7 +34,8 @@ class LogCommandService final : public CommandService {
 
   // `sealer` seals the command's sensitive fields before it is stored (design D4).
   LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup, Watermarks& projected,
-                    Sealer& sealer, Clock& clock, MetricsRegistry& metrics);
+                    Sealer& sealer, Clock& clock, MetricsRegistry& metrics,
+                    PasswordService* passwords = nullptr);
 
   Result<v1::CommandOutcome> Submit(const v1::Command& command,
                                     std::chrono::milliseconds wait) override;
@@ -42,6 +44,7 @@ class LogCommandService final : public CommandService {
 
  private:
   EventLog& log_;
+  PasswordService* passwords_;  // null: commands carrying passwords are refused by the processor
   OutcomeBoard& board_;
   OutcomeLookup lookup_;
   Watermarks& projected_;

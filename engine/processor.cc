@@ -269,7 +269,9 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   Status opened = plaintext_secret ? Status(MakeError(Errc::kInvalidArgument, "plaintext secret"))
                                    : OpenCommandSecrets(*command, sealer_);
   std::string fingerprint;
-  if (opened) {
+  if (opened && IsFingerprint(command->request_fingerprint())) {
+    fingerprint = command->request_fingerprint();  // the request before the service prepared it
+  } else if (opened) {
     auto computed = CommandFingerprint(*command, sealer_);
     if (computed) fingerprint = std::move(*computed);
   }

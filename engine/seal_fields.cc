@@ -1,5 +1,7 @@
 #include "engine/seal_fields.h"
 
+#include <algorithm>
+
 #include <google/protobuf/descriptor.h>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -152,6 +154,23 @@ Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& seale
   canonical.clear_schema_version();
   canonical.clear_correlation_id();
   canonical.clear_sealed_fields();
+  canonical.clear_request_fingerprint();
+  // Fields the service fills (hashes, verdicts, a new session's token hash) are not part of
+  // what the client asked for.
+  {
+    const auto* oneof = v1::Command::descriptor()->FindOneofByName("payload");
+    const auto* which = canonical.GetReflection()->GetOneofFieldDescriptor(canonical, oneof);
+    if (which != nullptr) {
+      pb::Message* payload = canonical.GetReflection()->MutableMessage(&canonical, which);
+      const auto* descriptor = payload->GetDescriptor();
+      for (int i = 0; i < descriptor->field_count(); ++i) {
+        const auto* field = descriptor->field(i);
+        if (field->options().GetExtension(v1::service_owned)) {
+          payload->GetReflection()->ClearField(payload, field);
+        }
+      }
+    }
+  }
   // Values the service generated (a gateway token) differ on every retry: they are moved out of
   // the request part into the submission part.
   v1::Command generated;
@@ -176,6 +195,17 @@ Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& seale
 
 std::string_view RequestPart(std::string_view fingerprint) {
   return fingerprint.substr(0, fingerprint.find('.'));
+}
+
+bool IsFingerprint(std::string_view text) {
+  auto hex64 = [](std::string_view part) {
+    return part.size() == 64 && std::all_of(part.begin(), part.end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  };
+  const size_t dot = text.find('.');
+  if (dot == std::string_view::npos) return hex64(text);
+  return hex64(text.substr(0, dot)) && hex64(text.substr(dot + 1));
 }
 
 bool HasPlaintextSecret(const v1::Command& command) {

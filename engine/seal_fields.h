@@ -46,6 +46,9 @@ Status OpenCommandSecrets(v1::Command& command, Sealer& sealer);
 // is what idempotency compares, the whole string tells which submission's values were decided.
 Result<std::string> CommandFingerprint(const v1::Command& command, Sealer& sealer);
 std::string_view RequestPart(std::string_view fingerprint);
+// Whether `text` has the form of a fingerprint (64 lowercase hex digits, or two such joined by
+// a '.').
+bool IsFingerprint(std::string_view text);
 
 // True if a sensitive field of the payload holds plaintext.
 bool HasPlaintextSecret(const v1::Command& command);

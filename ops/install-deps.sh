@@ -11,6 +11,7 @@ packages=(
   libssl-dev
   libboost-dev libboost-system-dev
   libargon2-dev
+  argon2 oathtool               # independent checks of password hashes and TOTP codes (#4)
   libgtest-dev libgmock-dev
   python3 python3-pip python3-yaml curl ca-certificates
 )

@@ -40,6 +40,10 @@ std::string AccountKey(char table, std::string_view a) {
 std::string EmailKey(std::string_view email_lookup_hash) {
   return "e|" + std::string(email_lookup_hash);
 }
+// The one password credential of an account (its primary user's).
+constexpr std::string_view kPrimaryCredential = "primary";
+// A live user session: "u|" + its id.
+std::string SessionKey(std::string_view session_id) { return "u|" + std::string(session_id); }
 std::string AccountPrefix(char table, std::string_view a) {
   return std::string(1, table) + "|" + std::string(a) + "|";
 }
@@ -336,13 +340,49 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
       if (indexed->has_value() && (*indexed)->account_id() == account) view.Delete(email_key);
     }
     view.Delete(AccountKey('x', account));
-    for (char table : {'m', 'i', 'c', 't', 's'}) view.DeletePrefix(AccountPrefix(table, account));
+    for (char table : {'m', 'i', 'c', 't', 's', 'p'})
+      view.DeletePrefix(AccountPrefix(table, account));
     v1::AccountView erased;
     erased.set_account_id(account);
     erased.set_status("erased");
     erased.set_updated_at_us(at);
     view.Put(AccountKey(account), erased);
     return {};
+  }
+  // The credentials projection: the current password hash, still sealed, with its binding.
+  if (event.has_account_registered() && event.account_registered().has_password_hash()) {
+    v1::PasswordCredential credential;
+    credential.set_account_id(account);
+    *credential.mutable_password_hash() = event.account_registered().password_hash();
+    credential.set_event_id(event.event_id());
+    credential.set_field("account_registered.password_hash");
+    view.Put(RowKey('p', account, kPrimaryCredential), credential);
+  } else if (event.has_password_changed()) {
+    auto prior = view.Get<v1::PasswordCredential>(RowKey('p', account, kPrimaryCredential));
+    if (!prior) return std::unexpected(prior.error());
+    v1::PasswordCredential credential = prior->value_or(v1::PasswordCredential{});
+    credential.set_account_id(account);
+    *credential.mutable_password_hash() = event.password_changed().password_hash();
+    credential.set_event_id(event.event_id());
+    credential.set_field("password_changed.password_hash");
+    view.Put(RowKey('p', account, kPrimaryCredential), credential);
+  }
+  // The sessions projection: one row per live session, found by its id (derived from its token
+  // hash). Revoke-all is a watermark on the account (sessions_revoked_through_version).
+  if (event.has_session_started()) {
+    const auto& p = event.session_started();
+    v1::SessionView session;
+    session.set_account_id(account);
+    session.set_session_id(p.session_id());
+    session.set_user_id(p.user_id());
+    session.set_started_at_us(at);
+    session.set_idle_timeout_us(p.idle_expires_at_us() - at);
+    session.set_absolute_expires_at_us(p.absolute_expires_at_us());
+    session.set_account_version(event.aggregate_version());
+    session.set_token_hash(p.token_hash());
+    view.Put(SessionKey(p.session_id()), session);
+  } else if (event.has_session_revoked()) {
+    view.Delete(SessionKey(event.session_revoked().session_id()));
   }
   if (event.aggregate_type() == v1::AGGREGATE_TYPE_ACCOUNT && !event.has_command_rejected()) {
     auto existing = view.Get<v1::AccountView>(AccountKey(account));
@@ -393,6 +433,9 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
           view.Put(RowKey('m', account, member.user_id()), member);
           break;
         }
+        case v1::Envelope::kAllSessionsRevoked:
+          acc.set_sessions_revoked_through_version(event.aggregate_version());
+          break;
         case v1::Envelope::kRoleRevoked:
           view.Delete(RowKey('m', account, event.role_revoked().user_id()));
           break;
@@ -602,6 +645,15 @@ Status Projector::CatchUp(EventLog& log,
   }
   if (progress) progress(done, total);
   return {};
+}
+
+Result<std::optional<v1::SessionView>> Projector::GetSession(std::string_view session_id) {
+  return GetMessage<v1::SessionView>(store_, SessionKey(session_id));
+}
+
+Result<std::optional<v1::PasswordCredential>> Projector::GetPasswordCredential(
+    std::string_view account_id) {
+  return GetMessage<v1::PasswordCredential>(store_, RowKey('p', account_id, kPrimaryCredential));
 }
 
 Result<std::optional<v1::AccountView>> Projector::GetAccount(std::string_view account_id) {

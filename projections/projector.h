@@ -15,6 +15,8 @@
 //   e|<email lookup hash>                              AccountLookup: the account of an email
 //   x|<account>                                        AccountLookup: the account's lookup hashes
 //                                                      (so erasure can delete its e| row)
+//   p|<account>|primary                                PasswordCredential (sealed; never served)
+//   u|<session id>                                     SessionView (live sessions; never served)
 //
 // AccountErased deletes every row of the account but `a|`, which says "erased".
 //
@@ -79,6 +81,13 @@ class Projector final : public ReadModel {
   // projected_instance_secrets.h) only: the API has no route to it.
   Result<std::optional<v1::InstanceSecretRefs>> GetInstanceSecretRefs(std::string_view account_id,
                                                                       std::string_view instance_id);
+  // The account's current password hash, sealed (for the command service's PasswordService;
+  // not part of ReadModel: the API never serves it).
+  Result<std::optional<v1::PasswordCredential>> GetPasswordCredential(std::string_view account_id);
+
+  // A live session by its id (not part of ReadModel: never served; the session resolver reads
+  // it). Revocation by AllSessionsRevoked shows in the AccountView, not here.
+  Result<std::optional<v1::SessionView>> GetSession(std::string_view session_id);
 
   // Every row of the store in key order, for comparing two projections (tests, verify).
   Result<std::string> Fingerprint();

@@ -20,6 +20,7 @@
 
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
+#include "adapters/http/service_token_authenticator.h"
 #include "engine/logging.h"
 #include "events/codec.h"
 
@@ -69,6 +70,17 @@ Flags:
                          created 0600 on first run)
   --command-wait-ms N    how long a command request waits for its decision before
                          answering 202 (default 5000)
+  --service-tokens-file F
+                         authenticate callers as services with bearer tokens from F (lines
+                         `web|operator|reconciler ID TOKEN`, file mode 0600); without it every
+                         loopback caller acts as the owner of every account (development only)
+  --argon2-memory-kib N  Argon2id memory of new password hashes (default 19456, the minimum)
+  --argon2-iterations N  Argon2id passes of new password hashes (default 2, the minimum);
+                         a stored hash made weaker is rehashed at its next login
+  --session-idle-minutes N
+                         a session unused this long is over (default 30)
+  --session-absolute-hours N
+                         every session is over this long after its login (default 12)
   --log-level L          debug | info | warn | error (default info)
   --help                 this help
 )";
@@ -231,6 +243,11 @@ int Serve(const std::vector<std::string>& args) {
                                    {"partitions"},
                                    {"master-key-file"},
                                    {"command-wait-ms"},
+                                   {"service-tokens-file"},
+                                   {"argon2-memory-kib"},
+                                   {"argon2-iterations"},
+                                   {"session-idle-minutes"},
+                                   {"session-absolute-hours"},
                                    {"log-level"},
                                    {"help", false}});
   if (!flags) return UsageError(flags.error().message, kServeHelp);
@@ -251,7 +268,23 @@ int Serve(const std::vector<std::string>& args) {
   auto wait_ms = flags->GetInt("command-wait-ms", 5000, 1, 60'000);
   if (!wait_ms) return UsageError(wait_ms.error().message, kServeHelp);
 
+  auto argon2_memory = flags->GetInt("argon2-memory-kib", kOwaspMinimumArgon2.memory_kib,
+                                     kOwaspMinimumArgon2.memory_kib, 4 * 1024 * 1024);
+  if (!argon2_memory) return UsageError(argon2_memory.error().message, kServeHelp);
+  auto argon2_iterations = flags->GetInt("argon2-iterations", kOwaspMinimumArgon2.iterations,
+                                         kOwaspMinimumArgon2.iterations, 64);
+  if (!argon2_iterations) return UsageError(argon2_iterations.error().message, kServeHelp);
+
+  auto idle_minutes = flags->GetInt("session-idle-minutes", 30, 1, 24 * 60);
+  if (!idle_minutes) return UsageError(idle_minutes.error().message, kServeHelp);
+  auto absolute_hours = flags->GetInt("session-absolute-hours", 12, 1, 24 * 30);
+  if (!absolute_hours) return UsageError(absolute_hours.error().message, kServeHelp);
+
   EmbeddedNodeOptions options;
+  options.session_idle_timeout_us = *idle_minutes * 60 * 1'000'000;
+  options.session_absolute_timeout_us = *absolute_hours * 3600 * 1'000'000;
+  options.argon2.memory_kib = static_cast<uint32_t>(*argon2_memory);
+  options.argon2.iterations = static_cast<uint32_t>(*argon2_iterations);
   options.data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   options.partitions = static_cast<int32_t>(*partitions);
   if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
@@ -260,6 +293,14 @@ int Serve(const std::vector<std::string>& args) {
   http.port = listen->second;
   http.command_wait = std::chrono::milliseconds(*wait_ms);
   options.http = http;
+  if (auto tokens_file = flags->Get("service-tokens-file")) {
+    // Checked here for a usage error; the node loads it again with its session resolver.
+    auto tokens = ServiceTokenAuthenticator::FromFile(*tokens_file, nullptr);
+    if (!tokens) return UsageError(tokens.error().message, kServeHelp);
+    Log(LogLevel::kInfo, "serve", "service tokens loaded",
+        {{"services", static_cast<int64_t>((*tokens)->service_count())}});
+    options.service_tokens_file = *tokens_file;
+  }
 
   // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
   sigset_t signals;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <system_error>
 
+#include "adapters/http/projected_session_resolver.h"
+#include "adapters/http/service_token_authenticator.h"
 #include "adapters/openssl/master_key.h"
 #include "engine/logging.h"
 
@@ -198,16 +200,46 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
                                                  node->metrics_, &node->projected_);
   node->instance_secrets_ =
       std::make_unique<ProjectedInstanceSecrets>(*node->projector_, *node->vault_);
+  if (node->options_.session_idle_timeout_us) {
+    node->options_.processor.decide.session_idle_timeout_us =
+        *node->options_.session_idle_timeout_us;
+  }
+  if (node->options_.session_absolute_timeout_us) {
+    node->options_.processor.decide.session_absolute_timeout_us =
+        *node->options_.session_absolute_timeout_us;
+  }
   node->processor_ =
       std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_, node->random_,
                                   node->metrics_, &node->board_, node->options_.processor);
   Projector* projector = node->projector_.get();
+  auto hasher = Argon2idPasswordHasher::Create(node->options_.argon2);
+  if (!hasher) return std::unexpected(hasher.error());
+  node->password_hasher_ = std::move(*hasher);
+  node->passwords_ = std::make_unique<PasswordService>(
+      *node->password_hasher_, *node->vault_,
+      [projector](std::string_view account) { return projector->GetPasswordCredential(account); },
+      [projector](std::string_view email_hash) {
+        return projector->FindAccountByEmailHash(email_hash);
+      },
+      &node->random_);
+  node->sessions_ =
+      std::make_shared<ProjectedSessionResolver>(*node->projector_, *node->vault_, node->clock_);
+  if (node->options_.http) {
+    node->options_.http->logins = node->passwords_.get();
+    node->options_.http->sessions = node->sessions_.get();
+    if (node->options_.service_tokens_file) {
+      auto tokens = ServiceTokenAuthenticator::FromFile(
+          node->options_.service_tokens_file->string(), node->sessions_);
+      if (!tokens) return std::unexpected(tokens.error());
+      node->options_.http->authenticator = std::shared_ptr<Authenticator>(std::move(*tokens));
+    }
+  }
   node->commands_ = std::make_unique<LogCommandService>(
       *node->log_, node->board_,
       [projector](std::string_view account, std::string_view command) {
         return projector->GetCommandOutcome(account, command);
       },
-      node->projected_, *node->vault_, node->clock_, node->metrics_);
+      node->projected_, *node->vault_, node->clock_, node->metrics_, node->passwords_.get());
   return node;
 }
 

@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "adapters/argon2/argon2_password_hasher.h"
+#include "adapters/http/authenticator.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/key_vault.h"
 #include "adapters/rocksdb/local_event_log.h"
@@ -27,6 +29,7 @@
 #include "engine/log_command_service.h"
 #include "engine/metrics.h"
 #include "engine/outcome_board.h"
+#include "engine/password_service.h"
 #include "engine/processor.h"
 #include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
@@ -42,6 +45,14 @@ struct EmbeddedNodeOptions {
   // HTTP: nullopt runs no API (tests that drive the CommandService directly).
   std::optional<HttpApiOptions> http;
   ProcessorOptions processor;
+  // Argon2id cost of new password hashes (never below OWASP's minimum); a stored hash made with
+  // weaker parameters is rehashed at the next login.
+  Argon2Params argon2;
+  // Service bearer tokens (ServiceTokenAuthenticator); unset: the loopback development caller.
+  std::optional<std::filesystem::path> service_tokens_file;
+  // Session timeouts (also in processor.decide, which this overrides when set).
+  std::optional<int64_t> session_idle_timeout_us;
+  std::optional<int64_t> session_absolute_timeout_us;
 };
 
 struct MasterKeyRotation {
@@ -88,6 +99,9 @@ class EmbeddedNode {
   std::optional<std::filesystem::path> master_key_path_;  // set when the key is a rewritable file
   std::unique_ptr<Projector> projector_;
   std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
+  std::unique_ptr<Argon2idPasswordHasher> password_hasher_;
+  std::unique_ptr<PasswordService> passwords_;
+  std::shared_ptr<SessionResolver> sessions_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<LogCommandService> commands_;
   std::unique_ptr<HttpApi> http_;

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include "adapters/http/ids.h"
 #include "adapters/http/json_check.h"
 #include "adapters/http/request_parsing.h"
+#include "engine/access.h"
 #include "engine/logging.h"
 #include "events/codec.h"
 
@@ -204,6 +206,8 @@ v1::Command::PayloadCase RequiredPayload(RouteId route) {
   switch (route) {
     case RouteId::kRegisterAccount:
       return v1::Command::kRegisterAccount;
+    case RouteId::kLogin:
+      return v1::Command::kLogin;
     case RouteId::kCreateInstance:
       return v1::Command::kCreateInstance;
     case RouteId::kStartInstance:
@@ -304,6 +308,52 @@ std::string NewGatewayToken(RandomSource& random) {
   return token;
 }
 
+std::optional<Query> QueryOf(RouteId route) {
+  switch (route) {
+    case RouteId::kGetAccount:
+      return Query::kGetAccount;
+    case RouteId::kListMembers:
+      return Query::kListMembers;
+    case RouteId::kListInstances:
+      return Query::kListInstances;
+    case RouteId::kGetInstance:
+      return Query::kGetInstance;
+    case RouteId::kListAudit:
+      return Query::kListAudit;
+    case RouteId::kGetCommand:
+      return Query::kGetCommand;
+    case RouteId::kDataExport:
+      return Query::kDataExport;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The path of a payload field marked (service_owned) that the client set, if any.
+std::optional<std::string> SetServiceOwnedField(const v1::Command& command) {
+  const auto* oneof = v1::Command::descriptor()->FindOneofByName("payload");
+  const auto* which = command.GetReflection()->GetOneofFieldDescriptor(command, oneof);
+  if (which == nullptr) return std::nullopt;
+  const auto& payload = command.GetReflection()->GetMessage(command, which);
+  const auto* descriptor = payload.GetDescriptor();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    if (field->options().GetExtension(v1::service_owned) && !field->is_repeated() &&
+        payload.GetReflection()->HasField(payload, field)) {
+      return which->name() + "." + field->name();
+    }
+  }
+  return std::nullopt;
+}
+
+ApiResponse LoginRefused() {
+  return ApiHandler::Error(401, "unauthenticated", "email or password is not correct");
+}
+
+ApiResponse Forbidden() {
+  return ApiHandler::Error(403, "permission_denied", "the caller may not do this on this account");
+}
+
 }  // namespace
 
 // Path parameters, percent-decoded and validated.
@@ -316,14 +366,18 @@ struct ApiHandler::PathIds {
 
 ApiHandler::ApiHandler(CommandService& commands, ReadModel& reads, MetricsRegistry& metrics,
                        Authenticator& authenticator, Clock& clock, std::function<bool()> ready,
-                       std::chrono::milliseconds command_wait)
+                       std::chrono::milliseconds command_wait, LoginDirectory* logins,
+                       SessionResolver* sessions)
     : commands_(commands),
       reads_(reads),
       metrics_(metrics),
       authenticator_(authenticator),
       clock_(clock),
       ready_(std::move(ready)),
-      command_wait_(command_wait) {}
+      command_wait_(command_wait),
+      logins_(logins),
+      sessions_(sessions),
+      login_throttle_(logins != nullptr ? std::make_unique<LoginThrottle>(clock) : nullptr) {}
 
 ApiResponse ApiHandler::Error(unsigned status, std::string_view code, std::string_view message) {
   ApiResponse r;
@@ -450,7 +504,24 @@ ApiResponse ApiHandler::Dispatch(const RouteMatch& match, std::string_view query
     }
     return HandleCommand(route, ids, request, *actor);
   }
+  const std::optional<Query> q = QueryOf(route);
+  if (!q) return Internal();  // every GET route past the operational ones is a query
+  auto caller = CallerOf(*actor, ids.account_id);
+  if (!caller) return FromPortError(caller.error(), "account_not_found", "access");
+  if (!MayQuery(*caller, *q)) return Forbidden();
   return HandleQuery(route, ids, query);
+}
+
+Result<Principals> ApiHandler::CallerOf(const v1::Actor& actor, const std::string& account_id) {
+  std::optional<v1::Role> role;
+  if (actor.kind() == v1::Actor::KIND_USER && !account_id.empty()) {
+    auto members = reads_.ListMembers(account_id);
+    if (!members) return std::unexpected(members.error());
+    for (const auto& member : members->members()) {
+      if (member.user_id() == actor.id()) role = member.role();
+    }
+  }
+  return PrincipalsOf(actor, role);
 }
 
 ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const ApiRequest& request,
@@ -488,6 +559,12 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
   if (command.schema_version() != 0) {
     return Error(400, "field_not_allowed", "schema_version is set by the API; omit it");
   }
+  if (!command.request_fingerprint().empty()) {
+    return Error(400, "field_not_allowed", "request_fingerprint is set by the API; omit it");
+  }
+  if (auto owned = SetServiceOwnedField(command)) {
+    return Error(400, "field_not_allowed", *owned + " is set by the service; omit it");
+  }
   if (command.command_id().empty()) {
     return Error(400, "missing_command_id", "command_id is required");
   }
@@ -499,6 +576,8 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
                  "correlation_id must be " + std::string(kCommandIdRule));
   }
 
+  std::string session_token;  // a login's new token, returned once and never stored
+  std::string session_id;
   const v1::Command::PayloadCase required = RequiredPayload(route);
   const v1::Command::PayloadCase sent = command.payload_case();
 
@@ -513,6 +592,40 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
                    "account_id is derived from command_id on this route; omit it");
     }
     command.set_account_id(DeriveAccountId(command.command_id()));
+  } else if (route == RouteId::kLogin) {
+    if (sent != required) {
+      return Error(400, "wrong_payload",
+                   "this route takes a login payload, not " + std::string(PayloadName(sent)));
+    }
+    if (!command.account_id().empty()) {
+      return Error(400, "field_not_allowed", "account_id is found from the email; omit it");
+    }
+    if (!MayCommand(PrincipalsOf(actor, std::nullopt), v1::Command::kLogin)) return Forbidden();
+    if (logins_ == nullptr) {
+      return Error(503, "unavailable", "password sign-in is not configured on this server");
+    }
+    // Per source address, before any work: an address that failed too often waits.
+    if (login_throttle_ != nullptr) {
+      if (auto wait = login_throttle_->Wait(actor.source_ip()); wait > 0) {
+        ApiResponse r = Error(429, "throttled", "too many failed sign-ins from this address");
+        r.headers.emplace_back("Retry-After", std::to_string((wait + 999'999) / 1'000'000));
+        return r;
+      }
+    }
+    auto account = logins_->FindAccountByEmail(command.login().email());
+    if (!account) return FromPortError(account.error(), "unauthenticated", "login");
+    if (!account->has_value()) {
+      // The same work and the same answer as a wrong password: no account enumeration.
+      logins_->SpendLoginWork(command.login().password());
+      if (login_throttle_ != nullptr) login_throttle_->RecordFailure(actor.source_ip());
+      return LoginRefused();
+    }
+    command.set_account_id(**account);
+    auto token = logins_->NewSessionToken();
+    if (!token) return FromPortError(token.error(), "unauthenticated", "login");
+    session_token = std::move(token->first);
+    session_id = SessionIdFor(token->second);
+    command.mutable_login()->set_session_token_hash(token->second);
   } else {
     if (!command.account_id().empty() && command.account_id() != ids.account_id) {
       return Error(400, "path_mismatch", "account_id in the body differs from the path");
@@ -556,6 +669,12 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     }
   }
 
+  // The table, before anything is appended (the processor checks again, authoritatively, with
+  // the role the account's own events give; this check reads the members projection).
+  auto caller = CallerOf(actor, route == RouteId::kRegisterAccount ? "" : command.account_id());
+  if (!caller) return FromPortError(caller.error(), "account_not_found", "access");
+  if (!MayCommand(*caller, command.payload_case())) return Forbidden();
+
   // A gateway token is drawn here, never by the client, and shown once: in this response, if
   // this very submission is the one decided (a retry of the command id shows none).
   std::string generated_token;
@@ -583,6 +702,11 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
       r.headers.emplace_back("Location", location_of_outcome);
       return r;
     }
+    if (code == Errc::kInvalidArgument) {
+      // The command service refused the request's content (a password the policy refuses);
+      // its messages never quote a submitted value.
+      return Error(422, "invalid_argument", outcome.error().message);
+    }
     if (code == Errc::kUnavailable) {
       ApiResponse r = Error(503, "unavailable",
                             "the command log is unavailable; retry with the same command_id");
@@ -600,6 +724,19 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     return Internal();
   }
 
+  if (route == RouteId::kLogin) {
+    // A failed or throttled login is recorded (accepted) but is no sign-in. Every failure gets
+    // the same answer as an unknown email, and counts against the source address.
+    const bool signed_in = outcome->accepted() &&
+                           std::find(outcome->event_types().begin(), outcome->event_types().end(),
+                                     "login_succeeded") != outcome->event_types().end();
+    if (!signed_in) {
+      if (login_throttle_ != nullptr) login_throttle_->RecordFailure(actor.source_ip());
+      return LoginRefused();
+    }
+  }
+  if (route == RouteId::kLogin && outcome->accepted())
+    return LoginAnswer(*outcome, session_token, session_id);
   auto json = ToJson(ForCaller(*outcome));
   if (!json) return Internal();
   ApiResponse r;
@@ -628,6 +765,9 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     }
     return r;
   }
+  if (route == RouteId::kLogin && outcome->rejection_reason() != v1::REJECTION_THROTTLED) {
+    return LoginRefused();  // whatever failed, one answer
+  }
   const auto [status, code] = RejectionStatus(outcome->rejection_reason());
   r.status = status;
   // The outcome with an `error` member added: clients that only read `error` and clients that
@@ -641,6 +781,31 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     *json += "\"error\":" + ErrorObject(code, message) + "}";
   }
   r.body = std::move(*json);
+  return r;
+}
+
+ApiResponse ApiHandler::LoginAnswer(const v1::CommandOutcome& outcome,
+                                    const std::string& session_token,
+                                    const std::string& session_id) {
+  // The token is returned only if it is the one recorded: a retried login (same command id) is
+  // answered with its recorded outcome, whose session this request's token is not.
+  std::string user_id;
+  if (sessions_ != nullptr) {
+    auto user = sessions_->ResolveUser(session_token);
+    if (user) user_id = std::move(*user);
+  }
+  ApiResponse r;
+  r.body = "{\"account_id\":" + JsonString(outcome.account_id()) +
+           ",\"command_id\":" + JsonString(outcome.command_id());
+  if (!user_id.empty()) {
+    r.body += ",\"user_id\":" + JsonString(user_id) + ",\"session_id\":" + JsonString(session_id) +
+              ",\"session_token\":" + JsonString(session_token);
+  }
+  r.body += ",\"event_types\":[";
+  for (int i = 0; i < outcome.event_types_size(); ++i) {
+    r.body += (i ? "," : "") + JsonString(outcome.event_types(i));
+  }
+  r.body += "]}";
   return r;
 }
 

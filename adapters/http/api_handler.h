@@ -10,7 +10,8 @@
 //   -> Content-Type (415) -> UTF-8 (400 invalid_utf8) -> strict JSON (400 invalid_json)
 //   -> protobuf mapping (400 unknown_field / wrong_type / wrong_payload)
 //   -> fields the API owns (400 field_not_allowed) -> command id -> payload vs route
-//   (400 wrong_payload / path_mismatch / invalid_id) -> Submit.
+//   (400 wrong_payload / path_mismatch / invalid_id) -> permission table (403) -> Submit.
+// A query: route -> authenticate -> path ids -> permission table (403) -> query.
 // Error bodies are {"error":{"code":"...","message":"..."}}; messages name fields and byte
 // offsets, never a submitted value (bodies may carry passwords, emails, credentials).
 //
@@ -19,17 +20,21 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "adapters/http/authenticator.h"
+#include "adapters/http/login_throttle.h"
 #include "adapters/http/router.h"
 #include "adapters/system/os_random.h"
+#include "engine/access.h"
 #include "engine/clock.h"
 #include "engine/command_service.h"
 #include "engine/metrics.h"
+#include "engine/password_service.h"
 #include "projections/read_model.h"
 
 namespace clawvisor {
@@ -57,7 +62,8 @@ class ApiHandler {
   // `ready` must be cheap and non-blocking: /readyz calls it on the I/O thread.
   ApiHandler(CommandService& commands, ReadModel& reads, MetricsRegistry& metrics,
              Authenticator& authenticator, Clock& clock, std::function<bool()> ready,
-             std::chrono::milliseconds command_wait);
+             std::chrono::milliseconds command_wait, LoginDirectory* logins = nullptr,
+             SessionResolver* sessions = nullptr);
 
   ApiResponse Handle(const ApiRequest& request);
 
@@ -81,6 +87,11 @@ class ApiHandler {
   ApiResponse HandleQuery(RouteId route, const PathIds& ids, std::string_view query);
   ApiResponse HandleAudit(const PathIds& ids, std::string_view query);
   ApiResponse HandleDataExport(const PathIds& ids);
+  ApiResponse LoginAnswer(const v1::CommandOutcome& outcome, const std::string& session_token,
+                          const std::string& session_id);
+  // The caller's principals for the permission table (engine/access.h) on `account_id`; a user's
+  // role comes from the members projection.
+  Result<Principals> CallerOf(const v1::Actor& actor, const std::string& account_id);
 
   CommandService& commands_;
   ReadModel& reads_;
@@ -90,6 +101,9 @@ class ApiHandler {
   std::function<bool()> ready_;
   std::chrono::milliseconds command_wait_;
   OsRandom random_;  // draws gateway tokens
+  LoginDirectory* logins_;
+  SessionResolver* sessions_;
+  std::unique_ptr<LoginThrottle> login_throttle_;  // per source address; with logins only
 };
 
 }  // namespace clawvisor

@@ -29,7 +29,15 @@ struct RequestInfo {
   bool tls = false;           // whether the request arrived over TLS (always false for now)
   // When TLS lands: the verified client certificate's subject, for mTLS authenticators.
   std::string client_cert_subject;
+  // What the web tier forwards when it acts for a user (trusted only from a web-tier caller):
+  std::string session_token;         // kSessionHeader: the user's session token
+  std::string forwarded_client_ip;   // kClientIpHeader: the user's address
+  std::string forwarded_user_agent;  // kClientUserAgentHeader: the user's browser
 };
+
+inline constexpr std::string_view kSessionHeader = "X-Clawvisor-Session";
+inline constexpr std::string_view kClientIpHeader = "X-Clawvisor-Client-Ip";
+inline constexpr std::string_view kClientUserAgentHeader = "X-Clawvisor-Client-User-Agent";
 
 class Authenticator {
  public:
@@ -44,6 +52,15 @@ class Authenticator {
 class LocalServiceAuthenticator final : public Authenticator {
  public:
   Result<v1::Actor> Authenticate(const RequestInfo& request) override;
+};
+
+// Turns a user's session token into the user it belongs to (issue #4, sessions: the session
+// projection looks the token up by its keyed hash and checks its idle and absolute expiry).
+class SessionResolver {
+ public:
+  virtual ~SessionResolver() = default;
+  // The user id of a live session, or an error (-> 401).
+  virtual Result<std::string> ResolveUser(std::string_view session_token) = 0;
 };
 
 // The longest User-Agent the API records, in bytes.

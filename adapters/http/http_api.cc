@@ -71,7 +71,7 @@ class HttpApi::Impl {
         clock_(options_.clock ? options_.clock : &system_clock_),
         metrics_(metrics),
         handler_(commands, reads, metrics, *authenticator_, *clock_, std::move(ready),
-                 options_.command_wait),
+                 options_.command_wait, options_.logins, options_.sessions),
         acceptor_(asio::make_strand(ioc_)),
         accept_retry_(acceptor_.get_executor()),
         open_connections_(
@@ -293,6 +293,12 @@ class Session final : public SessionBase,
     request.info.authorization = ToString(req[http::field::authorization]);
     request.info.user_agent = ToString(req[http::field::user_agent]);
     request.info.peer_ip = peer_ip_;
+    request.info.session_token =
+        ToString(req[beast::string_view(kSessionHeader.data(), kSessionHeader.size())]);
+    request.info.forwarded_client_ip =
+        ToString(req[beast::string_view(kClientIpHeader.data(), kClientIpHeader.size())]);
+    request.info.forwarded_user_agent = ToString(
+        req[beast::string_view(kClientUserAgentHeader.data(), kClientUserAgentHeader.size())]);
     request.content_type = ToString(req[http::field::content_type]);
     request.body = std::move(req.body());
 

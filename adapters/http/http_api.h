@@ -34,6 +34,7 @@
 #include "engine/clock.h"
 #include "engine/command_service.h"
 #include "engine/metrics.h"
+#include "engine/password_service.h"
 #include "events/result.h"
 #include "projections/read_model.h"
 
@@ -52,6 +53,11 @@ struct HttpApiOptions {
   size_t max_connections = 1024;
   // Who is calling; null: LocalServiceAuthenticator.
   std::shared_ptr<Authenticator> authenticator;
+  // Finds the account of a login (POST /v1/sessions); not owned; null: logins answer 503.
+  LoginDirectory* logins = nullptr;
+  // Checks that a login's new token names a live session before answering it (a retried login
+  // gets its recorded outcome, not a token that was never recorded); not owned.
+  SessionResolver* sessions = nullptr;
   // Stamps Command::issued_at_us; not owned, must outlive the HttpApi; null: the system clock.
   Clock* clock = nullptr;
 };

@@ -38,6 +38,7 @@ constexpr std::array kRoutes = {
               RouteId::kRotateGatewayToken},
     RouteSpec{"POST", "/v1/accounts/{account_id}/erase", RouteId::kEraseAccount},
     RouteSpec{"GET", "/v1/accounts/{account_id}/data-export", RouteId::kDataExport},
+    RouteSpec{"POST", "/v1/sessions", RouteId::kLogin},
 };
 
 // Pops the next '/'-separated segment of `rest` (which starts with '/'); false at the end.

@@ -38,6 +38,7 @@ enum class RouteId {
   kRotateGatewayToken,
   kEraseAccount,
   kDataExport,
+  kLogin,
 };
 
 struct RouteSpec {

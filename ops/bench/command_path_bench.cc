@@ -86,6 +86,7 @@ Command NewCommand(const std::string& account, const std::string& id) {
   c.set_account_id(account);
   c.mutable_actor()->set_kind(clawvisor::v1::Actor::KIND_SERVICE);
   c.mutable_actor()->set_id("bench");
+  c.mutable_actor()->set_role(clawvisor::v1::ROLE_OWNER);  // the local caller: owner everywhere
   return c;
 }
 

@@ -16,7 +16,22 @@ class DeciderTest : public ::testing::Test {
     v1::Command c;
     c.set_command_id(std::move(id));
     c.set_account_id("acc_a");
+    *c.mutable_actor() = LocalOwner();
     return c;
+  }
+  // The loopback development caller: the web tier acting as owner of every account.
+  static v1::Actor LocalOwner() {
+    v1::Actor a;
+    a.set_kind(v1::Actor::KIND_SERVICE);
+    a.set_id("local");
+    a.set_role(v1::ROLE_OWNER);
+    return a;
+  }
+  static v1::Actor Kind(v1::Actor::Kind kind, std::string id = "svc") {
+    v1::Actor a;
+    a.set_kind(kind);
+    a.set_id(std::move(id));
+    return a;
   }
   // Decides and, when accepted, applies the events as the processor would (versions stamped).
   Decision Apply(const v1::Command& c, TimestampUs now = kNow) {
@@ -200,6 +215,7 @@ TEST_F(DeciderTest, ObservationsAreLevelTriggeredAndRevisionChecked) {
   Register();
   Create("i1");
   auto obs = Cmd("o1");
+  *obs.mutable_actor() = Kind(v1::Actor::KIND_RECONCILER, "host-1");
   auto* o = obs.mutable_record_observation();
   o->set_instance_id("i1");
   o->set_revision(1);
@@ -239,6 +255,7 @@ TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
   Register();
   Create("i1");
   auto obs = Cmd("o");
+  *obs.mutable_actor() = Kind(v1::Actor::KIND_RECONCILER, "host-1");
   obs.mutable_record_observation()->set_instance_id("i1");
   obs.mutable_record_observation()->set_revision(1);
   obs.mutable_record_observation()->set_state(v1::VM_STATE_DELETED);
@@ -411,6 +428,7 @@ TEST_F(DeciderTest, MalformedIdsAreRefused) {
 TEST_F(DeciderTest, UnsupportedCommandsAreRefused) {
   Register();
   auto c = Cmd("x");
+  *c.mutable_actor() = Kind(v1::Actor::KIND_OPERATOR, "op-1");
   c.mutable_grant_credits()->set_credits(5);
   auto d = Decide(state_, c, kNow);
   ASSERT_FALSE(d.has_value());

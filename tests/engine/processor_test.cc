@@ -70,6 +70,8 @@ class ProcessorTest : public ::testing::Test {
     v1::Command c;
     c.set_command_id(cid);
     c.set_account_id(account);
+    c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+    c.mutable_actor()->set_role(v1::ROLE_OWNER);
     c.mutable_create_instance()->set_instance_id(instance);
     c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
     c.mutable_create_instance()->set_name("bot");
@@ -301,6 +303,7 @@ TEST_F(ProcessorTest, TruncatedStringsStayValidUtf8) {
   v1::Command obs;
   obs.set_command_id("o1");
   obs.set_account_id("acc_1");
+  obs.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
   auto* o = obs.mutable_record_observation();
   o->set_instance_id("ins_1");
   o->set_revision(1);
@@ -415,6 +418,7 @@ TEST_F(ProcessorTest, ErasureDestroysTheAccountsKeys) {
   v1::Command erase;
   erase.set_command_id("erase");
   erase.set_account_id("acc_1");
+  erase.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);  // the local owner (engine/access.h)
   erase.mutable_actor()->set_role(v1::ROLE_OWNER);
   erase.mutable_request_account_erasure();
   Submit(erase);
@@ -447,6 +451,8 @@ TEST_F(ProcessorTest, ErasureDestroysTheAccountsKeys) {
   v1::Command after;
   after.set_command_id("after");
   after.set_account_id("acc_1");
+  after.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  after.mutable_actor()->set_role(v1::ROLE_OWNER);
   after.mutable_start_instance()->set_instance_id("ins_1");
   const size_t before = AllEvents().size();
   Submit(after);

@@ -1,6 +1,7 @@
 #include "tests/support/fake_sealer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 
 namespace clawvisor::testing {
@@ -52,8 +53,17 @@ Result<std::string> FakeSealer::Open(const SealContext& context, const v1::Seale
   return std::string(out.rbegin(), out.rend());
 }
 
+// 64 lowercase hex digits, as the port promises (not a keyed hash: four std::hash values).
 Result<std::string> FakeSealer::LookupHash(std::string_view purpose, std::string_view value) {
-  return std::to_string(std::hash<std::string>{}(std::string(purpose) + '\0' + std::string(value)));
+  std::string out;
+  for (char lane = 'a'; lane < 'e'; ++lane) {
+    const size_t h = std::hash<std::string>{}(std::string(1, lane) + std::string(purpose) + '\0' +
+                                              std::string(value));
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016zx", h);
+    out += buf;
+  }
+  return out;
 }
 
 Status FakeSealer::DestroyAccountKeys(std::string_view account_id) {

@@ -138,7 +138,8 @@ std::vector<PostRoute> PostRoutes() {
       {"/v1/accounts/acc_1/instances/ins_1/pause", R"({"command_id":"c1"})"},
       {"/v1/accounts/acc_1/instances/ins_1/resume", R"({"command_id":"c1"})"},
       {"/v1/accounts/acc_1/instances/ins_1/delete", R"({"command_id":"c1"})"},
-      {"/v1/accounts/acc_1/commands", R"({"command_id":"c1","grant_credits":{"credits":5}})",
+      {"/v1/accounts/acc_1/commands",
+       R"({"command_id":"c1","start_subscription":{"plan":"PLAN_PRO"}})",
        R"({"command_id":"c1","register_account":{}})"},
       {"/v1/accounts/acc_1/instances/ins_1/credentials",
        R"({"command_id":"c1","set_credential":{"name":"tg","kind":"CREDENTIAL_KIND_TELEGRAM_BOT_TOKEN","value":"12345678:abcdefgh"}})"},
@@ -333,12 +334,16 @@ TEST_F(HttpApiTest, AccountIdInBodyMustMatchPath) {
   EXPECT_EQ(commands_.count(), 1u);
 }
 
-// The generic route takes any account-scoped payload, but not a registration or nothing.
+// The generic route takes any account-scoped payload, but not a registration or nothing (and
+// only what the caller may do: the local caller is no operator).
 TEST_F(HttpApiTest, GenericCommandRoute) {
   Response r = Post("/v1/accounts/acc_1/commands",
-                    R"({"command_id":"g1","grant_credits":{"credits":"50"}})");
+                    R"({"command_id":"g0","grant_credits":{"credits":"50"}})");
+  EXPECT_EQ(r.status, 403u) << r.body;
+  r = Post("/v1/accounts/acc_1/commands",
+           R"({"command_id":"g1","start_subscription":{"plan":"PLAN_PRO"}})");
   ASSERT_EQ(r.status, 200u) << r.body;
-  EXPECT_EQ(commands_.last().grant_credits().credits(), 50);
+  EXPECT_EQ(commands_.last().start_subscription().plan(), v1::PLAN_PRO);
   EXPECT_EQ(commands_.last().account_id(), "acc_1");
   r = Post("/v1/accounts/acc_1/commands",
            R"({"command_id":"g2","set_credential":{"instance_id":"ins_1","name":"tg",)"
@@ -1058,6 +1063,11 @@ class FixedAuthenticator final : public Authenticator {
 };
 
 TEST_F(HttpApiTest, AuthenticatorDecidesTheActor) {
+  v1::MemberView alice;  // a viewer of acc_1: may log out
+  alice.set_account_id("acc_1");
+  alice.set_user_id("usr_alice");
+  alice.set_role(v1::ROLE_VIEWER);
+  reads_.PutMember(alice);
   HttpApiOptions options;
   options.authenticator = std::make_shared<FixedAuthenticator>(std::nullopt);
   StartApi(options);

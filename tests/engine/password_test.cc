@@ -1,0 +1,433 @@
+// Passwords: the policy, the PasswordService (hashing off the processor, verification of the
+// current password, deterministic salts), and the decisions on hashed passwords. Argon2id runs
+// for real here, with cheap parameters (the full ones are proven in tests/adapters/argon2 and
+// the integration test).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "adapters/argon2/argon2_password_hasher.h"
+#include "engine/decider.h"
+#include "engine/password_policy.h"
+#include "engine/password_service.h"
+#include "engine/seal_fields.h"
+#include "tests/support/fake_sealer.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr TimestampUs kNow = 1'750'000'000'000'000;
+
+TEST(PasswordPolicyTest, LengthIsCountedInCharactersWithoutTruncation) {
+  EXPECT_TRUE(PasswordPolicyViolation("7chars!").has_value());
+  EXPECT_FALSE(PasswordPolicyViolation("8 chars!").has_value());
+  // Eight two-byte characters are eight characters, not sixteen bytes.
+  EXPECT_FALSE(
+      PasswordPolicyViolation("\xC3\xA9\xC3\xA0\xC3\xBC\xC3\xB6\xC3\xA7\xC3\xB1\xC3\xA5\xC3\xB8")
+          .has_value());
+  EXPECT_TRUE(PasswordPolicyViolation("\xC3\xA9\xC3\xA0\xC3\xBC\xC3\xB6\xC3\xA7\xC3\xB1\xC3\xA5")
+                  .has_value());
+  std::string long_ok;
+  for (int i = 0; long_ok.size() < 256; ++i) long_ok += static_cast<char>('a' + (i * 7) % 26);
+  EXPECT_FALSE(PasswordPolicyViolation(long_ok.substr(0, 64)).has_value());
+  EXPECT_FALSE(PasswordPolicyViolation(long_ok).has_value());
+  EXPECT_TRUE(PasswordPolicyViolation(long_ok + "z").has_value());
+  EXPECT_FALSE(PasswordPolicyViolation("spaces are fine in a passphrase").has_value());
+  EXPECT_TRUE(PasswordPolicyViolation("bad\x01control chars").has_value());
+  EXPECT_TRUE(PasswordPolicyViolation("bad \xFF utf-8 bytes").has_value());
+}
+
+TEST(PasswordPolicyTest, CommonPasswordsAreRefused) {
+  EXPECT_GT(CommonPasswordCount(), 3000u);
+  for (const char* common : {"password", "PASSWORD", "baseball", "iloveyou", "password1",
+                             "Password123!", "sunshine2024", "monkey12345", "trustno1"}) {
+    auto why = PasswordPolicyViolation(common);
+    ASSERT_TRUE(why.has_value()) << common;
+    if (std::string_view(common).find("assword") == std::string_view::npos) {
+      EXPECT_EQ(why->find(common), std::string::npos);  // never quoted
+    }
+  }
+  EXPECT_TRUE(PasswordPolicyViolation("12345678").has_value());    // sequential
+  EXPECT_TRUE(PasswordPolicyViolation("abcdefghij").has_value());  // sequential
+  EXPECT_TRUE(PasswordPolicyViolation("zzzzzzzzz").has_value());   // repeated
+  EXPECT_TRUE(PasswordPolicyViolation("my alice.smith pw", "alice.smith@example.com").has_value());
+  EXPECT_FALSE(PasswordPolicyViolation("my alice.smith pw", "bob@example.com").has_value());
+  EXPECT_FALSE(PasswordPolicyViolation("tangerine velvet orbit").has_value());
+}
+
+class PasswordServiceTest : public ::testing::Test {
+ protected:
+  PasswordServiceTest()
+      : hasher_(Argon2idPasswordHasher::ForTests({.memory_kib = 64, .iterations = 1})),
+        service_(*hasher_, sealer_, [this](std::string_view account) {
+          ++lookups_;
+          EXPECT_EQ(account, "acc_a");
+          return Result<std::optional<v1::PasswordCredential>>(credential_);
+        }) {}
+
+  static v1::Command Register(const std::string& id, const std::string& password) {
+    v1::Command c;
+    c.set_command_id(id);
+    c.set_account_id("acc_a");
+    c.mutable_register_account()->set_email("owner@example.com");
+    c.mutable_register_account()->set_password(password);
+    return c;
+  }
+  static v1::Command Change(const std::string& id, const std::string& current,
+                            const std::string& next) {
+    v1::Command c;
+    c.set_command_id(id);
+    c.set_account_id("acc_a");
+    c.mutable_change_password()->set_current_password(current);
+    c.mutable_change_password()->set_new_password(next);
+    return c;
+  }
+  // Stores `phc` as the account's credential, sealed the way the processor seals it.
+  void StoreCredential(const std::string& phc) {
+    v1::PasswordCredential c;
+    c.set_account_id("acc_a");
+    c.set_event_id("evt-1");
+    c.set_field("account_registered.password_hash");
+    *c.mutable_password_hash() = *sealer_.Seal({"acc_a", "evt-1", c.field()}, phc);
+    credential_ = c;
+  }
+
+  testing::FakeSealer sealer_;
+  std::unique_ptr<Argon2idPasswordHasher> hasher_;
+  std::optional<v1::PasswordCredential> credential_;
+  int lookups_ = 0;
+  PasswordService service_;
+};
+
+TEST_F(PasswordServiceTest, RegistrationIsHashedAndThePlaintextCleared) {
+  auto c = Register("r1", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(c).has_value());
+  EXPECT_TRUE(c.register_account().password().empty());
+  const std::string phc = c.register_account().password_hash();
+  EXPECT_TRUE(IsArgon2idPhc(phc)) << phc;
+  EXPECT_EQ(hasher_->Verify(phc, "tangerine velvet orbit").value(), true);
+  // The same command again hashes identically (a retry keeps its fingerprint); another command
+  // gets another salt.
+  auto again = Register("r1", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(again).has_value());
+  EXPECT_EQ(again.register_account().password_hash(), phc);
+  auto other = Register("r2", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(other).has_value());
+  EXPECT_NE(other.register_account().password_hash(), phc);
+  // No password: nothing to do.
+  auto none = Register("r3", "");
+  ASSERT_TRUE(service_.Prepare(none).has_value());
+  EXPECT_TRUE(none.register_account().password_hash().empty());
+}
+
+TEST_F(PasswordServiceTest, PolicyRefusalsNameNoPassword) {
+  auto c = Register("r1", "password1");
+  auto refused = service_.Prepare(c);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(refused.error().message.find("password1"), std::string::npos);
+  auto short_one = Register("r2", "short");
+  EXPECT_EQ(service_.Prepare(short_one).error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(PasswordServiceTest, ChangeVerifiesTheCurrentPassword) {
+  auto reg = Register("r1", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(reg).has_value());
+  StoreCredential(reg.register_account().password_hash());
+
+  auto wrong = Change("c1", "not the password", "another fine phrase");
+  ASSERT_TRUE(service_.Prepare(wrong).has_value());
+  EXPECT_FALSE(wrong.change_password().current_password_verified());
+  EXPECT_TRUE(wrong.change_password().new_password_hash().empty());
+  EXPECT_TRUE(wrong.change_password().current_password().empty());
+  EXPECT_TRUE(wrong.change_password().new_password().empty());
+
+  auto right = Change("c2", "tangerine velvet orbit", "another fine phrase");
+  ASSERT_TRUE(service_.Prepare(right).has_value());
+  EXPECT_TRUE(right.change_password().current_password_verified());
+  EXPECT_EQ(
+      hasher_->Verify(right.change_password().new_password_hash(), "another fine phrase").value(),
+      true);
+
+  auto weak = Change("c3", "tangerine velvet orbit", "qwertyuiop");
+  EXPECT_EQ(service_.Prepare(weak).error().code, Errc::kInvalidArgument);
+
+  // An account without a password verifies nothing.
+  credential_.reset();
+  auto none = Change("c4", "tangerine velvet orbit", "another fine phrase");
+  ASSERT_TRUE(service_.Prepare(none).has_value());
+  EXPECT_FALSE(none.change_password().current_password_verified());
+}
+
+// Logins find the account by the same keyed hash the processor indexes registrations under.
+TEST_F(PasswordServiceTest, EmailLookupMatchesTheProcessorsIndex) {
+  const std::string hash = *service_.EmailLookupHash("OWNER@Example.com");
+  EXPECT_EQ(hash, *EmailLookupHash("owner@example.com", sealer_));
+  EXPECT_NE(hash, *service_.EmailLookupHash("other@example.com"));
+}
+
+v1::Command Login(const std::string& id, const std::string& password) {
+  v1::Command c;
+  c.set_command_id(id);
+  c.set_account_id("acc_a");
+  c.mutable_login()->set_email("owner@example.com");
+  c.mutable_login()->set_password(password);
+  return c;
+}
+
+TEST_F(PasswordServiceTest, LoginVerifiesAndClearsThePlaintext) {
+  auto reg = Register("r1", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(reg).has_value());
+  StoreCredential(reg.register_account().password_hash());
+  auto good = Login("l1", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(good).has_value());
+  EXPECT_TRUE(good.login().password_verified());
+  EXPECT_TRUE(good.login().rehashed_password_hash().empty());  // same parameters: no rehash
+  EXPECT_TRUE(good.login().password().empty());
+  EXPECT_TRUE(good.login().email().empty());
+  auto bad = Login("l2", "tangerine velvet orbiT");
+  ASSERT_TRUE(service_.Prepare(bad).has_value());
+  EXPECT_FALSE(bad.login().password_verified());
+  credential_.reset();
+  auto none = Login("l3", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(none).has_value());
+  EXPECT_FALSE(none.login().password_verified());
+}
+
+// A hash made with weaker parameters is replaced at the next successful login, with today's.
+TEST_F(PasswordServiceTest, LoginRehashesWhenParametersRose) {
+  auto weak = Argon2idPasswordHasher::ForTests({.memory_kib = 32, .iterations = 1});
+  StoreCredential(*weak->Hash("tangerine velvet orbit", "0123456789abcdef"));
+  auto good = Login("l1", "tangerine velvet orbit");
+  ASSERT_TRUE(service_.Prepare(good).has_value());
+  EXPECT_TRUE(good.login().password_verified());
+  const std::string rehashed = good.login().rehashed_password_hash();
+  ASSERT_FALSE(rehashed.empty());
+  EXPECT_TRUE(rehashed.starts_with("$argon2id$v=19$m=64,t=1,p=1$")) << rehashed;
+  EXPECT_EQ(hasher_->Verify(rehashed, "tangerine velvet orbit").value(), true);
+  // A failed login never rehashes.
+  auto bad = Login("l2", "wrong wrong wrong");
+  ASSERT_TRUE(service_.Prepare(bad).has_value());
+  EXPECT_TRUE(bad.login().rehashed_password_hash().empty());
+}
+
+TEST_F(PasswordServiceTest, FindsTheAccountByEmail) {
+  std::map<std::string, std::string> index;
+  PasswordService with_index(*hasher_, sealer_, nullptr, [&](std::string_view hash) {
+    auto it = index.find(std::string(hash));
+    return Result<std::optional<std::string>>(it == index.end() ? std::nullopt
+                                                                : std::optional(it->second));
+  });
+  index[*with_index.EmailLookupHash("q@example.com")] = "acc_q";
+  EXPECT_EQ(with_index.FindAccountByEmail("Q@example.com")->value_or(""), "acc_q");
+  EXPECT_FALSE(with_index.FindAccountByEmail("r@example.com")->has_value());
+  with_index.SpendLoginWork("anything");  // does the work, answers nothing
+}
+
+class PasswordDecisionTest : public ::testing::Test {
+ protected:
+  static v1::Command Cmd(const std::string& id) {
+    v1::Command c;
+    c.set_command_id(id);
+    c.set_account_id("acc_a");
+    c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+    c.mutable_actor()->set_role(v1::ROLE_OWNER);
+    return c;
+  }
+  Decision Apply(const v1::Command& c) {
+    Decision d = Decide(state_, c, kNow);
+    if (d) {
+      for (auto e : *d) {
+        e.set_account_id("acc_a");
+        e.set_aggregate_version(state_.version + 1);
+        Evolve(state_, e);
+      }
+    }
+    return d;
+  }
+  AccountState state_ = [] {
+    AccountState s;
+    s.account_id = "acc_a";
+    return s;
+  }();
+  const std::string kPhc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+};
+
+TEST_F(PasswordDecisionTest, RegistrationSealsTheHashAndRefusesPlaintext) {
+  auto plain = Cmd("r0");
+  plain.mutable_register_account()->set_email("o@example.com");
+  plain.mutable_register_account()->set_password("tangerine velvet orbit");
+  EXPECT_EQ(Decide(state_, plain, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto bogus = Cmd("r1");
+  bogus.mutable_register_account()->set_email("o@example.com");
+  bogus.mutable_register_account()->set_password_hash("md5:abc");
+  EXPECT_EQ(Decide(state_, bogus, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+
+  auto reg = Cmd("r2");
+  reg.mutable_register_account()->set_email("o@example.com");
+  reg.mutable_register_account()->set_password_hash(kPhc);
+  auto d = Apply(reg);
+  ASSERT_TRUE(d.has_value());
+  const auto& hash = (*d)[0].account_registered().password_hash();
+  EXPECT_TRUE(hash.key_id().empty());  // pending: the processor seals it
+  EXPECT_EQ(hash.ciphertext(), kPhc);
+  EXPECT_TRUE(state_.has_password);
+}
+
+TEST_F(PasswordDecisionTest, ChangeNeedsAVerifiedCurrentPasswordAndRevokesSessions) {
+  auto reg = Cmd("r");
+  reg.mutable_register_account()->set_email("o@example.com");
+  reg.mutable_register_account()->set_password_hash(kPhc);
+  ASSERT_TRUE(Apply(reg).has_value());
+
+  auto unverified = Cmd("c1");
+  unverified.mutable_change_password()->set_new_password_hash(kPhc);
+  EXPECT_EQ(Decide(state_, unverified, kNow).error().reason, v1::REJECTION_UNAUTHENTICATED);
+  auto plaintext = Cmd("c2");
+  plaintext.mutable_change_password()->set_current_password("x");
+  plaintext.mutable_change_password()->set_current_password_verified(true);
+  plaintext.mutable_change_password()->set_new_password_hash(kPhc);
+  EXPECT_EQ(Decide(state_, plaintext, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+
+  auto ok = Cmd("c3");
+  ok.mutable_change_password()->set_current_password_verified(true);
+  ok.mutable_change_password()->set_new_password_hash(kPhc);
+  auto d = Apply(ok);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 2u);
+  EXPECT_EQ((*d)[0].password_changed().password_hash().ciphertext(), kPhc);
+  EXPECT_EQ((*d)[1].all_sessions_revoked().reason(), "password_changed");
+
+  // An invited member has no password here.
+  auto invite = Cmd("i");
+  invite.mutable_invite_member()->set_email("m@example.com");
+  invite.mutable_invite_member()->set_role(v1::ROLE_ADMIN);
+  ASSERT_TRUE(Apply(invite).has_value());
+  auto member = Cmd("c4");
+  member.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+  member.mutable_actor()->set_id(InvitedUserId("acc_a", 1));
+  member.mutable_change_password()->set_current_password_verified(true);
+  member.mutable_change_password()->set_new_password_hash(kPhc);
+  EXPECT_EQ(Decide(state_, member, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+}
+
+// An account registered without a password cannot have one "changed" into existence.
+TEST_F(PasswordDecisionTest, NoPasswordNoChange) {
+  auto reg = Cmd("r");
+  reg.mutable_register_account()->set_email("o@example.com");
+  ASSERT_TRUE(Apply(reg).has_value());
+  auto change = Cmd("c");
+  change.mutable_change_password()->set_current_password_verified(true);
+  change.mutable_change_password()->set_new_password_hash(kPhc);
+  EXPECT_EQ(Decide(state_, change, kNow).error().reason, v1::REJECTION_UNAUTHENTICATED);
+}
+
+TEST_F(PasswordDecisionTest, LoginRecordsSuccessRehashAndRefusesFailures) {
+  auto reg = Cmd("r");
+  reg.mutable_register_account()->set_email("o@example.com");
+  reg.mutable_register_account()->set_password_hash(kPhc);
+  ASSERT_TRUE(Apply(reg).has_value());
+  auto web = [](v1::Command c) {
+    c.mutable_actor()->set_role(v1::ROLE_UNSPECIFIED);  // the web tier, before any session
+    return c;
+  };
+  auto failed = web(Cmd("l1"));
+  failed.mutable_login();
+  auto failure = Decide(state_, failed, kNow);  // recorded, and counted (see the next test)
+  ASSERT_TRUE(failure.has_value());
+  ASSERT_EQ(failure->size(), 1u);
+  EXPECT_EQ((*failure)[0].login_failed().consecutive_failures(), 1u);
+  EXPECT_EQ((*failure)[0].login_failed().reason(), "bad_password");
+  auto plaintext = web(Cmd("l2"));
+  plaintext.mutable_login()->set_password("x");
+  plaintext.mutable_login()->set_password_verified(true);
+  EXPECT_EQ(Decide(state_, plaintext, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+
+  auto ok = web(Cmd("l3"));
+  ok.mutable_login()->set_password_verified(true);
+  auto d = Apply(ok);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ((*d)[0].login_succeeded().user_id(), "usr_a");
+
+  auto rehash = web(Cmd("l4"));
+  rehash.mutable_login()->set_password_verified(true);
+  rehash.mutable_login()->set_rehashed_password_hash(kPhc);
+  d = Apply(rehash);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 2u);
+  EXPECT_EQ((*d)[1].password_changed().reason(), "rehashed");
+  EXPECT_EQ((*d)[1].password_changed().password_hash().ciphertext(), kPhc);
+}
+
+// Failed logins per account: four free, then a doubling delay, then a lockout at ten that only
+// an operator lifts; a success resets the count. The right password does not sign in while
+// locked.
+TEST_F(PasswordDecisionTest, FailedLoginsAreThrottledThenLockedUntilUnlocked) {
+  auto reg = Cmd("r");
+  reg.mutable_register_account()->set_email("o@example.com");
+  reg.mutable_register_account()->set_password_hash(kPhc);
+  ASSERT_TRUE(Apply(reg).has_value());
+  int n = 0;
+  auto attempt = [&](bool verified, TimestampUs at) {
+    auto c = Cmd("l" + std::to_string(n++));
+    c.mutable_actor()->set_role(v1::ROLE_UNSPECIFIED);  // the web tier
+    c.mutable_login()->set_password_verified(verified);
+    Decision d = Decide(state_, c, at);
+    if (d) {
+      for (auto e : *d) {
+        e.set_account_id("acc_a");
+        e.set_aggregate_version(state_.version + 1);
+        Evolve(state_, e);
+      }
+    }
+    return d;
+  };
+  auto has = [](const Decision& d, v1::Envelope::PayloadCase which) {
+    return d && std::any_of(d->begin(), d->end(),
+                            [&](const v1::Envelope& e) { return e.payload_case() == which; });
+  };
+  TimestampUs t = kNow;
+  for (int i = 1; i <= 4; ++i) {
+    auto d = attempt(false, t);
+    ASSERT_TRUE(has(d, v1::Envelope::kLoginFailed));
+    EXPECT_FALSE(has(d, v1::Envelope::kLoginThrottled)) << i;
+    EXPECT_EQ((*d)[0].login_failed().consecutive_failures(), static_cast<uint32_t>(i));
+  }
+  // The 5th to 9th failures lock for 1, 2, 4, 8, 16 seconds.
+  for (int i = 5; i <= 9; ++i) {
+    auto d = attempt(false, t);
+    ASSERT_TRUE(has(d, v1::Envelope::kLoginThrottled)) << i;
+    const TimestampUs delay = 1'000'000LL << (i - 5);
+    EXPECT_EQ((*d)[1].login_throttled().locked_until_us(), t + delay) << i;
+    // Within the delay even the right password is refused (and recorded).
+    auto early = attempt(true, t + delay - 1);
+    EXPECT_TRUE(has(early, v1::Envelope::kLoginThrottled));
+    EXPECT_FALSE(has(early, v1::Envelope::kLoginSucceeded));
+    t += delay;
+  }
+  // The 10th: locked until an operator unlocks.
+  auto tenth = attempt(false, t);
+  ASSERT_TRUE(has(tenth, v1::Envelope::kLoginThrottled));
+  EXPECT_EQ((*tenth)[1].login_throttled().locked_until_us(), kLockedForever);
+  EXPECT_FALSE(
+      has(attempt(true, t + 365LL * 24 * 3600 * 1'000'000), v1::Envelope::kLoginSucceeded));
+
+  auto unlock = Cmd("u1");  // the owner may not unlock itself: that is the operators' call
+  unlock.mutable_unlock_login()->set_user_id("usr_a");
+  EXPECT_EQ(Decide(state_, unlock, t).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  unlock.mutable_actor()->set_kind(v1::Actor::KIND_OPERATOR);
+  unlock.mutable_actor()->set_role(v1::ROLE_UNSPECIFIED);
+  unlock.mutable_unlock_login()->set_user_id("usr_nobody");
+  EXPECT_EQ(Decide(state_, unlock, t).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  unlock.mutable_unlock_login()->set_user_id("usr_a");
+  ASSERT_TRUE(Apply(unlock).has_value());
+  EXPECT_TRUE(has(attempt(true, t), v1::Envelope::kLoginSucceeded));
+  // A success reset the count: four free failures again.
+  for (int i = 1; i <= 4; ++i) EXPECT_FALSE(has(attempt(false, t), v1::Envelope::kLoginThrottled));
+}
+
+}  // namespace
+}  // namespace clawvisor

@@ -1,0 +1,257 @@
+// End to end: `clawvisor serve --service-tokens-file` with real RocksDB. Callers authenticate
+// as services; the permission table governs what each may do, the processor enforces it again,
+// and the audit trail records who asked and from where.
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "clawvisor/v1/commands.pb.h"
+#include "clawvisor/v1/views.pb.h"
+#include "tests/support/http_client.h"
+#include "tests/support/serve_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace clawvisor {
+namespace {
+
+using testing::HttpRequest;
+using testing::HttpResponse;
+
+const std::string kWebToken = "web-token-0123456789abcdef0123456789abcdef";
+const std::string kOpToken = "op-token-0123456789abcdef0123456789abcdef";
+const std::string kHostToken = "host-token-0123456789abcdef0123456789abcdef";
+
+template <typename Message>
+Message Parse(const std::string& json) {
+  Message m;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m, options).ok()) << json;
+  return m;
+}
+
+class AccessE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string tokens = dir_.Sub("tokens");
+    {
+      std::ofstream out(tokens);
+      out << "web web-1 " << kWebToken << "\noperator op-1 " << kOpToken << "\nreconciler host-1 "
+          << kHostToken << "\n";
+    }
+    ASSERT_EQ(::chmod(tokens.c_str(), 0600), 0);
+    serve_ = std::make_unique<testing::ServeProcess>(
+        dir_.path() / "data", dir_.path() / "serve.log",
+        std::vector<std::string>{"--service-tokens-file", tokens});
+    serve_->Start();
+    ASSERT_FALSE(HasFailure());
+  }
+  HttpResponse As(const std::string& token, const std::string& method, const std::string& target,
+                  const std::string& body = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    return HttpRequest(serve_->port(), method, target, body, "application/json", headers);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServeProcess> serve_;
+};
+
+TEST_F(AccessE2eTest, ServicesHoldOnlyTheirOwnRights) {
+  // No token, or a wrong one: 401, and nothing is appended.
+  EXPECT_EQ(As("", "POST", "/v1/accounts", R"({"command_id":"r0","register_account":{}})").status,
+            401);
+  EXPECT_EQ(As(kWebToken + "x", "GET", "/v1/accounts/acc_x").status, 401);
+  EXPECT_EQ(As("", "GET", "/healthz").status, 200);
+
+  // The web tier registers an account (a flow before any session exists).
+  auto reg = As(kWebToken, "POST", "/v1/accounts",
+                R"({"command_id":"r1","register_account":{"email":"owner@example.com"}})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string base = "/v1/accounts/" + account;
+
+  // Without a user, the web tier may neither read the account nor operate it.
+  EXPECT_EQ(As(kWebToken, "GET", base).status, 403);
+  EXPECT_EQ(As(kWebToken, "GET", base + "/audit").status, 403);
+  auto create = As(kWebToken, "POST", base + "/instances",
+                   R"({"command_id":"c1","create_instance":{"name":"bot"}})");
+  EXPECT_EQ(create.status, 403) << create.body;
+
+  // The operator reads account metadata but not the audit trail; the reconciler reads neither
+  // the account nor may it register.
+  EXPECT_EQ(As(kOpToken, "GET", base).status, 200);
+  EXPECT_EQ(As(kOpToken, "GET", base + "/audit").status, 403);
+  EXPECT_EQ(As(kHostToken, "GET", base).status, 403);
+  EXPECT_EQ(As(kHostToken, "POST", "/v1/accounts",
+               R"({"command_id":"r2","register_account":{"email":"x@example.com"}})")
+                .status,
+            403);
+  // A reconciler may report observations (here about an instance that does not exist: the
+  // processor decides, and refuses for that reason, not for permission).
+  auto obs = As(kHostToken, "POST", base + "/commands",
+                R"({"command_id":"o1","record_observation":{"instance_id":"nope","revision":1}})");
+  EXPECT_EQ(obs.status, 404) << obs.body;
+
+  // An operator may not act for a user.
+  auto forwarded =
+      HttpRequest(serve_->port(), "GET", base, "", "application/json",
+                  {{"Authorization", "Bearer " + kOpToken}, {"X-Clawvisor-Session", "whatever"}});
+  EXPECT_EQ(forwarded.status, 403);
+
+  // The audit trail (read here by nobody but the data on disk's owner: the events dump) records
+  // the registering service; the refused requests appended nothing.
+  const int rc = serve_->Stop();
+  EXPECT_EQ(rc, 0);
+  auto dump = testing::RunClawvisor(
+      {"events", "dump", "--data-dir", (dir_.path() / "data").string(), "--account", account});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_NE(dump.out.find("\"web-1\""), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("\"KIND_SERVICE\""), std::string::npos);
+  EXPECT_NE(dump.out.find("\"host-1\""), std::string::npos);  // the refused observation
+  EXPECT_EQ(dump.out.find("\"c1\""), std::string::npos);      // refused at the API: not appended
+}
+
+// The web tier signs a user in and then acts for it with the session token; the user's role
+// governs; a password change ends every session; logout ends one.
+TEST_F(AccessE2eTest, TheWebTierActsForAUserThroughItsSession) {
+  const std::string password = "tangerine velvet orbit 42";
+  auto reg =
+      As(kWebToken, "POST", "/v1/accounts",
+         R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
+             password + R"("}})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string base = "/v1/accounts/" + account;
+
+  auto login = [&](const std::string& id, const std::string& pw) {
+    return As(kWebToken, "POST", "/v1/sessions",
+              R"({"command_id":")" + id + R"(","login":{"email":"owner@example.com","password":")" +
+                  pw + R"("}})");
+  };
+  auto token_of = [](const HttpResponse& r) {
+    const std::string key = "\"session_token\":\"";
+    const size_t at = r.body.find(key);
+    if (at == std::string::npos) return std::string();
+    return r.body.substr(at + key.size(), 43);
+  };
+  auto as_user = [&](const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body = "") {
+    return HttpRequest(serve_->port(), method, target, body, "application/json",
+                       {{"Authorization", "Bearer " + kWebToken},
+                        {"X-Clawvisor-Session", token},
+                        {"X-Clawvisor-Client-Ip", "203.0.113.9"},
+                        {"X-Clawvisor-Client-User-Agent", "Firefox/140"}});
+  };
+
+  auto first = login("l1", password);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string token = token_of(first);
+  ASSERT_EQ(token.size(), 43u) << first.body;
+  // A retried login gets its recorded outcome but no token: only the first answer carries it.
+  auto retried = login("l1", password);
+  EXPECT_EQ(retried.status, 200) << retried.body;
+  EXPECT_TRUE(token_of(retried).empty()) << retried.body;
+
+  // As the owner: read, operate, read the audit trail; the trail names the user and its address.
+  EXPECT_EQ(as_user(token, "GET", base).status, 200);
+  auto create = as_user(token, "POST", base + "/instances",
+                        R"({"command_id":"c1","create_instance":{"name":"bot"}})");
+  EXPECT_EQ(create.status, 201) << create.body;
+  auto audit = as_user(token, "GET", base + "/audit");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_NE(audit.body.find("\"usr_"), std::string::npos);
+  EXPECT_NE(audit.body.find("203.0.113.9"), std::string::npos);
+  EXPECT_NE(audit.body.find("Firefox/140"), std::string::npos);
+  // Another account is out of reach, whether or not it exists.
+  EXPECT_EQ(as_user(token, "GET", "/v1/accounts/acc_someoneelse").status, 403);
+  // A bad or unknown session token is 401.
+  EXPECT_EQ(as_user(std::string(43, 'A'), "GET", base).status, 401);
+
+  // A password change (the current one is required) ends every session.
+  auto second = login("l2", password);
+  const std::string token2 = token_of(second);
+  ASSERT_FALSE(token2.empty());
+  auto change = as_user(token, "POST", base + "/commands",
+                        R"({"command_id":"p1","change_password":{"current_password":")" + password +
+                            R"(","new_password":"quiet lantern meadow 17"}})");
+  ASSERT_EQ(change.status, 200) << change.body;
+  EXPECT_EQ(as_user(token, "GET", base).status, 401);
+  EXPECT_EQ(as_user(token2, "GET", base).status, 401);
+  EXPECT_EQ(login("l3", password).status, 401);
+
+  // A new login works; its logout ends it.
+  auto third = login("l4", "quiet lantern meadow 17");
+  ASSERT_EQ(third.status, 200) << third.body;
+  const std::string token3 = token_of(third);
+  const std::string key = "\"session_id\":\"";
+  const size_t at = third.body.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const std::string session_id =
+      third.body.substr(at + key.size(), third.body.find('"', at + key.size()) - at - key.size());
+  EXPECT_EQ(as_user(token3, "GET", base).status, 200);
+  auto logout = as_user(token3, "POST", base + "/commands",
+                        R"({"command_id":"o1","logout":{"session_id":")" + session_id + R"("}})");
+  EXPECT_EQ(logout.status, 200) << logout.body;
+  EXPECT_EQ(as_user(token3, "GET", base).status, 401);
+
+  // The log holds no session token, only hashes.
+  ASSERT_EQ(serve_->Stop(), 0);
+  auto dump = testing::RunClawvisor(
+      {"events", "dump", "--data-dir", (dir_.path() / "data").string(), "--account", account});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_EQ(dump.out.find(token), std::string::npos);
+  EXPECT_EQ(dump.out.find(token3), std::string::npos);
+  EXPECT_NE(dump.out.find("session_started"), std::string::npos);
+}
+
+// Ten failed sign-ins lock the account's sign-in (the right password then fails alike, and the
+// answer never differs from an unknown email's); an operator unlocks it.
+TEST_F(AccessE2eTest, LockoutAndOperatorUnlock) {
+  const std::string password = "tangerine velvet orbit 42";
+  auto reg =
+      As(kWebToken, "POST", "/v1/accounts",
+         R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
+             password + R"("}})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  auto login = [&](const std::string& id, const std::string& pw) {
+    return As(kWebToken, "POST", "/v1/sessions",
+              R"({"command_id":")" + id + R"(","login":{"email":"owner@example.com","password":")" +
+                  pw + R"("}})");
+  };
+  const std::string unknown = login("u0", "whatever it is").body;
+  for (int i = 0; i < 10; ++i) {
+    auto r = login("f" + std::to_string(i), "not the password at all");
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(r.body, unknown);
+  }
+  auto locked = login("ok1", password);
+  EXPECT_EQ(locked.status, 401);
+  EXPECT_EQ(locked.body, unknown);
+
+  const std::string user = "usr_" + account.substr(4);
+  const std::string unlock = R"({"command_id":"un1","unlock_login":{"user_id":")" + user + R"("}})";
+  EXPECT_EQ(As(kWebToken, "POST", "/v1/accounts/" + account + "/commands", unlock).status, 403);
+  auto unlocked = As(kOpToken, "POST", "/v1/accounts/" + account + "/commands", unlock);
+  ASSERT_EQ(unlocked.status, 200) << unlocked.body;
+  EXPECT_EQ(login("ok2", password).status, 200);
+}
+
+TEST(AccessE2eFlagsTest, AWorldReadableTokensFileIsRefused) {
+  testing::TempDir dir;
+  const std::string tokens = dir.Sub("tokens");
+  { std::ofstream(tokens) << "web web-1 " << kWebToken << "\n"; }
+  ASSERT_EQ(::chmod(tokens.c_str(), 0644), 0);
+  auto run = testing::RunClawvisor({"serve", "--data-dir", dir.Sub("data"), "--service-tokens-file",
+                                    tokens, "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(run.exit_code, 64);
+  EXPECT_NE(run.err.find("chmod 600"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find(kWebToken), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clawvisor
