@@ -175,6 +175,18 @@ Decision CreateInstance(const AccountState& state, const v1::CreateInstance& cmd
   return Events{std::move(created)};
 }
 
+// The reason a request records: the engine's own timers (a KIND_SYSTEM actor) name theirs;
+// anyone else's request is the user's. Only known reasons are accepted, so the audit trail
+// holds a closed set.
+std::expected<std::string, Rejection> RequestReason(const v1::Command& command,
+                                                    const std::string& asked) {
+  if (command.actor().kind() != v1::Actor::KIND_SYSTEM || asked.empty()) return "user";
+  for (std::string_view known : {"idle", "trial_ended", "subscription_cancelled", "inactive"}) {
+    if (asked == known) return asked;
+  }
+  return std::unexpected(Rejection{v1::REJECTION_INVALID_ARGUMENT, "unknown reason"});
+}
+
 // Start / stop / pause / resume / delete: record the request if the transition is allowed.
 Decision RequestTransition(const AccountState& state, const std::string& instance_id,
                            const v1::Command& command) {
@@ -193,15 +205,24 @@ Decision RequestTransition(const AccountState& state, const std::string& instanc
         event.mutable_instance_start_requested();
       }
       break;
-    case v1::Command::kStopInstance:
-      event.mutable_instance_stop_requested()->set_immediate(command.stop_instance().immediate());
+    case v1::Command::kStopInstance: {
+      auto reason = RequestReason(command, command.stop_instance().reason());
+      if (!reason) return std::unexpected(reason.error());
+      auto* p = event.mutable_instance_stop_requested();
+      p->set_immediate(command.stop_instance().immediate());
+      p->set_reason(*reason);
       break;
+    }
     case v1::Command::kPauseInstance:
       if (current != DesiredState::kRunning && current != DesiredState::kPaused) {
         return Reject(v1::REJECTION_INVALID_STATE, "only a running instance can be paused (it is " +
                                                        std::string(DesiredVerb(current)) + ")");
       }
-      event.mutable_instance_pause_requested()->set_reason("user");
+      {
+        auto reason = RequestReason(command, command.pause_instance().reason());
+        if (!reason) return std::unexpected(reason.error());
+        event.mutable_instance_pause_requested()->set_reason(*reason);
+      }
       break;
     case v1::Command::kResumeInstance:
       if (current != DesiredState::kPaused && current != DesiredState::kRunning) {
@@ -210,9 +231,12 @@ Decision RequestTransition(const AccountState& state, const std::string& instanc
       }
       event.mutable_instance_resume_requested();
       break;
-    case v1::Command::kDeleteInstance:
-      event.mutable_instance_delete_requested()->set_reason("user");
+    case v1::Command::kDeleteInstance: {
+      auto reason = RequestReason(command, command.delete_instance().reason());
+      if (!reason) return std::unexpected(reason.error());
+      event.mutable_instance_delete_requested()->set_reason(*reason);
       break;
+    }
     default:
       return Reject(v1::REJECTION_INVALID_ARGUMENT, "not an instance transition");
   }

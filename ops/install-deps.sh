@@ -14,6 +14,9 @@ packages=(
   argon2 oathtool               # independent checks of password hashes and TOTP codes (#4)
   libgtest-dev libgmock-dev
   python3 python3-pip python3-yaml curl ca-certificates
+  # microVMs (#6): QEMU's microvm machine, the packaged kernel the test guest boots (it only
+  # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
+  qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod
 )
 
 missing=()

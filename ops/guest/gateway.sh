@@ -1,0 +1,57 @@
+#!/bin/sh
+# One HTTP/1.0 exchange of the test gateway (run by `nc -ll -e` per connection).
+# /healthz and /readyz are open; every other path requires "Authorization: Bearer <token>".
+cr=$(printf '\r')
+read -r method target proto
+auth=""
+while read -r line; do
+  line=${line%"$cr"}
+  [ -z "$line" ] && break
+  case "$line" in
+    [Aa]uthorization:*) auth=${line#*: } ;;
+  esac
+done
+path=${target%%\?*}
+query=${target#"$path"}; query=${query#\?}
+
+reply() {  # status, body
+  printf 'HTTP/1.0 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+    "$1" "${#2}" "$2"
+}
+
+case "$path" in
+  /healthz)
+    if [ -e /run/fail_health ]; then reply "503 Service Unavailable" '{"ok":false}'
+    else reply "200 OK" '{"ok":true,"status":"live"}'; fi
+    exit 0 ;;
+  /readyz)
+    if [ -e /run/fail_health ]; then reply "503 Service Unavailable" '{"ready":false}'
+    else reply "200 OK" '{"ready":true}'; fi
+    exit 0 ;;
+esac
+
+token=$(cat /run/gateway_token)
+if [ -z "$token" ] || [ "$auth" != "Bearer $token" ]; then
+  reply "401 Unauthorized" '{"error":"unauthorized"}'
+  exit 0
+fi
+
+case "$path" in
+  /v1/credentials/*)
+    # The SHA-256 of a credential's value: shows it arrived without echoing it.
+    name=${path#/v1/credentials/}
+    value=$(grep "\"name\": \"$name\"" /run/config.json | sed -n 's/.*"value": "\([^"]*\)".*/\1/p' | head -1)
+    if [ -z "$value" ]; then reply "404 Not Found" '{"error":"no such credential"}'
+    else reply "200 OK" "{\"sha256\":\"$(printf '%s' "$value" | sha256sum | cut -d' ' -f1)\"}"; fi ;;
+  /v1/connect)
+    # Whether this guest can open a TCP connection to query "addr=HOST:PORT" (isolation tests).
+    addr=${query#addr=}
+    host=${addr%:*}; port=${addr##*:}
+    if echo | nc -w 2 "$host" "$port" >/dev/null 2>&1; then reply "200 OK" '{"reachable":true}'
+    else reply "200 OK" '{"reachable":false}'; fi ;;
+  /v1/disk)
+    used=$(df -k /data | tail -1 | awk '{print $3}')
+    reply "200 OK" "{\"used_kib\":${used:-0}}" ;;
+  *)
+    reply "200 OK" '{"gateway":"clawvisor-test-guest"}' ;;
+esac

@@ -1,0 +1,53 @@
+#pragma once
+
+// LoopbackCommands: a CommandService for unit tests of the reconciler that decides commands
+// with the real Decide() against in-memory account states and queues the resulting events for
+// the test to deliver (Deliver) — as the real event feed would, later and in order. Sealing and
+// the log are left out; the decisions are the engine's own.
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/clock.h"
+#include "engine/command_service.h"
+#include "engine/decider.h"
+
+namespace clawvisor::testing {
+
+class LoopbackCommands final : public CommandService {
+ public:
+  explicit LoopbackCommands(Clock& clock) : clock_(clock) {}
+
+  Result<v1::CommandOutcome> Submit(const v1::Command& command,
+                                    std::chrono::milliseconds wait) override;
+  Result<std::optional<v1::CommandOutcome>> Lookup(std::string_view account_id,
+                                                   std::string_view command_id) override;
+
+  // Appends an event as if decided (for events no command of this build produces yet, e.g.
+  // SubscriptionCancelled).
+  void Inject(v1::Envelope event);
+  // Hands every queued event to `sink`, in order. Returns how many.
+  size_t Deliver(const std::function<void(const v1::Envelope&)>& sink);
+
+  const AccountState& Account(const std::string& account_id) { return accounts_[account_id]; }
+  // Every event decided so far (delivered or not), in order.
+  const std::vector<v1::Envelope>& history() const { return history_; }
+  std::vector<v1::Command> submitted() const;
+  void FailSubmits(int times) { fail_submits_ = times; }
+
+ private:
+  Clock& clock_;
+  mutable std::mutex mu_;
+  std::map<std::string, AccountState> accounts_;
+  std::map<std::string, v1::CommandOutcome> decided_;
+  std::deque<v1::Envelope> pending_;
+  std::vector<v1::Envelope> history_;
+  std::vector<v1::Command> submitted_;
+  int fail_submits_ = 0;
+};
+
+}  // namespace clawvisor::testing
