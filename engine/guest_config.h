@@ -18,11 +18,11 @@ namespace clawvisor {
 
 // Test switches of the test image (ops/guest/init). Production leaves them all off.
 struct GuestTestSwitches {
-  bool fail_health = false;         // /healthz and /readyz answer 503
-  bool fill_disk = false;           // write zeros to the data disk until it is full
-  uint32_t crash_once_after_s = 0;  // panic the guest once, this long after its first boot
+  bool fail_health = false;                // /healthz and /readyz answer 503
+  bool fill_disk = false;                  // write zeros to the data disk until it is full
+  uint32_t crash_once_after_requests = 0;  // panic the guest once, at this gateway request
 
-  bool Any() const { return fail_health || fill_disk || crash_once_after_s != 0; }
+  bool Any() const { return fail_health || fill_disk || crash_once_after_requests != 0; }
 };
 
 struct GuestIdentity {

@@ -75,8 +75,9 @@ struct ReconcilerOptions {
   microseconds backoff_max = std::chrono::minutes(5);
   uint32_t max_retries = 6;
   // Disk: stop when the data disk's used bytes exceed this share of its quota. The disk is
-  // fixed-size (the quota), so "over quota" means "at the top of it".
-  double disk_stop_fraction = 0.95;
+  // fixed-size (the quota), so "over quota" means "at the top of it": a full ext4 data disk
+  // occupies about 90 % of its size on the host (metadata it never writes stays sparse).
+  double disk_stop_fraction = 0.85;
   // Lifecycle timers (0 disables one).
   microseconds idle_pause_after = std::chrono::hours(2);
   microseconds inactive_delete_after = std::chrono::hours(24 * 30);

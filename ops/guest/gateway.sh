@@ -12,6 +12,17 @@ while read -r line; do
   esac
 done
 path=${target%%\?*}
+
+crash_after=$(cat /run/crash_after 2>/dev/null)
+if [ -n "$crash_after" ] && [ "$crash_after" != 0 ] && [ ! -e /data/.crashed ]; then
+  served=$(( $(cat /run/served 2>/dev/null || echo 0) + 1 ))
+  echo "$served" > /run/served
+  if [ "$served" -ge "$crash_after" ]; then
+    touch /data/.crashed && sync
+    echo "clawvisor-guest: crashing" > /dev/ttyS0
+    echo c > /proc/sysrq-trigger
+  fi
+fi
 query=${target#"$path"}; query=${query#\?}
 
 reply() {  # status, body

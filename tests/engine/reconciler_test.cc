@@ -292,15 +292,15 @@ TEST_F(ReconcilerTest, FailingHealthRestartsThenStops) {
 // A data disk filled past the stop mark stops the instance and records InstanceQuotaExceeded.
 TEST_F(ReconcilerTest, DiskOverQuotaStopsInstance) {
   const VmKey key = CreateRunning("ins-1");
-  driver_.SetDiskUsed(key, 60 * kMiB);  // 64 MiB quota, 95 % stop mark = 60.8 MiB
+  driver_.SetDiskUsed(key, 54 * kMiB);  // 64 MiB quota, 85 % stop mark = 54.4 MiB
   Run(2s);
   EXPECT_EQ(VmOf(key).state, VmRunState::kRunning);
-  driver_.SetDiskUsed(key, 63 * kMiB);
+  driver_.SetDiskUsed(key, 60 * kMiB);
   Run(1s);
   EXPECT_EQ(VmOf(key).state, VmRunState::kStopped);
   const v1::Envelope quota = LastEvent(v1::Envelope::kInstanceQuotaExceeded);
   EXPECT_EQ(quota.instance_quota_exceeded().resource(), "disk");
-  EXPECT_EQ(quota.instance_quota_exceeded().used(), 63 * kMiB);
+  EXPECT_EQ(quota.instance_quota_exceeded().used(), 60 * kMiB);
   EXPECT_EQ(Observed(key), v1::VM_STATE_STOPPED);
   Run(10s);
   EXPECT_EQ(VmOf(key).boots, 1);  // not restarted behind the user's back

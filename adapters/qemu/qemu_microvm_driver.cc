@@ -1,0 +1,625 @@
+#include "adapters/qemu/qemu_microvm_driver.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "adapters/qemu/qmp_client.h"
+#include "engine/logging.h"
+
+namespace clawvisor::qemu {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+constexpr std::string_view kComponent = "qemu";
+constexpr size_t kMaxSocketPath = 107;  // sun_path, less the terminating NUL
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes `text` to `path` through a temporary file and a rename: never half a file.
+Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode = 0600) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return MakeError(Errc::kUnavailable, "open " + tmp + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return MakeError(Errc::kUnavailable, "write " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+// FNV-1a 64: a stable, short directory name for a key (sockets must fit sun_path).
+std::string KeyHash(const VmKey& key) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+  };
+  mix(key.account_id);
+  mix(std::string_view("\0", 1));
+  mix(key.instance_id);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Spawns `argv` in a new session with no inherited environment or descriptors; stdout and
+// stderr go to `log_path` (or /dev/null). Returns the pid.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  const std::string out = log_path.empty() ? "/dev/null" : log_path;
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  char* empty_env[] = {nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), empty_env);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    return MakeError(Errc::kUnavailable, "spawn " + argv[0] + ": " + std::strerror(rc));
+  }
+  return pid;
+}
+
+// Waits up to `timeout` for a child to exit; its wait status, or nullopt if still running.
+std::optional<int> WaitChild(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+Result<uint16_t> FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return MakeError(Errc::kUnavailable, "socket: " + std::string(std::strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return MakeError(Errc::kUnavailable, "bind: " + std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string Tail(const std::string& text, size_t n) {
+  return text.size() <= n ? text : text.substr(text.size() - n);
+}
+
+}  // namespace
+
+Accel ProbeAccel(const std::string& qemu, const std::string& kernel,
+                 std::chrono::milliseconds timeout) {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) return Accel::kTcg;
+  auto pid = Spawn({qemu, "-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on", "-accel", "kvm",
+                    "-m", "128", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+                    "-kernel", kernel, "-append", "console=ttyS0 panic=-1", "-no-reboot"},
+                   "");
+  if (!pid) return Accel::kTcg;
+  auto status = WaitChild(*pid, timeout);
+  if (!status) {
+    ::kill(*pid, SIGKILL);
+    (void)WaitChild(*pid, 5s);
+    Log(LogLevel::kWarn, kComponent, "KVM hangs on this host; using TCG",
+        {{"timeout_ms", timeout.count()}});
+    return Accel::kTcg;
+  }
+  // The guest panicked for want of a root disk and QEMU exited cleanly (-no-reboot).
+  if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) return Accel::kKvm;
+  Log(LogLevel::kWarn, kComponent, "KVM fails on this host; using TCG");
+  return Accel::kTcg;
+}
+
+bool ProbeSandbox(const std::string& qemu) {
+  auto pid =
+      Spawn({qemu, "-M", "none", "-nodefaults", "-no-user-config", "-display", "none", "-S",
+             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"},
+            "");
+  if (!pid) return false;
+  auto status = WaitChild(*pid, 700ms);
+  if (status) return false;  // refused the option (or died under it)
+  ::kill(*pid, SIGKILL);
+  (void)WaitChild(*pid, 5s);
+  return true;
+}
+
+QemuMicrovmDriver::QemuMicrovmDriver(QemuOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<QemuMicrovmDriver>> QemuMicrovmDriver::Open(QemuOptions options) {
+  if (options.vm_dir.empty()) return MakeError(Errc::kInvalidArgument, "no VM directory");
+  if (options.kernel.empty() || ::access(options.kernel.c_str(), R_OK) != 0) {
+    return MakeError(Errc::kInvalidArgument, "guest kernel not readable: '" + options.kernel +
+                                                 "' (build the image with ops/guest/build.sh)");
+  }
+  const std::string& image = options.initrd.empty() ? options.rootfs : options.initrd;
+  if (image.empty() || ::access(image.c_str(), R_OK) != 0) {
+    return MakeError(Errc::kInvalidArgument,
+                     "guest image (initrd or rootfs) not readable: '" + image + "'");
+  }
+  std::error_code ec;
+  fs::create_directories(options.vm_dir, ec);
+  if (ec) return MakeError(Errc::kUnavailable, "create " + options.vm_dir + ": " + ec.message());
+  ::chmod(options.vm_dir.c_str(), 0700);
+  options.vm_dir = fs::canonical(options.vm_dir).string();
+  if (options.vm_dir.size() + 1 + 16 + 1 + 8 > kMaxSocketPath) {
+    return MakeError(Errc::kInvalidArgument,
+                     "VM directory path too long for QMP sockets (at most " +
+                         std::to_string(kMaxSocketPath - 26) + " characters)");
+  }
+  std::unique_ptr<QemuMicrovmDriver> driver(new QemuMicrovmDriver(std::move(options)));
+  switch (driver->options_.accel) {
+    case Accel::kKvm:
+    case Accel::kTcg:
+      driver->accel_ = driver->options_.accel;
+      break;
+    case Accel::kAuto:
+      driver->accel_ = ProbeAccel(driver->options_.qemu, driver->options_.kernel,
+                                  driver->options_.kvm_probe_timeout);
+      break;
+  }
+  driver->sandbox_ = driver->options_.sandbox && ProbeSandbox(driver->options_.qemu);
+  Log(LogLevel::kInfo, kComponent, "driver ready",
+      {{"accel", driver->accel_ == Accel::kKvm ? "kvm" : "tcg"},
+       {"sandbox", driver->sandbox_ ? "on" : "off"},
+       {"vm_dir", driver->options_.vm_dir}});
+  return driver;
+}
+
+std::string QemuMicrovmDriver::DirOf(const VmKey& key) const {
+  return options_.vm_dir + "/" + KeyHash(key);
+}
+
+std::optional<QemuMicrovmDriver::Meta> QemuMicrovmDriver::ReadMeta(const std::string& dir) const {
+  std::ifstream in(dir + "/meta");
+  if (!in) return std::nullopt;
+  Meta meta;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (k == "account") meta.key.account_id = v;
+    if (k == "instance") meta.key.instance_id = v;
+    if (k == "revision") meta.revision = std::strtoull(v.c_str(), nullptr, 10);
+  }
+  if (meta.key.account_id.empty() || meta.key.instance_id.empty()) return std::nullopt;
+  return meta;
+}
+
+bool QemuMicrovmDriver::Alive(int pid, const std::string& dir) {
+  if (pid <= 0) return false;
+  {
+    // Reap it if it is a child of this process, whichever driver spawned it (a driver made
+    // anew in the same process adopts its predecessor's VMs): an exited child must not linger
+    // as a zombie. For any other process waitpid fails with ECHILD and changes nothing.
+    std::lock_guard lock(mu_);
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      children_.erase(pid);
+      return false;
+    }
+  }
+  if (::kill(pid, 0) != 0) return false;
+  // A pid may be reused: it is our QEMU only if its command line names this VM's socket.
+  std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  if (cmdline.find(dir + "/qmp.sock") == std::string::npos) return false;
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return !(paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
+
+int QemuMicrovmDriver::PidOf(const VmKey& key) const {
+  const std::string text = ReadFile(DirOf(key) + "/qemu.pid");
+  return text.empty() ? 0 : std::atoi(text.c_str());
+}
+
+uint16_t QemuMicrovmDriver::PortOf(const VmKey& key) const {
+  const std::string text = ReadFile(DirOf(key) + "/port");
+  return text.empty() ? 0 : static_cast<uint16_t>(std::atoi(text.c_str()));
+}
+
+Status QemuMicrovmDriver::Create(const VmSpec& spec) {
+  const std::string dir = DirOf(spec.key);
+  if (auto meta = ReadMeta(dir)) {
+    if (meta->key != spec.key) {
+      return MakeError(Errc::kAlreadyExists,
+                       "VM directory hash collision for " + spec.key.ToString());
+    }
+    if (meta->revision != spec.revision) {
+      return MakeError(Errc::kAlreadyExists, "a VM of revision " + std::to_string(meta->revision) +
+                                                 " holds " + spec.key.ToString());
+    }
+    if (fs::exists(dir + "/disk.img")) return {};
+  }
+  if (spec.disk_bytes < 16 * 1024 * 1024) {
+    return MakeError(Errc::kInvalidArgument, "data disk must be at least 16 MiB");
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return MakeError(Errc::kUnavailable, "create " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  // The disk first, under a temporary name: a crash leaves no meta pointing at half a disk.
+  const std::string tmp = dir + "/disk.img.tmp";
+  {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return MakeError(Errc::kUnavailable, "create disk: " + std::string(std::strerror(errno)));
+    const int rc = ::ftruncate(fd, static_cast<off_t>(spec.disk_bytes));
+    ::close(fd);
+    if (rc != 0)
+      return MakeError(Errc::kUnavailable, "size disk: " + std::string(std::strerror(errno)));
+  }
+  auto pid = Spawn({options_.mkfs, "-q", "-F", "-m", "0", "-E",
+                    "lazy_itable_init=0,lazy_journal_init=0", "-L", "clawvisor-data", tmp},
+                   dir + "/mkfs.log");
+  if (!pid) return std::unexpected(pid.error());
+  auto status = WaitChild(*pid, 120s);
+  if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    if (!status) ::kill(*pid, SIGKILL), (void)WaitChild(*pid, 5s);
+    return MakeError(Errc::kUnavailable,
+                     "mkfs of the data disk failed: " + Tail(ReadFile(dir + "/mkfs.log"), 300));
+  }
+  ::unlink((dir + "/mkfs.log").c_str());
+  if (::rename(tmp.c_str(), (dir + "/disk.img").c_str()) != 0) {
+    return MakeError(Errc::kUnavailable, "rename disk: " + std::string(std::strerror(errno)));
+  }
+  return WriteFileAtomic(dir + "/meta", "account=" + spec.key.account_id +
+                                            "\ninstance=" + spec.key.instance_id +
+                                            "\nrevision=" + std::to_string(spec.revision) + "\n");
+}
+
+std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, const std::string& dir,
+                                                        uint16_t port,
+                                                        const std::string& config_path) const {
+  std::string append = "console=ttyS0 quiet panic=-1";
+  if (accel_ == Accel::kTcg) {
+    // Under TCG the microvm's PIT cannot calibrate the TSC and the LAPIC timer never fires
+    // on some hosts: preset the delay loop and use the PIT as the tick.
+    append += " lpj=4000000 nolapic_timer";
+  }
+  if (options_.initrd.empty()) append += " root=/dev/vdb ro rootfstype=ext4";
+  std::vector<std::string> argv = {
+      options_.qemu,
+      "-name",
+      "clawvisor-" + KeyHash(spec.key),
+      "-M",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+      "-accel",
+      accel_ == Accel::kKvm ? "kvm" : "tcg",
+      "-m",
+      std::to_string(spec.memory_mib),
+      "-smp",
+      std::to_string(spec.vcpus),
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      // The console log is appended to, so it keeps every boot of the VM.
+      "-chardev",
+      "file,id=console,path=" + dir + "/serial.log,append=on",
+      "-serial",
+      "chardev:console",
+      "-qmp",
+      "unix:" + dir + "/qmp.sock,server=on,wait=off",
+      "-pidfile",
+      dir + "/qemu.pid",
+      "-kernel",
+      options_.kernel,
+      "-append",
+      append,
+      "-no-reboot",
+      "-netdev",
+      "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-:18789",
+      "-device",
+      "virtio-net-device,netdev=n0",
+      "-drive",
+      "file=" + dir + "/disk.img,format=raw,if=none,id=data,aio=threads",
+      "-device",
+      "virtio-blk-device,drive=data",
+      "-fw_cfg",
+      "name=opt/clawvisor/config,file=" + config_path,
+  };
+  if (accel_ == Accel::kKvm) argv.insert(argv.begin() + 7, {"-cpu", "host"});
+  if (!options_.initrd.empty()) {
+    argv.insert(argv.end(), {"-initrd", options_.initrd});
+  } else {
+    argv.insert(argv.end(),
+                {"-drive", "file=" + options_.rootfs + ",format=raw,if=none,id=root,readonly=on",
+                 "-device", "virtio-blk-device,drive=root"});
+  }
+  if (sandbox_) {
+    argv.insert(
+        argv.end(),
+        {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+  }
+  return argv;
+}
+
+Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
+  const std::string dir = DirOf(spec.key);
+  auto meta = ReadMeta(dir);
+  if (!meta || meta->revision != spec.revision) {
+    return MakeError(Errc::kFailedPrecondition, "VM " + spec.key.ToString() + " is not created");
+  }
+  if (Alive(PidOf(spec.key), dir)) return {};
+  for (const char* stale : {"/qmp.sock", "/qemu.pid"}) ::unlink((dir + stale).c_str());
+  auto port = FreeLoopbackPort();
+  if (!port) return std::unexpected(port.error());
+  if (auto ok = WriteFileAtomic(dir + "/port", std::to_string(*port) + "\n"); !ok) return ok;
+
+  // The configuration holds secrets: a 0600 file in the 0700 directory, gone once QEMU read it.
+  const std::string config_path = dir + "/config.json";
+  struct Unlink {
+    std::string path;
+    ~Unlink() { ::unlink(path.c_str()); }
+  } remove_config{config_path};
+  {
+    ::unlink(config_path.c_str());
+    const int fd = ::open(config_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return MakeError(Errc::kUnavailable, "config file: " + std::string(std::strerror(errno)));
+    const bool ok =
+        ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
+    ::close(fd);
+    if (!ok) return MakeError(Errc::kUnavailable, "config file: short write");
+  }
+  if (auto ok = WriteFileAtomic(dir + "/want-running", ""); !ok) return ok;
+
+  auto pid = Spawn(CommandLine(spec, dir, *port, config_path), dir + "/qemu.log");
+  if (!pid) return std::unexpected(pid.error());
+  {
+    std::lock_guard lock(mu_);
+    children_.insert(*pid);
+  }
+  // QEMU answers QMP only from its main loop, after the machine (and fw_cfg) is set up.
+  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (true) {
+    bool exited = false;
+    {
+      std::lock_guard lock(mu_);
+      int status = 0;
+      if (::waitpid(*pid, &status, WNOHANG) == *pid) {
+        children_.erase(*pid);
+        exited = true;
+      }
+    }
+    if (exited) {
+      ::unlink((dir + "/want-running").c_str());
+      return MakeError(Errc::kUnavailable,
+                       "QEMU exited at start: " + Tail(ReadFile(dir + "/qemu.log"), 400));
+    }
+    if (auto qmp = QmpClient::Connect(dir + "/qmp.sock", 500ms); qmp) {
+      if (auto status = qmp->Status(options_.qmp_timeout); status) break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(*pid, SIGKILL);
+      return MakeError(Errc::kTimeout, "QEMU did not answer on QMP in time");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  Log(LogLevel::kInfo, kComponent, "VM started",
+      {{"instance", spec.key.ToString()}, {"pid", *pid}, {"port", *port}});
+  return {};
+}
+
+Status QemuMicrovmDriver::Kill(const std::string& dir) {
+  const std::string text = ReadFile(dir + "/qemu.pid");
+  const int pid = text.empty() ? 0 : std::atoi(text.c_str());
+  if (!Alive(pid, dir)) return {};
+  if (auto qmp = QmpClient::Connect(dir + "/qmp.sock", options_.qmp_timeout); qmp) {
+    (void)qmp->Execute("quit", options_.qmp_timeout);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (Alive(pid, dir)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      const auto hard = std::chrono::steady_clock::now() + 5s;
+      while (Alive(pid, dir) && std::chrono::steady_clock::now() < hard) {
+        std::this_thread::sleep_for(10ms);
+      }
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  if (Alive(pid, dir)) return MakeError(Errc::kUnavailable, "QEMU did not exit");
+  // An exiting QEMU loses its command line before it becomes a zombie, so Alive() may say
+  // "gone" before it could be reaped: reap it now if it is this process's child.
+  (void)WaitChild(pid, 2s);
+  {
+    std::lock_guard lock(mu_);
+    children_.erase(pid);
+  }
+  return {};
+}
+
+Status QemuMicrovmDriver::Stop(const VmKey& key) {
+  const std::string dir = DirOf(key);
+  ::unlink((dir + "/want-running").c_str());
+  if (auto ok = Kill(dir); !ok) return ok;
+  for (const char* stale : {"/qmp.sock", "/qemu.pid", "/port"}) ::unlink((dir + stale).c_str());
+  return {};
+}
+
+Status QemuMicrovmDriver::Pause(const VmKey& key) {
+  auto qmp = QmpClient::Connect(DirOf(key) + "/qmp.sock", options_.qmp_timeout);
+  if (!qmp) return std::unexpected(qmp.error());
+  if (auto ok = qmp->Execute("stop", options_.qmp_timeout); !ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Status QemuMicrovmDriver::Resume(const VmKey& key) {
+  auto qmp = QmpClient::Connect(DirOf(key) + "/qmp.sock", options_.qmp_timeout);
+  if (!qmp) return std::unexpected(qmp.error());
+  if (auto ok = qmp->Execute("cont", options_.qmp_timeout); !ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Status QemuMicrovmDriver::Destroy(const VmKey& key) {
+  const std::string dir = DirOf(key);
+  if (auto ok = Kill(dir); !ok) return ok;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return MakeError(Errc::kUnavailable, "remove " + dir + ": " + ec.message());
+  return {};
+}
+
+Result<std::optional<VmStatus>> QemuMicrovmDriver::InspectDir(const std::string& dir) {
+  auto meta = ReadMeta(dir);
+  if (!meta) return std::optional<VmStatus>();
+  VmStatus status;
+  status.key = meta->key;
+  status.revision = meta->revision;
+  struct stat st {};
+  if (::stat((dir + "/disk.img").c_str(), &st) == 0) {
+    status.disk_used_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+    status.disk_size_bytes = static_cast<uint64_t>(st.st_size);
+  }
+  const std::string text = ReadFile(dir + "/qemu.pid");
+  const int pid = text.empty() ? 0 : std::atoi(text.c_str());
+  if (!Alive(pid, dir)) {
+    status.state = fs::exists(dir + "/want-running") ? VmRunState::kExited : VmRunState::kStopped;
+    return std::optional<VmStatus>(status);
+  }
+  auto qmp = QmpClient::Connect(dir + "/qmp.sock", options_.qmp_timeout);
+  if (!qmp) return std::unexpected(qmp.error());
+  auto run = qmp->Status(options_.qmp_timeout);
+  if (!run) return std::unexpected(run.error());
+  if (*run == "paused" || *run == "suspended") {
+    status.state = VmRunState::kPaused;
+  } else if (*run == "shutdown" || *run == "guest-panicked" || *run == "internal-error" ||
+             *run == "io-error") {
+    status.state = VmRunState::kExited;
+  } else {
+    status.state = VmRunState::kRunning;
+  }
+  return std::optional<VmStatus>(status);
+}
+
+Result<std::optional<VmStatus>> QemuMicrovmDriver::Inspect(const VmKey& key) {
+  auto status = InspectDir(DirOf(key));
+  if (status && *status && (*status)->key != key) {
+    return MakeError(Errc::kAlreadyExists, "VM directory hash collision for " + key.ToString());
+  }
+  return status;
+}
+
+Result<std::vector<VmStatus>> QemuMicrovmDriver::List() {
+  std::vector<VmStatus> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(options_.vm_dir, ec)) {
+    if (!entry.is_directory()) continue;
+    auto status = InspectDir(entry.path().string());
+    if (!status) return std::unexpected(status.error());
+    if (*status) out.push_back(std::move(**status));
+  }
+  if (ec) return MakeError(Errc::kUnavailable, "list " + options_.vm_dir + ": " + ec.message());
+  return out;
+}
+
+HealthReport QemuMicrovmDriver::CheckHealth(const VmKey& key) {
+  const uint16_t port = PortOf(key);
+  if (port == 0) return {false, "no forwarded port"};
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return {false, "socket failed"};
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const auto deadline = std::chrono::steady_clock::now() + options_.health_timeout;
+  auto wait_for = [&](short events) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    return ::poll(&p, 1, static_cast<int>(left.count())) == 1;
+  };
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINPROGRESS) return {false, "connection refused"};
+    if (!wait_for(POLLOUT)) return {false, "connect timed out"};
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return {false, "connection refused"};
+  }
+  const std::string request = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    return {false, "send failed"};
+  }
+  std::string reply;
+  char buf[512];
+  while (reply.find("\r\n") == std::string::npos && reply.size() < 4096) {
+    if (!wait_for(POLLIN)) return {false, "no answer in time"};
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  // user-mode networking accepts the connection itself and closes it if the guest does not
+  // answer: an empty reply is "not listening yet".
+  if (reply.empty()) return {false, "no answer (guest not listening)"};
+  const auto space = reply.find(' ');
+  const std::string code = space == std::string::npos ? "" : reply.substr(space + 1, 3);
+  if (code == "200") return {true, ""};
+  return {false, "HTTP " + (code.empty() ? std::string("garbage") : code)};
+}
+
+}  // namespace clawvisor::qemu

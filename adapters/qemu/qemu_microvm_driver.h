@@ -1,0 +1,109 @@
+#pragma once
+
+// QemuMicrovmDriver: VmDriver over QEMU's `microvm` machine, controlled through QMP (design D7).
+//
+// Per VM, a private directory (0700) under `vm_dir`, named by a hash of its key:
+//   meta          account, instance, revision (what List() and re-adoption read)
+//   disk.img      the data disk: a sparse raw file of the quota's size, ext4, virtio-blk
+//   qmp.sock      the QMP socket           serial.log   the guest console
+//   qemu.pid      QEMU's pid (re-adoption) qemu.log     QEMU's own stderr
+//   port          the loopback port forwarded to the guest's 18789 (health probe)
+//   want-running  present from Start to Stop: a dead QEMU with it is "exited", not "stopped"
+//
+// QEMU runs detached (its own session, no inherited environment), so a reconciler that dies
+// or restarts leaves its VMs running; a new driver finds them through `qemu.pid` (checked
+// against /proc/PID/cmdline) and `qmp.sock`.
+//
+// Isolation: user-mode networking with `restrict=on` (no route out, no host services) and one
+// hostfwd from 127.0.0.1:PORT to the guest's 18789; `-sandbox on` (seccomp) with every deny
+// option QEMU offers when the host allows it; the configuration (secrets) goes in through
+// `-fw_cfg name=opt/clawvisor/config,file=…` from a 0600 file inside the VM's 0700 directory,
+// deleted as soon as QEMU answers on QMP (it has read the file by then). Never argv, env or logs.
+//
+// Acceleration: KVM when a probe boots the kernel to a panic under KVM within
+// `kvm_probe_timeout` (a host may expose /dev/kvm whose vCPUs hang), else TCG.
+//
+// Thread-safety: safe for concurrent use; calls for one key must not overlap (the reconciler
+// never overlaps them).
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "engine/vm_driver.h"
+
+namespace clawvisor::qemu {
+
+enum class Accel { kAuto, kKvm, kTcg };
+
+struct QemuOptions {
+  std::string vm_dir;                       // where VM directories live
+  std::string qemu = "qemu-system-x86_64";  // the binary (PATH lookup)
+  std::string kernel;                       // the guest kernel (vmlinuz)
+  std::string initrd;                       // the test image's initramfs; or
+  std::string rootfs;                       // production: a read-only root disk (vdb)
+  std::string mkfs = "mkfs.ext4";
+  Accel accel = Accel::kAuto;
+  std::chrono::milliseconds kvm_probe_timeout{8000};
+  bool sandbox = true;  // -sandbox on,... when the host's QEMU supports it
+  std::chrono::milliseconds qmp_timeout{3000};
+  std::chrono::milliseconds start_timeout{15000};  // until QEMU answers on QMP
+  std::chrono::milliseconds health_timeout{1000};
+};
+
+class QemuMicrovmDriver final : public VmDriver {
+ public:
+  // Checks the options (binary, kernel, image) and settles the accelerator.
+  static Result<std::unique_ptr<QemuMicrovmDriver>> Open(QemuOptions options);
+
+  Status Create(const VmSpec& spec) override;
+  Status Start(const VmSpec& spec, const std::string& config) override;
+  Status Stop(const VmKey& key) override;
+  Status Pause(const VmKey& key) override;
+  Status Resume(const VmKey& key) override;
+  Status Destroy(const VmKey& key) override;
+  Result<std::optional<VmStatus>> Inspect(const VmKey& key) override;
+  Result<std::vector<VmStatus>> List() override;
+  HealthReport CheckHealth(const VmKey& key) override;
+
+  Accel accel() const { return accel_; }
+  bool sandboxed() const { return sandbox_; }
+  // The VM's directory (tests read serial.log; nothing there holds a secret once started).
+  std::string DirOf(const VmKey& key) const;
+  // The QEMU pid of a running VM (tests kill it), or 0.
+  int PidOf(const VmKey& key) const;
+  // The loopback port forwarded to the guest's gateway, or 0.
+  uint16_t PortOf(const VmKey& key) const;
+  // The command line Start() runs for `spec`, with the config file at `config_path`.
+  std::vector<std::string> CommandLine(const VmSpec& spec, const std::string& dir, uint16_t port,
+                                       const std::string& config_path) const;
+
+ private:
+  explicit QemuMicrovmDriver(QemuOptions options);
+  struct Meta {
+    VmKey key;
+    uint64_t revision = 0;
+  };
+  std::optional<Meta> ReadMeta(const std::string& dir) const;
+  Result<std::optional<VmStatus>> InspectDir(const std::string& dir);
+  bool Alive(int pid, const std::string& dir);
+  Status Kill(const std::string& dir);
+
+  QemuOptions options_;
+  Accel accel_ = Accel::kTcg;
+  bool sandbox_ = false;
+  std::mutex mu_;
+  std::set<int> children_;  // pids this process spawned (reaped here, so no zombie lingers)
+};
+
+// Probes KVM: boots `kernel` without an initrd under KVM and waits for the guest's panic (QEMU
+// exits with -no-reboot). A hang or an error within `timeout` means TCG.
+Accel ProbeAccel(const std::string& qemu, const std::string& kernel,
+                 std::chrono::milliseconds timeout);
+// Whether this QEMU accepts `-sandbox on` with every deny option.
+bool ProbeSandbox(const std::string& qemu);
+
+}  // namespace clawvisor::qemu

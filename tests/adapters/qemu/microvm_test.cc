@@ -1,0 +1,412 @@
+// Real microVMs: the reconciler driving QemuMicrovmDriver, booting the test image built by
+// ops/guest/build.sh (the packaged kernel + busybox). Decisions are the engine's own Decide()
+// (LoopbackCommands); time is real, so the tests wait for conditions (never assert timings).
+//
+// VMs are shared across checks where that is honest (one boot serves several checks), to keep
+// the suite within its CI budget: TCG boots take seconds each.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "adapters/qemu/qemu_microvm_driver.h"
+#include "engine/reconciler.h"
+#include "events/codec.h"
+#include "tests/support/loopback_commands.h"
+#include "tests/support/temp_dir.h"
+
+namespace clawvisor {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using qemu::QemuMicrovmDriver;
+using qemu::QemuOptions;
+using testing::LoopbackCommands;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  ::pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+// A minimal HTTP/1.0 GET against the guest's forwarded gateway port.
+std::string HttpGet(uint16_t port, const std::string& path, const std::string& token = "") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    req += "\r\n";
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    char buf[1024];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return reply;
+}
+
+std::string Sha256Hex(const std::string& text) {
+  const std::string path = fs::temp_directory_path() / ("cv-sha-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+  }
+  std::string hash = Shell("sha256sum " + path + " | cut -d' ' -f1");
+  fs::remove(path);
+  return hash;
+}
+
+class CanarySecrets final : public InstanceSecrets {
+ public:
+  Result<InstanceSecretValues> Open(std::string_view, std::string_view instance_id) override {
+    InstanceSecretValues v;
+    v.gateway_token = "gwtok" + canary_suffix + std::string(instance_id);
+    v.credentials.push_back({"openai", v1::CREDENTIAL_KIND_MODEL_API_KEY, Canary()});
+    return v;
+  }
+  std::string Canary() const { return "sk-canary-" + canary_suffix; }
+  std::string Token(const std::string& instance) const {
+    return "gwtok" + canary_suffix + instance;
+  }
+  std::string canary_suffix = std::to_string(::getpid()) + "x7Qz";
+};
+
+class MicroVmTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string out =
+        Shell(std::string(CLAWVISOR_SOURCE_DIR) + "/ops/guest/build.sh 2>&1 | tail -1");
+    guest_dir_ = new std::string(out);
+  }
+  static void TearDownTestSuite() { delete guest_dir_; }
+
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(*guest_dir_ + "/initramfs.cpio.gz")) << "guest build: " << *guest_dir_;
+    // Short paths: QMP sockets must fit in sun_path.
+    vm_dir_ = "/tmp/cvvm-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    vm_dir_ = vm_dir_.substr(0, 40);
+    OpenDriver();
+    options_.host_id = "host-it";
+    options_.adopt_unplaced = true;
+    options_.health_interval = 500ms;
+    options_.boot_grace = 15s;
+    options_.failures_before_restart = 2;
+    options_.max_restarts = 1;
+    options_.idle_pause_after = 0us;
+    options_.backoff_base = 200ms;
+    options_.test_switches = [this](const VmKey& key) { return switches_[key.instance_id]; };
+    NewReconciler();
+    Register();
+  }
+
+  void TearDown() override {
+    if (driver_) {
+      if (auto vms = driver_->List(); vms) {
+        for (const auto& vm : *vms) (void)driver_->Destroy(vm.key);
+      }
+    }
+    fs::remove_all(vm_dir_);
+  }
+
+  void OpenDriver() {
+    QemuOptions q;
+    q.vm_dir = vm_dir_;
+    q.kernel = *guest_dir_ + "/kernel";
+    q.initrd = *guest_dir_ + "/initramfs.cpio.gz";
+    q.accel = accel_;
+    auto driver = QemuMicrovmDriver::Open(q);
+    ASSERT_TRUE(driver.has_value()) << driver.error().ToString();
+    driver_ = std::move(*driver);
+    accel_ = driver_->accel();  // probe once per test binary
+  }
+
+  void NewReconciler() {
+    reconciler_ =
+        std::make_unique<Reconciler>(*driver_, commands_, secrets_, clock_, metrics_, options_);
+    for (const auto& e : commands_.history()) reconciler_->Apply(e);
+    commands_.Deliver([](const v1::Envelope&) {});  // already applied above
+    ASSERT_TRUE(reconciler_->Start().has_value());
+  }
+
+  void Pump() {
+    commands_.Deliver([this](const v1::Envelope& e) { reconciler_->Apply(e); });
+    reconciler_->RunDue();
+  }
+
+  // Runs the reconciler until `done` holds (or `limit` passes: then the test fails).
+  bool RunUntil(const std::function<bool()>& done, std::chrono::seconds limit = 90s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Pump();
+      if (done()) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  v1::CommandOutcome Do(v1::Command c) {
+    c.set_command_id("c-" + std::to_string(++seq_));
+    c.set_account_id("acc-1");
+    c.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+    auto out = commands_.Submit(c, 0ms);
+    EXPECT_TRUE(out.has_value());
+    return *out;
+  }
+  void Register() {
+    v1::Command c;
+    c.mutable_register_account()->set_email("owner@example.com");
+    c.mutable_register_account()->set_plan(v1::PLAN_STANDARD);
+    ASSERT_TRUE(Do(c).accepted());
+  }
+  VmKey CreateAndStart(const std::string& id, uint32_t disk_mib = 64) {
+    v1::Command create;
+    create.mutable_create_instance()->set_instance_id(id);
+    create.mutable_create_instance()->set_name(id);
+    create.mutable_create_instance()->mutable_spec()->set_memory_mib(256);
+    create.mutable_create_instance()->mutable_spec()->set_disk_mib(disk_mib);
+    EXPECT_TRUE(Do(create).accepted());
+    v1::Command start;
+    start.mutable_start_instance()->set_instance_id(id);
+    EXPECT_TRUE(Do(start).accepted());
+    return VmKey{"acc-1", id};
+  }
+  void Request(const std::string& id, v1::Command c) {
+    (void)id;
+    EXPECT_TRUE(Do(std::move(c)).accepted());
+  }
+  v1::VmState Observed(const VmKey& key) {
+    return commands_.Account(key.account_id).instances.at(key.instance_id).observed;
+  }
+  int Count(v1::Envelope::PayloadCase type, const std::string& instance) {
+    int n = 0;
+    for (const auto& e : commands_.history()) {
+      if (e.payload_case() == type && e.aggregate_id() == instance) ++n;
+    }
+    return n;
+  }
+  std::string LastReason(v1::Envelope::PayloadCase type, const std::string& instance) {
+    std::string reason;
+    for (const auto& e : commands_.history()) {
+      if (e.payload_case() != type || e.aggregate_id() != instance) continue;
+      if (e.has_instance_stopped()) reason = e.instance_stopped().reason();
+      if (e.has_instance_failed()) reason = e.instance_failed().reason();
+    }
+    return reason;
+  }
+  // The guest console's lines that say the gateway came up: one per boot.
+  int Boots(const VmKey& key) {
+    const std::string log = Slurp(driver_->DirOf(key) + "/serial.log");
+    int n = 0;
+    for (size_t at = 0; (at = log.find("gateway listening", at)) != std::string::npos; ++at) ++n;
+    return n;
+  }
+
+  static std::string* guest_dir_;
+  static inline qemu::Accel accel_ = qemu::Accel::kAuto;
+  std::string vm_dir_;
+  std::unique_ptr<QemuMicrovmDriver> driver_;
+  ManualClock unused_clock_;
+  SystemClock clock_;
+  LoopbackCommands commands_{clock_};
+  CanarySecrets secrets_;
+  MetricsRegistry metrics_;
+  ReconcilerOptions options_;
+  std::map<std::string, GuestTestSwitches> switches_;
+  std::unique_ptr<Reconciler> reconciler_;
+  int seq_ = 0;
+};
+std::string* MicroVmTest::guest_dir_ = nullptr;
+
+// One pair of VMs serves: start to healthy, the gateway contract, the canary credential (in the
+// guest, nowhere on the host), isolation between the two, pause and resume, a killed QEMU
+// restarted and recorded, re-adoption by a new reconciler without a reboot, stop, delete.
+TEST_F(MicroVmTest, LifecycleOfTwoInstances) {
+  const VmKey a = CreateAndStart("ins-a");
+  const VmKey b = CreateAndStart("ins-b");
+  ASSERT_TRUE(RunUntil([&] {
+    return Observed(a) == v1::VM_STATE_RUNNING && Observed(b) == v1::VM_STATE_RUNNING;
+  })) << Slurp(driver_->DirOf(a) + "/serial.log")
+      << Slurp(driver_->DirOf(a) + "/qemu.log");
+  const uint16_t port_a = driver_->PortOf(a), port_b = driver_->PortOf(b);
+  ASSERT_NE(port_a, 0);
+  ASSERT_NE(port_b, 0);
+
+  // The gateway contract: health open, everything else behind the instance's own token.
+  EXPECT_NE(HttpGet(port_a, "/healthz").find("200 OK"), std::string::npos);
+  EXPECT_NE(HttpGet(port_a, "/readyz").find("200 OK"), std::string::npos);
+  EXPECT_NE(HttpGet(port_a, "/").find("401"), std::string::npos);
+  EXPECT_NE(HttpGet(port_a, "/", secrets_.Token("ins-b")).find("401"), std::string::npos);
+  EXPECT_NE(HttpGet(port_a, "/", secrets_.Token("ins-a")).find("200 OK"), std::string::npos);
+
+  // The canary credential reached the guest...
+  const std::string canary = secrets_.Canary();
+  const std::string sha = Sha256Hex(canary);
+  EXPECT_NE(HttpGet(port_a, "/v1/credentials/openai", secrets_.Token("ins-a")).find(sha),
+            std::string::npos);
+  // ...and is nowhere on the host: not in QEMU's arguments or environment, not in any file of
+  // the VM directory (the fw_cfg file is gone), not in any event.
+  const int pid_a = driver_->PidOf(a);
+  ASSERT_GT(pid_a, 0);
+  const std::string cmdline = Slurp("/proc/" + std::to_string(pid_a) + "/cmdline");
+  EXPECT_NE(cmdline.find("opt/clawvisor/config"), std::string::npos);
+  EXPECT_EQ(cmdline.find(canary), std::string::npos);
+  EXPECT_EQ(cmdline.find(secrets_.Token("ins-a")), std::string::npos);
+  EXPECT_EQ(Slurp("/proc/" + std::to_string(pid_a) + "/environ").find(canary), std::string::npos);
+  EXPECT_FALSE(fs::exists(driver_->DirOf(a) + "/config.json"));
+  for (const auto& entry : fs::recursive_directory_iterator(vm_dir_)) {
+    if (!entry.is_regular_file() || entry.path().filename() == "disk.img") continue;
+    EXPECT_EQ(Slurp(entry.path().string()).find(canary), std::string::npos) << entry.path();
+  }
+  for (const auto& e : commands_.history()) {
+    EXPECT_EQ(EncodeEnvelope(e).find(canary), std::string::npos);
+  }
+
+  // Isolation: ins-a cannot reach ins-b's forwarded port, nor a service on the host; the
+  // probe itself works (the guest reaches its own gateway).
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string host_port = std::to_string(ntohs(addr.sin_port));
+  const std::string token_a = secrets_.Token("ins-a");
+  EXPECT_NE(HttpGet(port_a, "/v1/connect?addr=127.0.0.1:18789", token_a).find("\"reachable\":true"),
+            std::string::npos);
+  EXPECT_NE(HttpGet(port_a, "/v1/connect?addr=10.0.2.2:" + std::to_string(port_b), token_a)
+                .find("\"reachable\":false"),
+            std::string::npos);
+  EXPECT_NE(HttpGet(port_a, "/v1/connect?addr=10.0.2.2:" + host_port, token_a)
+                .find("\"reachable\":false"),
+            std::string::npos);
+  ::close(listener);
+
+  // Pause freezes the guest (QMP stop); resume brings it back without a reboot.
+  v1::Command pause;
+  pause.mutable_pause_instance()->set_instance_id("ins-a");
+  Request("ins-a", pause);
+  ASSERT_TRUE(RunUntil([&] { return Observed(a) == v1::VM_STATE_PAUSED; }));
+  auto inspected = driver_->Inspect(a);
+  ASSERT_TRUE(inspected.has_value() && inspected->has_value());
+  EXPECT_EQ((*inspected)->state, VmRunState::kPaused);
+  EXPECT_FALSE(driver_->CheckHealth(a).healthy);
+  v1::Command resume;
+  resume.mutable_resume_instance()->set_instance_id("ins-a");
+  Request("ins-a", resume);
+  ASSERT_TRUE(RunUntil([&] { return Observed(a) == v1::VM_STATE_RUNNING; }));
+  EXPECT_EQ(driver_->PidOf(a), pid_a);
+  EXPECT_EQ(Boots(a), 1);
+
+  // A killed QEMU is noticed, recorded (InstanceFailed) and restarted.
+  ASSERT_EQ(::kill(pid_a, SIGKILL), 0);
+  ASSERT_TRUE(RunUntil([&] { return Count(v1::Envelope::kInstanceFailed, "ins-a") == 1; }));
+  ASSERT_TRUE(RunUntil([&] { return Observed(a) == v1::VM_STATE_RUNNING; }));
+  const int pid_a2 = driver_->PidOf(a);
+  EXPECT_NE(pid_a2, pid_a);
+
+  // Re-adoption: a new reconciler and driver (the old ones gone, as after a crash) find both
+  // VMs through their QMP sockets and reboot neither.
+  const int pid_b = driver_->PidOf(b);
+  reconciler_.reset();
+  driver_.reset();
+  OpenDriver();
+  NewReconciler();
+  const size_t events_before = commands_.history().size();
+  ASSERT_TRUE(RunUntil([&] { return reconciler_->QueueSize() > 0; }, 5s));
+  std::this_thread::sleep_for(1500ms);  // a few health rounds
+  Pump();
+  EXPECT_EQ(driver_->PidOf(a), pid_a2);
+  EXPECT_EQ(driver_->PidOf(b), pid_b);
+  EXPECT_EQ(::kill(pid_b, 0), 0);
+  EXPECT_EQ(Boots(b), 1);
+  EXPECT_EQ(commands_.history().size(), events_before);  // nothing changed, nothing recorded
+
+  // Stop ends the VM and keeps the disk; delete removes the directory and the disk.
+  v1::Command stop;
+  stop.mutable_stop_instance()->set_instance_id("ins-b");
+  stop.mutable_stop_instance()->set_immediate(true);
+  Request("ins-b", stop);
+  ASSERT_TRUE(RunUntil([&] { return Observed(b) == v1::VM_STATE_STOPPED; }));
+  EXPECT_NE(::kill(pid_b, 0), 0) << Slurp("/proc/" + std::to_string(pid_b) + "/stat") << " "
+                                 << Slurp("/proc/" + std::to_string(pid_b) + "/cmdline");
+  EXPECT_TRUE(fs::exists(driver_->DirOf(b) + "/disk.img"));
+  v1::Command del;
+  del.mutable_delete_instance()->set_instance_id("ins-b");
+  Request("ins-b", del);
+  ASSERT_TRUE(RunUntil([&] { return Count(v1::Envelope::kInstanceDeleted, "ins-b") == 1; }));
+  EXPECT_FALSE(fs::exists(driver_->DirOf(b)));
+}
+
+// Three misbehaving guests at once: one fails its health check (restarted, then stopped with
+// the reason recorded), one fills its disk (stopped, InstanceQuotaExceeded), one crashes once
+// (recorded and restarted; healthy afterwards).
+TEST_F(MicroVmTest, FailingHealthFullDiskAndCrash) {
+  switches_["sick"].fail_health = true;
+  switches_["full"].fill_disk = true;
+  switches_["crash"].crash_once_after_requests = 3;
+  const VmKey sick = CreateAndStart("sick");
+  const VmKey full = CreateAndStart("full");
+  const VmKey crash = CreateAndStart("crash");
+
+  ASSERT_TRUE(RunUntil(
+      [&] {
+        return Observed(sick) == v1::VM_STATE_STOPPED && Observed(full) == v1::VM_STATE_STOPPED &&
+               Count(v1::Envelope::kInstanceFailed, "crash") == 1 &&
+               Count(v1::Envelope::kInstanceStarted, "crash") >= 1 &&
+               Observed(crash) == v1::VM_STATE_RUNNING;
+      },
+      180s))
+      << "sick=" << Observed(sick) << " full=" << Observed(full) << " crash=" << Observed(crash)
+      << "\n"
+      << Slurp(driver_->DirOf(crash) + "/serial.log");
+
+  EXPECT_GE(Count(v1::Envelope::kInstanceHealthCheckFailed, "sick"), 2);
+  EXPECT_NE(LastReason(v1::Envelope::kInstanceStopped, "sick").find("health check failing"),
+            std::string::npos);
+  EXPECT_EQ(Boots(sick), 2);  // booted, restarted once, then stopped
+
+  EXPECT_EQ(Count(v1::Envelope::kInstanceQuotaExceeded, "full"), 1);
+  EXPECT_TRUE(fs::exists(driver_->DirOf(full) + "/disk.img"));
+
+  EXPECT_NE(LastReason(v1::Envelope::kInstanceFailed, "crash").find("exited"), std::string::npos);
+  EXPECT_EQ(Boots(crash), 2);
+}
+
+}  // namespace
+}  // namespace clawvisor
