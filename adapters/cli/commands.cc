@@ -21,6 +21,8 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/http/service_token_authenticator.h"
+#include "adapters/cli/reconcile_command.h"
+#include "adapters/cli/vm_flags.h"
 #include "engine/logging.h"
 #include "events/codec.h"
 
@@ -42,6 +44,7 @@ Commands:
   events tail           print events as they are appended
   projections rebuild   rebuild the read models from the event log
   projections verify    check the read models equal a fresh replay of the log
+  reconcile             run this host's microVM reconciler as a service
   vault rotate-master-key
                         re-wrap every data key under a new master key (online or offline)
   version               print the version
@@ -82,7 +85,11 @@ Flags:
   --session-absolute-hours N
                          every session is over this long after its login (default 12)
   --log-level L          debug | info | warn | error (default info)
+  --vms                  also run this host's microVMs: the reconciler in-process, with
+                         the flags below (see `clawvisor reconcile --help`)
   --help                 this help
+VM flags (with --vms): --host --vm-dir --guest-dir --guest-kernel --guest-rootfs --accel
+  --health-interval-ms --boot-grace-ms --idle-pause-min
 )";
 
 constexpr std::string_view kEventsHelp = R"(Usage: clawvisor events dump|tail [flags]
@@ -238,18 +245,21 @@ std::optional<pid_t> RunningServe(const std::filesystem::path& data_dir) {
 }
 
 int Serve(const std::vector<std::string>& args) {
-  auto flags = Flags::Parse(args, {{"data-dir"},
-                                   {"listen"},
-                                   {"partitions"},
-                                   {"master-key-file"},
-                                   {"command-wait-ms"},
-                                   {"service-tokens-file"},
-                                   {"argon2-memory-kib"},
-                                   {"argon2-iterations"},
-                                   {"session-idle-minutes"},
-                                   {"session-absolute-hours"},
-                                   {"log-level"},
-                                   {"help", false}});
+  std::vector<FlagSpec> specs = {{"data-dir"},
+                                 {"listen"},
+                                 {"partitions"},
+                                 {"master-key-file"},
+                                 {"command-wait-ms"},
+                                 {"service-tokens-file"},
+                                 {"argon2-memory-kib"},
+                                 {"argon2-iterations"},
+                                 {"session-idle-minutes"},
+                                 {"session-absolute-hours"},
+                                 {"log-level"},
+                                 {"vms", false},
+                                 {"help", false}};
+  for (auto& spec : VmFlagSpecs()) specs.push_back(spec);
+  auto flags = Flags::Parse(args, specs);
   if (!flags) return UsageError(flags.error().message, kServeHelp);
   if (flags->Has("help")) {
     std::cout << kServeHelp;
@@ -300,6 +310,11 @@ int Serve(const std::vector<std::string>& args) {
     Log(LogLevel::kInfo, "serve", "service tokens loaded",
         {{"services", static_cast<int64_t>((*tokens)->service_count())}});
     options.service_tokens_file = *tokens_file;
+  }
+  if (flags->Has("vms")) {
+    auto vms = ParseVmFlags(*flags, options.data_dir);
+    if (!vms) return UsageError(vms.error().message, kServeHelp);
+    options.vms = *vms;
   }
 
   // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
@@ -614,6 +629,7 @@ int Main(int argc, char** argv) {
   if (command == "events") return Events(rest);
   if (command == "projections") return Projections(rest);
   if (command == "vault") return Vault(rest);
+  if (command == "reconcile") return Reconcile(rest);
   return UsageError("unknown command " + command, kTopHelp);
 }
 

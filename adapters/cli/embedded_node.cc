@@ -264,6 +264,16 @@ Status EmbeddedNode::Start() {
     if (!port) return std::unexpected(port.error());
     http_port_ = *port;
   }
+  if (options_.vms) {
+    auto driver = qemu::QemuMicrovmDriver::Open(options_.vms->qemu);
+    if (!driver) return std::unexpected(driver.error());
+    vm_driver_ = std::move(*driver);
+    reconciler_ = std::make_unique<Reconciler>(*vm_driver_, *commands_, *instance_secrets_, clock_,
+                                               metrics_, options_.vms->reconciler);
+    reconciler_service_ = std::make_unique<ReconcilerService>(*log_, *reconciler_, clock_);
+    reconciler_thread_ =
+        std::jthread([this](std::stop_token stop) { reconciler_service_->Run(stop); });
+  }
   ready_ = true;
   Log(LogLevel::kInfo, kComponent, "ready",
       {{"http_port", static_cast<int64_t>(http_port_)},
@@ -276,6 +286,9 @@ Status EmbeddedNode::Start() {
 void EmbeddedNode::Stop() {
   ready_ = false;
   if (http_) http_->Stop();
+  // The reconciler first: its reports wait on the processor. Its VMs keep running (a restarted
+  // serve re-adopts them).
+  reconciler_thread_ = {};
   processor_thread_ = {};  // request_stop + join
   projector_thread_ = {};
 }

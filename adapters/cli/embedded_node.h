@@ -22,6 +22,7 @@
 #include "adapters/http/authenticator.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/key_vault.h"
+#include "adapters/qemu/qemu_microvm_driver.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
 #include "adapters/system/os_random.h"
@@ -31,6 +32,8 @@
 #include "engine/outcome_board.h"
 #include "engine/password_service.h"
 #include "engine/processor.h"
+#include "engine/reconciler.h"
+#include "engine/reconciler_service.h"
 #include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
 
@@ -53,6 +56,12 @@ struct EmbeddedNodeOptions {
   // Session timeouts (also in processor.decide, which this overrides when set).
   std::optional<int64_t> session_idle_timeout_us;
   std::optional<int64_t> session_absolute_timeout_us;
+  // The in-process reconciler of this host's microVMs (design D6/D7); nullopt runs none.
+  struct Vms {
+    qemu::QemuOptions qemu;
+    ReconcilerOptions reconciler;
+  };
+  std::optional<Vms> vms;
 };
 
 struct MasterKeyRotation {
@@ -82,6 +91,9 @@ class EmbeddedNode {
   // The reconciler's one way to an instance's plaintext secrets (engine/instance_secrets.h).
   InstanceSecrets& instance_secrets() { return *instance_secrets_; }
   MetricsRegistry& metrics() { return metrics_; }
+  // The microVM driver and reconciler, when options.vms is set (after Start).
+  qemu::QemuMicrovmDriver* vm_driver() { return vm_driver_.get(); }
+  Reconciler* reconciler() { return reconciler_.get(); }
 
  private:
   explicit EmbeddedNode(EmbeddedNodeOptions options) : options_(std::move(options)) {}
@@ -105,6 +117,10 @@ class EmbeddedNode {
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<LogCommandService> commands_;
   std::unique_ptr<HttpApi> http_;
+  std::unique_ptr<qemu::QemuMicrovmDriver> vm_driver_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<ReconcilerService> reconciler_service_;
+  std::jthread reconciler_thread_;
   std::jthread processor_thread_;
   std::jthread projector_thread_;
   std::atomic<bool> ready_{false};

@@ -1,0 +1,22 @@
+#pragma once
+
+// The flags that configure a host's microVMs and reconciler, shared by `serve --vms` and
+// `reconcile`. Paths and numbers only: nothing here is secret.
+
+#include <filesystem>
+#include <string_view>
+#include <vector>
+
+#include "adapters/cli/embedded_node.h"
+#include "adapters/cli/flags.h"
+
+namespace clawvisor::cli {
+
+extern const std::string_view kVmFlagsHelp;
+std::vector<FlagSpec> VmFlagSpecs();
+// Reads the VM flags (defaults: host "local", the test image built by ops/guest/build.sh in
+// ~/.cache/clawvisor/guest, VMs under DATA_DIR/vms).
+Result<EmbeddedNodeOptions::Vms> ParseVmFlags(const Flags& flags,
+                                              const std::filesystem::path& data_dir);
+
+}  // namespace clawvisor::cli
