@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "adapters/cli/embedded_node.h"
+#include "adapters/http/ids.h"
 #include "adapters/qemu/qemu_microvm_driver.h"
 #include "engine/reconciler.h"
 
@@ -112,7 +113,12 @@ double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
   create.mutable_create_instance()->set_name(id);
   create.mutable_create_instance()->mutable_spec()->set_memory_mib(256);
   create.mutable_create_instance()->mutable_spec()->set_disk_mib(64);
-  (void)node.commands().Submit(create, 10s);
+  create.mutable_create_instance()->set_gateway_token("benchGatewayToken_0123456789abcdef" +
+                                                      std::to_string(i));
+  if (auto o = node.commands().Submit(create, 10s); !o || !o->accepted()) {
+    std::fprintf(stderr, "vm_bench: create refused: %s\n", o ? o->message().c_str() : "error");
+    return -1;
+  }
   v1::Command start;
   start.set_command_id("go-" + id);
   start.set_account_id(account);
@@ -155,9 +161,13 @@ void BenchBoots(const std::string& guest, int boots) {
   reg.set_command_id("reg-bench");
   reg.mutable_register_account()->set_email("bench@example.com");
   reg.mutable_register_account()->set_plan(v1::PLAN_STANDARD);
-  reg.set_account_id("acc_bench");
+  reg.set_account_id(DeriveAccountId(reg.command_id()));
   auto outcome = (*node)->commands().Submit(reg, 10s);
-  const std::string account = outcome ? outcome->account_id() : "acc_bench";
+  if (!outcome || !outcome->accepted()) {
+    std::fprintf(stderr, "vm_bench: registration refused\n");
+    return;
+  }
+  const std::string account = outcome->account_id();
 
   std::vector<double> via_commands, raw;
   for (int i = 0; i < boots; ++i) {
