@@ -7,7 +7,7 @@
 namespace clawvisor::cli {
 
 const std::string_view kVmFlagsHelp =
-    R"(  --host ID              this host's id (default "local"); the reconciler manages the
+    R"(  --host ID              this host's id (serve --vms: default "local"); the reconciler manages the
                          instances placed on it, and unplaced ones
   --vm-dir DIR           VM directories, disks and QMP sockets (default DATA_DIR/vms;
                          short: sockets must fit 107 bytes)

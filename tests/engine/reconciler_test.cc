@@ -104,6 +104,7 @@ class ReconcilerTest : public ::testing::Test {
     c.mutable_create_instance()->set_instance_id(id);
     c.mutable_create_instance()->set_name("agent " + id);
     c.mutable_create_instance()->mutable_spec()->set_disk_mib(disk_mib);
+    c.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
     EXPECT_TRUE(Do(c, account).accepted());
     return VmKey{account, id};
   }
@@ -543,6 +544,39 @@ TEST(GuestConfigTest, OneKeyPerLineAndEscaped) {
   EXPECT_NE(json.find("\"value\": \"v\\u000a1\""), std::string::npos);
   EXPECT_NE(json.find("\n    \"fail_health\": true,\n"), std::string::npos);
   EXPECT_NE(json.find("\"revision\": 3,"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clawvisor
+
+namespace clawvisor {
+namespace {
+
+// A stop/pause/delete reason is recorded only for the engine's own timers (KIND_SYSTEM) and
+// only from the closed set; anyone else's request is the user's.
+TEST(DecideReasonTest, OnlySystemActorsNameAReason) {
+  AccountState state;
+  state.account_id = "acc-1";
+  state.registered = true;
+  state.instances["ins-1"].instance_id = "ins-1";
+  state.instances["ins-1"].desired = DesiredState::kRunning;
+  v1::Command c;
+  c.set_command_id("c-1");
+  c.set_account_id("acc-1");
+  c.mutable_delete_instance()->set_instance_id("ins-1");
+  c.mutable_delete_instance()->set_reason("trial_ended");
+  c.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+  auto by_user = Decide(state, c, 0);
+  ASSERT_TRUE(by_user.has_value());
+  EXPECT_EQ((*by_user)[0].instance_delete_requested().reason(), "user");
+  c.mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  auto by_timer = Decide(state, c, 0);
+  ASSERT_TRUE(by_timer.has_value());
+  EXPECT_EQ((*by_timer)[0].instance_delete_requested().reason(), "trial_ended");
+  c.mutable_delete_instance()->set_reason("because");
+  auto unknown = Decide(state, c, 0);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().reason, v1::REJECTION_INVALID_ARGUMENT);
 }
 
 }  // namespace
