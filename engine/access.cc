@@ -12,6 +12,7 @@ constexpr Principals kOwner = Bit(P::kOwner);
 constexpr Principals kWebTier = Bit(P::kWebTier);
 constexpr Principals kOperator = Bit(P::kOperator);
 constexpr Principals kReconciler = Bit(P::kReconciler);
+constexpr Principals kSystem = Bit(P::kSystem);
 
 // viewer: read only (and its own sign-in security); admin: configure and operate instances;
 // owner: also billing, members, erasure, backups' restore and the audit trail. Services get only
@@ -41,13 +42,15 @@ constexpr std::array kCommandRules = {
     CommandRule{C::kGrantCredits, kOperator},
     CommandRule{C::kUnlockLogin, kOperator},
     CommandRule{C::kRecordUsage, kReconciler},
-    // Instances: configure and operate. Stopping is also the operators' kill switch.
+    // Instances: configure and operate. Stopping is also the operators' kill switch; the
+    // engine's lifecycle timers (idle pause, trial end, cancellation, inactivity) stop, pause,
+    // resume and delete.
     CommandRule{C::kCreateInstance, kOwnerOrAdmin},
     CommandRule{C::kStartInstance, kOwnerOrAdmin},
-    CommandRule{C::kStopInstance, kOwnerOrAdmin | kOperator},
-    CommandRule{C::kPauseInstance, kOwnerOrAdmin},
-    CommandRule{C::kResumeInstance, kOwnerOrAdmin},
-    CommandRule{C::kDeleteInstance, kOwnerOrAdmin},
+    CommandRule{C::kStopInstance, kOwnerOrAdmin | kOperator | kSystem},
+    CommandRule{C::kPauseInstance, kOwnerOrAdmin | kSystem},
+    CommandRule{C::kResumeInstance, kOwnerOrAdmin | kSystem},
+    CommandRule{C::kDeleteInstance, kOwnerOrAdmin | kSystem},
     CommandRule{C::kSetCredential, kOwnerOrAdmin},
     CommandRule{C::kRemoveCredential, kOwnerOrAdmin},
     CommandRule{C::kRotateGatewayToken, kOwnerOrAdmin},

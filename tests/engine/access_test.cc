@@ -116,7 +116,8 @@ v1::Actor ActorOf(Who w) {
 // The expected rights, written from the words (viewer: read only; admin: configure and
 // operate instances; owner: also billing, members, erasure and the audit export; services only
 // what their job needs), not copied from the table. Letters: O owner, A admin, V viewer,
-// W web tier, P operator, R reconciler.
+// W web tier, P operator, R reconciler, S the engine's lifecycle timers (#6: idle pause and
+// resume, trial end, cancellation, inactivity).
 const std::map<std::string, std::string> kExpectedCommands = {
     {"register_account", "W"},
     {"verify_email", "W"},
@@ -140,10 +141,10 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"request_audit_export", "O"},
     {"create_instance", "OA"},
     {"start_instance", "OA"},
-    {"stop_instance", "OAP"},
-    {"pause_instance", "OA"},
-    {"resume_instance", "OA"},
-    {"delete_instance", "OA"},
+    {"stop_instance", "OAPS"},
+    {"pause_instance", "OAS"},
+    {"resume_instance", "OAS"},
+    {"delete_instance", "OAS"},
     {"set_credential", "OA"},
     {"remove_credential", "OA"},
     {"rotate_gateway_token", "OA"},
@@ -178,7 +179,7 @@ bool Expected(Who who, const std::string& letters) {
     case Who::kReconciler:
       return has('R');
     case Who::kSystem:
-      return false;
+      return has('S');
     case Who::kAnonymous:
       return false;
   }

@@ -84,8 +84,12 @@ class ReconcilerTest : public ::testing::Test {
   v1::CommandOutcome Do(v1::Command c, const std::string& account = "acc-1") {
     c.set_command_id("c-" + std::to_string(++seq_));
     c.set_account_id(account);
-    c.mutable_actor()->set_kind(v1::Actor::KIND_USER);
-    c.mutable_actor()->set_id("usr-1");
+    // By default the web tier acting as the account's owner (the loopback development caller).
+    if (!c.has_actor()) {
+      c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+      c.mutable_actor()->set_id("web");
+      c.mutable_actor()->set_role(v1::ROLE_OWNER);
+    }
     auto out = commands_.Submit(c, 0ms);
     EXPECT_TRUE(out.has_value());
     return *out;
@@ -450,8 +454,10 @@ TEST_F(ReconcilerTest, IdleInstanceIsPausedAndResumedOnActivity) {
   EXPECT_EQ(pause.instance_pause_requested().reason(), "idle");
   EXPECT_EQ(pause.actor().kind(), v1::Actor::KIND_SYSTEM);
 
-  // Activity (reported by the web tier) wakes it.
+  // Activity (as a host reports it) wakes it.
   v1::Command activity;
+  activity.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  activity.mutable_actor()->set_id("host-1");
   auto* obs = activity.mutable_record_observation();
   obs->set_instance_id("ins-1");
   obs->set_revision(1);
@@ -565,7 +571,8 @@ TEST(DecideReasonTest, OnlySystemActorsNameAReason) {
   c.set_account_id("acc-1");
   c.mutable_delete_instance()->set_instance_id("ins-1");
   c.mutable_delete_instance()->set_reason("trial_ended");
-  c.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+  c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  c.mutable_actor()->set_role(v1::ROLE_OWNER);
   auto by_user = Decide(state, c, 0);
   ASSERT_TRUE(by_user.has_value());
   EXPECT_EQ((*by_user)[0].instance_delete_requested().reason(), "user");
