@@ -17,6 +17,8 @@ packages=(
   # microVMs (#6): QEMU's microvm machine, the packaged kernel the test guest boots (it only
   # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
   qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod
+  # Kafka (#5): a real broker for tests, fetched by ops/kafka/kafka.sh with Maven
+  openjdk-17-jre-headless maven
 )
 
 missing=()

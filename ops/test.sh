@@ -9,6 +9,8 @@ fast=0
 [ "${1:-}" = "--fast" ] && fast=1
 
 ops/install-deps.sh
+echo "== Apache Kafka for the real-broker tests (cached outside the repository)"
+ops/kafka/kafka.sh fetch
 echo "== format check"
 files=$(git ls-files '*.h' '*.cc' 2>/dev/null || find engine events projections adapters tests ops -name '*.h' -o -name '*.cc')
 clang-format --dry-run --Werror $files
