@@ -48,7 +48,8 @@ class Projector final : public ReadModel {
   // `progress`, if given, advances after each applied batch (read-your-writes waits on it).
   Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics, Watermarks* progress);
 
-  // Applies event records (any partitions, each partition's in offset order).
+  // Applies event records (any partitions, each partition's in offset order). Each partition's
+  // records must continue exactly at NextOffset(): a gap is refused (kFailedPrecondition).
   Status Apply(std::span<const Record> records);
   // The next offset to apply for `partition` (0 for a fresh store).
   Result<int64_t> NextOffset(int32_t partition);
@@ -94,6 +95,10 @@ class Projector final : public ReadModel {
 
  private:
   class BatchView;
+  // `read_from_next`: the records were read from the log starting at NextOffset(), so a gap is
+  // offsets the log does not show (Kafka's transaction markers and aborted records), not
+  // skipped events.
+  Status ApplyRecords(std::span<const Record> records, bool read_from_next);
   Status ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition, int64_t offset);
   Status ApplySecretRefs(BatchView& view, const v1::Envelope& event);
 

@@ -20,6 +20,7 @@
 
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
+#include "adapters/cli/kafka_commands.h"
 #include "adapters/http/service_token_authenticator.h"
 #include "adapters/cli/reconcile_command.h"
 #include "adapters/cli/vm_flags.h"
@@ -47,6 +48,7 @@ Commands:
   reconcile             run this host's microVM reconciler as a service
   vault rotate-master-key
                         re-wrap every data key under a new master key (online or offline)
+  kafka init            create or check the Kafka topics (the production event log)
   version               print the version
 
 Run `clawvisor <command> --help` for a command's flags.
@@ -630,6 +632,7 @@ int Main(int argc, char** argv) {
   if (command == "projections") return Projections(rest);
   if (command == "vault") return Vault(rest);
   if (command == "reconcile") return Reconcile(rest);
+  if (command == "kafka") return KafkaCommand(rest);
   return UsageError("unknown command " + command, kTopHelp);
 }
 

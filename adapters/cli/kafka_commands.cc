@@ -1,0 +1,164 @@
+#include "adapters/cli/kafka_commands.h"
+
+#include <iostream>
+#include <string_view>
+
+#include "adapters/cli/commands.h"
+#include "adapters/cli/flags.h"
+#include "adapters/kafka/kafka_admin.h"
+#include "engine/logging.h"
+
+namespace clawvisor::cli {
+namespace {
+
+constexpr std::string_view kKafkaHelp = R"(Usage: clawvisor kafka <command> [flags]
+
+Commands:
+  init    create the commands and events topics, or check existing ones
+
+Run `clawvisor kafka <command> --help` for its flags.
+)";
+
+constexpr std::string_view kInitHelp =
+    R"(Usage: clawvisor kafka init --bootstrap-servers HOST:PORT[,...] [flags]
+
+Creates the topics clawvisor needs through Kafka's admin API, or checks that existing ones
+are safe to use. Never changes an existing topic: a dangerous configuration (events that
+expire or are compacted, too few replicas, another partition count, unclean leader election)
+is reported and nothing is done (exit 65). Safe to run again.
+
+Topics:
+  clawvisor.events    the audit trail: retention.ms=-1, retention.bytes=-1 (kept forever),
+                      cleanup.policy=delete (never compacted), min.insync.replicas
+  clawvisor.commands  requests: retention.ms from --commands-retention-hours, delete policy,
+                      min.insync.replicas
+Both: the same partition count (an account's commands and events share a partition number),
+unclean.leader.election.enable=false, message.timestamp.type=CreateTime.
+
+Flags:
+  --bootstrap-servers B        Kafka brokers (default $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS)
+  --partitions N               partitions of each topic (default 12; fixed forever)
+  --replication-factor N       replicas of each partition (default 3)
+  --min-insync-replicas N      replicas that must acknowledge a write (default 2)
+  --commands-retention-hours N how long commands are kept (default 168)
+  --timeout-ms N               admin request timeout (default 30000)
+)";
+
+int Usage(std::string_view message, std::string_view help) {
+  std::cerr << "clawvisor: " << message << "\n\n" << help;
+  return kExitUsage;
+}
+
+int Failed(const Error& error) {
+  std::cerr << "clawvisor: " << error.ToString() << "\n";
+  switch (error.code) {
+    case Errc::kInvalidArgument:
+      return kExitUsage;
+    case Errc::kUnavailable:
+    case Errc::kTimeout:
+      return kExitUnavailable;
+    default:
+      return kExitFailure;
+  }
+}
+
+int Init(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {{"bootstrap-servers"},
+                                   {"partitions"},
+                                   {"replication-factor"},
+                                   {"min-insync-replicas"},
+                                   {"commands-retention-hours"},
+                                   {"timeout-ms"},
+                                   {"help", false}});
+  if (!flags) return Usage(flags.error().message, kInitHelp);
+  if (flags->Has("help")) {
+    std::cout << kInitHelp;
+    return kExitOk;
+  }
+  if (!flags->positional().empty()) {
+    return Usage("unexpected argument " + flags->positional()[0], kInitHelp);
+  }
+  std::string bootstrap = flags->GetOr("bootstrap-servers", "");
+  if (bootstrap.empty()) {
+    if (const char* env = std::getenv("CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS"); env != nullptr) {
+      bootstrap = env;
+    }
+  }
+  if (bootstrap.empty()) return Usage("--bootstrap-servers is required", kInitHelp);
+  auto partitions = flags->GetInt("partitions", 12, 1, 10000);
+  if (!partitions) return Usage(partitions.error().message, kInitHelp);
+  auto rf = flags->GetInt("replication-factor", 3, 1, 32);
+  if (!rf) return Usage(rf.error().message, kInitHelp);
+  auto isr = flags->GetInt("min-insync-replicas", 2, 1, 32);
+  if (!isr) return Usage(isr.error().message, kInitHelp);
+  if (*isr > *rf) {
+    return Usage(
+        "--min-insync-replicas cannot exceed --replication-factor (no write could "
+        "ever be acknowledged)",
+        kInitHelp);
+  }
+  auto retention = flags->GetInt("commands-retention-hours", 168, 1, 24 * 365 * 10);
+  if (!retention) return Usage(retention.error().message, kInitHelp);
+  auto timeout = flags->GetInt("timeout-ms", 30000, 100, 600000);
+  if (!timeout) return Usage(timeout.error().message, kInitHelp);
+
+  auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::milliseconds(*timeout));
+  if (!admin) return Failed(admin.error());
+  auto brokers = (*admin)->BrokerCount();
+  if (!brokers) return Failed(brokers.error());
+  if (*brokers < *rf) {
+    std::cerr << "clawvisor: --replication-factor " << *rf << " needs at least " << *rf
+              << " brokers; the cluster has " << *brokers << "\n";
+    return kExitUnavailable;
+  }
+  KafkaInitOptions options;
+  options.partitions = static_cast<int32_t>(*partitions);
+  options.replication_factor = static_cast<int16_t>(*rf);
+  options.min_insync_replicas = static_cast<int16_t>(*isr);
+  options.commands_retention = std::chrono::hours(*retention);
+  const auto specs = ClawvisorTopics(options);
+
+  // Check everything before creating anything: a refused run changes nothing.
+  std::vector<const KafkaTopicSpec*> missing;
+  std::vector<std::string> problems;
+  for (const KafkaTopicSpec& spec : specs) {
+    auto state = (*admin)->Describe(spec.name);
+    if (!state && state.error().code == Errc::kNotFound) {
+      missing.push_back(&spec);
+      continue;
+    }
+    if (!state) return Failed(state.error());
+    auto found = CheckTopic(spec, *state);
+    problems.insert(problems.end(), found.begin(), found.end());
+    if (found.empty()) std::cout << spec.name << ": exists, configuration is safe\n";
+  }
+  if (!problems.empty()) {
+    std::cerr << "clawvisor: refusing to use the existing topics:\n";
+    for (const std::string& p : problems) std::cerr << "  - " << p << "\n";
+    std::cerr << "Fix them (kafka-configs.sh --alter) or point clawvisor at another cluster.\n";
+    return kExitDataErr;
+  }
+  for (const KafkaTopicSpec* spec : missing) {
+    Log(LogLevel::kInfo, "kafka", "creating topic",
+        {{"topic", spec->name},
+         {"partitions", spec->partitions},
+         {"replication_factor", static_cast<int64_t>(spec->replication_factor)}});
+    if (auto ok = (*admin)->Create(*spec); !ok) return Failed(ok.error());
+    std::cout << spec->name << ": created (" << spec->partitions << " partitions, replication "
+              << spec->replication_factor << ")\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int KafkaCommand(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "help" || args[0] == "-h") {
+    std::cout << kKafkaHelp;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "init") return Init({args.begin() + 1, args.end()});
+  return Usage("unknown kafka command " + args[0], kKafkaHelp);
+}
+
+}  // namespace clawvisor::cli
