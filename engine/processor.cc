@@ -178,6 +178,13 @@ void Processor::Revoke(std::span<const int32_t> partitions) {
 }
 
 Status Processor::Rebuild(int32_t partition, PartitionState& state) {
+  // The committed position first: on Kafka it is answered only once the previous owner's last
+  // transaction is decided (committed or aborted), so the events read next include everything
+  // that transaction appended. Read the other way round, a transaction committing in between
+  // would leave its events out of the state while its offsets moved past its commands.
+  auto committed =
+      log_.CommittedOffset(options_.consumer_group, {std::string(kCommandsTopic), partition});
+  if (!committed) return std::unexpected(committed.error());
   const TopicPartition events{std::string(kEventsTopic), partition};
   int64_t offset = 0;
   size_t replayed = 0;
@@ -205,9 +212,6 @@ Status Processor::Rebuild(int32_t partition, PartitionState& state) {
       ++replayed;
     }
   }
-  auto committed =
-      log_.CommittedOffset(options_.consumer_group, {std::string(kCommandsTopic), partition});
-  if (!committed) return std::unexpected(committed.error());
   state.next_command_offset = *committed;
   Log(LogLevel::kInfo, kComponent, "partition assigned",
       {{"partition", partition},

@@ -116,7 +116,8 @@ class KafkaEventLog::Impl {
 
   ~Impl() {
     if (producer_ != nullptr) DestroyProducer();
-    for (auto& c : consumers_) rd_kafka_destroy(c->rk);
+    for (auto& c : read_consumers_) rd_kafka_destroy(c->rk);
+    for (auto& c : poll_consumers_) rd_kafka_destroy(c->rk);
     for (auto& [group, rk] : group_consumers_) rd_kafka_destroy(rk);
     if (meta_ != nullptr) rd_kafka_destroy(meta_);
   }
@@ -475,10 +476,12 @@ class KafkaEventLog::Impl {
     return rk;
   }
 
-  // Borrows a reader; `want` prefers one whose resume positions equal it.
-  Result<std::unique_ptr<Consumer>> Borrow(std::span<const Position> want) {
+  // Borrows a reader; `want` prefers one whose resume positions equal it. Read and Poll keep
+  // separate pools: Read re-assigns on every call, Poll consumers keep streaming.
+  Result<std::unique_ptr<Consumer>> Borrow(std::span<const Position> want, bool for_poll) {
     {
       std::lock_guard lock(pool_mu_);
+      auto& consumers_ = for_poll ? poll_consumers_ : read_consumers_;
       auto same = [&](const std::unique_ptr<Consumer>& c) {
         if (c->resume.size() != want.size()) return false;
         for (size_t i = 0; i < want.size(); ++i) {
@@ -503,9 +506,9 @@ class KafkaEventLog::Impl {
     return c;
   }
 
-  void Return(std::unique_ptr<Consumer> c) {
+  void Return(std::unique_ptr<Consumer> c, bool for_poll) {
     std::lock_guard lock(pool_mu_);
-    consumers_.push_back(std::move(c));
+    (for_poll ? poll_consumers_ : read_consumers_).push_back(std::move(c));
   }
 
   Status AssignAt(Consumer& c, std::span<const Position> positions) {
@@ -562,13 +565,13 @@ class KafkaEventLog::Impl {
     if (!end) return std::unexpected(end.error());
     if (from >= *end) return std::vector<Record>{};
     const Position pos{tp, from};
-    auto c = Borrow(std::span<const Position>(&pos, 1));
+    auto c = Borrow(std::span<const Position>(&pos, 1), /*for_poll=*/false);
     if (!c) return std::unexpected(c.error());
     std::vector<Record> out;
     Status status = ReadUntilEnd(**c, pos, *end, max, out);
     (*c)->resume.clear();
     rd_kafka_assign((*c)->rk, nullptr);
-    Return(std::move(*c));
+    Return(std::move(*c), /*for_poll=*/false);
     if (!status) return std::unexpected(status.error());
     return out;
   }
@@ -603,7 +606,7 @@ class KafkaEventLog::Impl {
                                    std::chrono::milliseconds timeout) {
     if (auto ok = CheckPositions(positions); !ok) return std::unexpected(ok.error());
     if (max == 0 || positions.empty()) return std::vector<Record>{};
-    auto borrowed = Borrow(positions);
+    auto borrowed = Borrow(positions, /*for_poll=*/true);
     if (!borrowed) return std::unexpected(borrowed.error());
     Consumer& c = **borrowed;
     std::vector<Position> next(positions.begin(), positions.end());
@@ -636,7 +639,14 @@ class KafkaEventLog::Impl {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
       if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
           m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-        continue;  // a position past the end: nothing there yet
+        // A position past the end. The fetcher stops for that partition, so the assignment
+        // must not be kept: the next Poll assigns afresh.
+        Log(LogLevel::kWarn, kComponent, "poll position out of range",
+            {{"topic", std::string(m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "")},
+             {"partition", m->partition},
+             {"offset", m->offset}});
+        status = MakeError(Errc::kUnavailable, "poll position out of range");
+        break;
       }
       if (m->err) {
         status = std::unexpected(KafkaError(m->err, "fetch"));
@@ -654,7 +664,7 @@ class KafkaEventLog::Impl {
       c.resume.clear();
       rd_kafka_assign(c.rk, nullptr);
     }
-    Return(std::move(*borrowed));
+    Return(std::move(*borrowed), /*for_poll=*/true);
     if (!status) return std::unexpected(status.error());
     return out;
   }
@@ -758,7 +768,8 @@ class KafkaEventLog::Impl {
   std::map<std::string, int32_t, std::less<>> partitions_;
 
   std::mutex pool_mu_;
-  std::vector<std::unique_ptr<Consumer>> consumers_;
+  std::vector<std::unique_ptr<Consumer>> read_consumers_;
+  std::vector<std::unique_ptr<Consumer>> poll_consumers_;
 
   std::mutex group_mu_;
   std::map<std::string, rd_kafka_t*, std::less<>> group_consumers_;
