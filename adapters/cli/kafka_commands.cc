@@ -14,7 +14,7 @@ namespace {
 constexpr std::string_view kKafkaHelp = R"(Usage: clawvisor kafka <command> [flags]
 
 Commands:
-  init    create the commands and events topics, or check existing ones
+  init    create the commands, events and keys topics, or check existing ones
 
 Run `clawvisor kafka <command> --help` for its flags.
 )";
@@ -32,7 +32,9 @@ Topics:
                       cleanup.policy=delete (never compacted), min.insync.replicas
   clawvisor.commands  requests: retention.ms from --commands-retention-hours, delete policy,
                       min.insync.replicas
-Both: the same partition count (an account's commands and events share a partition number),
+  clawvisor.keys      wrapped data keys, latest value per key: cleanup.policy=compact,
+                      never expired (tombstones kept 1 h), min.insync.replicas
+All: the same partition count (an account's commands and events share a partition number),
 unclean.leader.election.enable=false, message.timestamp.type=CreateTime.
 
 Flags:

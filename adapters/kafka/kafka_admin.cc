@@ -60,7 +60,16 @@ std::vector<KafkaTopicSpec> ClawvisorTopics(const KafkaInitOptions& options) {
   commands.config["retention.ms"] = std::to_string(
       std::chrono::duration_cast<std::chrono::milliseconds>(options.commands_retention).count());
   commands.config["retention.bytes"] = "-1";
-  return {commands, events};
+  // Latest value per key (wrapped data keys, ARCHITECTURE.md "Sharing the vault on Kafka"):
+  // compacted, never expired; tombstones and superseded values linger an hour, no longer.
+  KafkaTopicSpec keys{std::string(kKeysTopic), options.partitions, options.replication_factor,
+                      common};
+  keys.config["cleanup.policy"] = "compact";
+  keys.config["retention.ms"] = "-1";
+  keys.config["retention.bytes"] = "-1";
+  keys.config["delete.retention.ms"] = "3600000";
+  keys.config["min.compaction.lag.ms"] = "3600000";
+  return {commands, events, keys};
 }
 
 std::vector<std::string> CheckTopic(const KafkaTopicSpec& spec, const KafkaTopicState& state) {
@@ -83,7 +92,13 @@ std::vector<std::string> CheckTopic(const KafkaTopicSpec& spec, const KafkaTopic
   if (Get(state.config, "unclean.leader.election.enable") == "true") {
     problems.push_back(t + "unclean.leader.election.enable=true can lose acknowledged records");
   }
-  if (Get(spec.config, "retention.ms") == "-1") {  // the audit trail
+  if (Get(spec.config, "cleanup.policy") == "compact" &&
+      Get(state.config, "cleanup.policy") != "compact") {
+    problems.push_back(t + "cleanup.policy=" + Get(state.config, "cleanup.policy") +
+                       " would delete latest values (must be compact)");
+  }
+  if (Get(spec.config, "retention.ms") == "-1" &&
+      Get(spec.config, "cleanup.policy") == "delete") {  // the audit trail
     if (ParseInt(state.config, "retention.ms", 0) != -1) {
       problems.push_back(t + "retention.ms=" + Get(state.config, "retention.ms") +
                          " would expire audit events (must be -1)");

@@ -14,11 +14,15 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/result.h"
 
 namespace clawvisor {
+
+// The compacted topic of wrapped data keys (the vault shared by every process on Kafka).
+inline constexpr std::string_view kKeysTopic = "clawvisor.keys";
 
 struct KafkaTopicSpec {
   std::string name;
@@ -47,6 +51,8 @@ struct KafkaInitOptions {
 //                       (unlimited: the audit trail), min.insync.replicas
 //   clawvisor.commands  retention.ms=commands_retention, cleanup.policy=delete,
 //                       min.insync.replicas
+//   clawvisor.keys      cleanup.policy=compact (latest wrapped key per key id), never
+//                       expired; delete.retention.ms = min.compaction.lag.ms = 1 h
 // Both: unclean.leader.election.enable=false, message.timestamp.type=CreateTime.
 std::vector<KafkaTopicSpec> ClawvisorTopics(const KafkaInitOptions& options);
 

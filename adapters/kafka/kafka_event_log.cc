@@ -596,6 +596,11 @@ class KafkaEventLog::Impl {
         break;  // past the end: nothing to read
       }
       if (m->err) return std::unexpected(KafkaError(m->err, "fetch"));
+      // Never a message left over from an earlier assignment of this consumer.
+      if (m->partition != pos.tp.partition || pos.tp.topic != rd_kafka_topic_name(m->rkt) ||
+          m->offset < (out.empty() ? pos.next_offset : out.back().offset + 1)) {
+        continue;
+      }
       out.push_back(ToRecord(m));
       if (m->offset >= end - 1) break;
     }
@@ -652,10 +657,16 @@ class KafkaEventLog::Impl {
         status = std::unexpected(KafkaError(m->err, "fetch"));
         break;
       }
-      Record r = ToRecord(m);
+      // Only records at or after the caller's position of a requested partition: a message
+      // still queued from an earlier assignment of this consumer must never reach the caller
+      // (a processor would take its offset for a position of the commands topic).
+      Position* at = nullptr;
       for (Position& p : next) {
-        if (p.tp.partition == r.partition && p.tp.topic == r.topic) p.next_offset = r.offset + 1;
+        if (p.tp.partition == m->partition && p.tp.topic == rd_kafka_topic_name(m->rkt)) at = &p;
       }
+      if (at == nullptr || m->offset < at->next_offset) continue;
+      Record r = ToRecord(m);
+      at->next_offset = r.offset + 1;
       out.push_back(std::move(r));
     }
     if (status) {

@@ -21,7 +21,7 @@ const KafkaTopicSpec& Find(const std::vector<KafkaTopicSpec>& specs, std::string
 
 TEST(KafkaTopics, EventsAreKeptForeverAndBothTopicsShareTheLayout) {
   const auto specs = ClawvisorTopics({12, 3, 2, std::chrono::hours(48)});
-  ASSERT_EQ(specs.size(), 2u);
+  ASSERT_EQ(specs.size(), 3u);
   const auto& events = Find(specs, kEventsTopic);
   const auto& commands = Find(specs, kCommandsTopic);
   EXPECT_EQ(events.config.at("retention.ms"), "-1");
@@ -63,6 +63,15 @@ TEST(KafkaTopics, DangerousExistingConfigurationsAreRefused) {
   stronger.replication_factor = 5;
   stronger.config["min.insync.replicas"] = "3";
   EXPECT_TRUE(CheckTopic(events, stronger).empty());
+  // The keys topic holds latest values: compacted, and never deleted by retention.
+  const auto& keys = Find(specs, kKeysTopic);
+  EXPECT_EQ(keys.config.at("cleanup.policy"), "compact");
+  EXPECT_TRUE(CheckTopic(keys, StateOf(keys)).empty());
+  KafkaTopicState deleting = StateOf(keys);
+  deleting.config["cleanup.policy"] = "delete";
+  EXPECT_FALSE(CheckTopic(keys, deleting).empty());
+  deleting.config["cleanup.policy"] = "compact,delete";
+  EXPECT_FALSE(CheckTopic(keys, deleting).empty());
   // Commands may expire (they are transport, not the audit trail).
   const auto& commands = Find(specs, kCommandsTopic);
   KafkaTopicState expiring = StateOf(commands);
