@@ -203,7 +203,8 @@ case "$cmd" in
     mkdir -p "$(dirname "$1")"
     exec 9>"$1.lock"
     flock 9
-    if [ -f "$1/ports" ] && KAFKA_START_TIMEOUT=5 wait_brokers "$1" "${2:-1}" 2>/dev/null; then
+    # A subshell: wait_brokers dies (exits) when a node is gone, which here only means "start".
+    if [ -f "$1/ports" ] && (KAFKA_START_TIMEOUT=5 wait_brokers "$1" "${2:-1}") 2>/dev/null; then
       bootstrap "$1"
     else
       stop "$1"
