@@ -255,8 +255,26 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
   const std::string other_email = "canary.erased." + u + "@example.com";
   const std::string other_credential = "sk-CanaryErased" + u + "ER05";
 
+  const std::string password = "Canary-Passphrase-" + u + "-Zq";
+  const std::string wrong_password = "Canary-WrongPass-" + u + "-Wp";
+
   StartServe();
-  const std::string account = Register("reg-a", email);
+  auto registered = Post("/v1/accounts", R"({"command_id":"reg-a","register_account":{"email":")" +
+                                             email + R"(","password":")" + password + R"("}})");
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  const std::string account = ParseJson<v1::CommandOutcome>(registered.body).account_id();
+  // A login shows its session token once; a failed one shows nothing.
+  auto login = Post("/v1/sessions",
+                    R"({"command_id":"login-1","login":{"email":")" + email + R"(","password":")" +
+                        password + R"("}})",
+                    /*shows_a_secret=*/true);
+  ASSERT_EQ(login.status, 200) << login.body;
+  const std::string session_token = JsonMember(login.body, "session_token");
+  ASSERT_FALSE(session_token.empty()) << login.body;
+  EXPECT_EQ(Post("/v1/sessions", R"({"command_id":"login-2","login":{"email":")" + email +
+                                     R"(","password":")" + wrong_password + R"("}})")
+                .status,
+            401);
   const std::string first_token = CreateInstance(account, "ins_a");
   ASSERT_EQ(first_token.size(), 43u);
   for (const auto& [name, kv] : credentials) {
@@ -328,8 +346,9 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
   CollectLogs();
   CollectDataDirectory();
 
-  std::vector<std::string> canaries = {email,        other_email, other_credential, first_token,
-                                       second_token, refused,     generic};
+  std::vector<std::string> canaries = {email,          other_email,  other_credential, first_token,
+                                       second_token,   refused,      generic,          password,
+                                       wrong_password, session_token};
   for (const auto& [name, kv] : credentials) canaries.push_back(kv.second);
   // Each also hex- and base64-encoded (as a log or a JSON bytes field would carry it).
   const size_t plain = canaries.size();
