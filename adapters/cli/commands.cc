@@ -21,9 +21,9 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/cli/kafka_commands.h"
-#include "adapters/http/service_token_authenticator.h"
 #include "adapters/cli/reconcile_command.h"
 #include "adapters/cli/vm_flags.h"
+#include "adapters/http/service_token_authenticator.h"
 #include "engine/logging.h"
 #include "events/codec.h"
 
