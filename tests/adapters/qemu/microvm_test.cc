@@ -183,7 +183,10 @@ class MicroVmTest : public ::testing::Test {
   v1::CommandOutcome Do(v1::Command c) {
     c.set_command_id("c-" + std::to_string(++seq_));
     c.set_account_id("acc-1");
-    c.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+    // The web tier acting as the account's owner (what the loopback development caller is).
+    c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+    c.mutable_actor()->set_id("web");
+    c.mutable_actor()->set_role(v1::ROLE_OWNER);
     auto out = commands_.Submit(c, 0ms);
     EXPECT_TRUE(out.has_value());
     return *out;
