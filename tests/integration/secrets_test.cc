@@ -25,6 +25,7 @@
 #include "clawvisor/v1/views.pb.h"
 #include "engine/seal_fields.h"
 #include "events/codec.h"
+#include "tests/support/files.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json.h"
 #include "tests/support/serve_process.h"
@@ -36,25 +37,11 @@ namespace {
 namespace fs = std::filesystem;
 using testing::HttpRequest;
 using testing::HttpResponse;
+using testing::JsonStringMember;
 using testing::ParseJson;
+using testing::ReadFile;
 using testing::RunClawvisor;
 using testing::ServeProcess;
-
-// The value of a top-level string member in a JSON object, "" if absent or null.
-std::string JsonMember(const std::string& json, const std::string& name) {
-  const std::string key = "\"" + name + "\":\"";
-  const size_t at = json.find(key);
-  if (at == std::string::npos) return "";
-  const size_t end = json.find('"', at + key.size());
-  return json.substr(at + key.size(), end - at - key.size());
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Something the project wrote or answered, to be searched: where it came from, and its bytes.
 struct Output {
@@ -133,7 +120,7 @@ class SecretsTest : public ::testing::Test {
                   /*shows_a_secret=*/true);
     EXPECT_EQ(r.status, 201) << r.body;
     EXPECT_EQ(r.headers["cache-control"], "no-store");
-    return JsonMember(r.body, "gateway_token");
+    return JsonStringMember(r.body, "gateway_token");
   }
   void SetCredentialExpecting(const std::string& account, const std::string& instance,
                               const std::string& name, const std::string& value, int status) {
@@ -269,7 +256,7 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
                         password + R"("}})",
                     /*shows_a_secret=*/true);
   ASSERT_EQ(login.status, 200) << login.body;
-  const std::string session_token = JsonMember(login.body, "session_token");
+  const std::string session_token = JsonStringMember(login.body, "session_token");
   ASSERT_FALSE(session_token.empty()) << login.body;
   EXPECT_EQ(Post("/v1/sessions", R"({"command_id":"login-2","login":{"email":")" + email +
                                      R"(","password":")" + wrong_password + R"("}})")
@@ -289,7 +276,7 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
   auto rotated = Post("/v1/accounts/" + account + "/instances/ins_a/rotate-gateway-token",
                       R"({"command_id":"rotate-1"})", /*shows_a_secret=*/true);
   ASSERT_EQ(rotated.status, 200) << rotated.body;
-  const std::string second_token = JsonMember(rotated.body, "gateway_token");
+  const std::string second_token = JsonStringMember(rotated.body, "gateway_token");
   ASSERT_EQ(second_token.size(), 43u);
   EXPECT_NE(second_token, first_token);
 

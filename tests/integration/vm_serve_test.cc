@@ -15,7 +15,9 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/files.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -23,37 +25,13 @@ namespace clawvisor {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::JsonStringMember;
+using testing::ReadFile;
+using testing::Shell;
 using namespace std::chrono_literals;
 using testing::HttpRequest;
 using testing::RunClawvisor;
 using testing::ServeProcess;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::string Shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ::pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string JsonMember(const std::string& json, const std::string& name) {
-  const std::string key = "\"" + name + "\":\"";
-  const size_t at = json.find(key);
-  if (at == std::string::npos) return "";
-  const size_t end = json.find('"', at + key.size());
-  return json.substr(at + key.size(), end - at - key.size());
-}
 
 class VmServeTest : public ::testing::Test {
  protected:
@@ -67,9 +45,10 @@ class VmServeTest : public ::testing::Test {
     // Nothing may outlive the test: end a QEMU left in our VM directory, by its pid file.
     if (fs::exists(vm_dir_)) {
       for (const auto& e : fs::directory_iterator(vm_dir_)) {
-        const std::string pid = Slurp(e.path() / "qemu.pid");
+        const std::string pid = ReadFile(e.path() / "qemu.pid");
         if (pid.empty()) continue;
-        const std::string cmdline = Slurp("/proc/" + std::to_string(std::stoi(pid)) + "/cmdline");
+        const std::string cmdline =
+            ReadFile("/proc/" + std::to_string(std::stoi(pid)) + "/cmdline");
         if (cmdline.find(vm_dir_) != std::string::npos) ::kill(std::stoi(pid), SIGKILL);
       }
     }
@@ -88,7 +67,7 @@ class VmServeTest : public ::testing::Test {
   }
   std::string ObservedState() {
     auto r = HttpRequest(serve_->port(), "GET", "/v1/accounts/" + account_ + "/instances/ins_vm");
-    return JsonMember(r.body, "observed_state");
+    return JsonStringMember(r.body, "observed_state");
   }
   bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -121,12 +100,12 @@ TEST_F(VmServeTest, CommandsDriveARealMicroVmAndTheCanaryStaysInside) {
       "/v1/accounts",
       R"({"command_id":"reg-1","register_account":{"email":"o@example.com","plan":"PLAN_STANDARD"}})");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  account_ = JsonMember(reg.body, "account_id");
+  account_ = JsonStringMember(reg.body, "account_id");
   auto created = Post(
       "/v1/accounts/" + account_ + "/instances",
       R"({"command_id":"mk","create_instance":{"instance_id":"ins_vm","name":"bot","spec":{"memory_mib":256,"disk_mib":64}}})");
   ASSERT_EQ(created.status, 201) << created.body;
-  const std::string token = JsonMember(created.body, "gateway_token");
+  const std::string token = JsonStringMember(created.body, "gateway_token");
   ASSERT_FALSE(token.empty()) << created.body;
   auto cred = Post(
       "/v1/accounts/" + account_ + "/instances/ins_vm/credentials",
@@ -139,11 +118,11 @@ TEST_F(VmServeTest, CommandsDriveARealMicroVmAndTheCanaryStaysInside) {
 
   ASSERT_TRUE(WaitFor([&] { return ObservedState() == "VM_STATE_RUNNING"; }, 150s))
       << ObservedState() << "\n"
-      << Slurp(dir_.path() / "serve-1.log");
+      << ReadFile(dir_.path() / "serve-1.log");
   const std::string vm = VmDir();
   ASSERT_FALSE(vm.empty());
-  const auto port = static_cast<uint16_t>(std::stoi(Slurp(vm + "/port")));
-  const int qemu_pid = std::stoi(Slurp(vm + "/qemu.pid"));
+  const auto port = static_cast<uint16_t>(std::stoi(ReadFile(vm + "/port")));
+  const int qemu_pid = std::stoi(ReadFile(vm + "/qemu.pid"));
 
   // The guest serves the gateway contract with the token the API showed once.
   EXPECT_EQ(HttpRequest(port, "GET", "/healthz").status, 200);
@@ -156,11 +135,12 @@ TEST_F(VmServeTest, CommandsDriveARealMicroVmAndTheCanaryStaysInside) {
                             {{"Authorization", "Bearer " + token}});
   EXPECT_NE(inside.body.find(sha), std::string::npos) << inside.body;
   // ...and not in QEMU's arguments or environment.
-  EXPECT_EQ(Slurp("/proc/" + std::to_string(qemu_pid) + "/cmdline").find(canary),
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(qemu_pid) + "/cmdline").find(canary),
             std::string::npos);
-  EXPECT_EQ(Slurp("/proc/" + std::to_string(qemu_pid) + "/environ").find(canary),
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(qemu_pid) + "/environ").find(canary),
             std::string::npos);
-  EXPECT_EQ(Slurp("/proc/" + std::to_string(qemu_pid) + "/cmdline").find(token), std::string::npos);
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(qemu_pid) + "/cmdline").find(token),
+            std::string::npos);
 
   // Kill serve while the VM runs: the VM survives, and the restarted serve adopts it.
   serve_->Kill();
@@ -169,8 +149,8 @@ TEST_F(VmServeTest, CommandsDriveARealMicroVmAndTheCanaryStaysInside) {
   ASSERT_FALSE(HasFailure());
   std::this_thread::sleep_for(3s);  // several health rounds of the new reconciler
   EXPECT_EQ(::kill(qemu_pid, 0), 0);
-  EXPECT_EQ(std::stoi(Slurp(vm + "/qemu.pid")), qemu_pid);
-  const std::string console = Slurp(vm + "/serial.log");
+  EXPECT_EQ(std::stoi(ReadFile(vm + "/qemu.pid")), qemu_pid);
+  const std::string console = ReadFile(vm + "/serial.log");
   size_t boots = 0;
   for (size_t at = 0; (at = console.find("gateway listening", at)) != std::string::npos; ++at) {
     ++boots;
@@ -188,7 +168,7 @@ TEST_F(VmServeTest, CommandsDriveARealMicroVmAndTheCanaryStaysInside) {
 
   // No host log, and no event, holds the canary; the events record the VM's life.
   for (int i = 1; i <= starts_; ++i) {
-    const std::string log = Slurp(dir_.path() / ("serve-" + std::to_string(i) + ".log"));
+    const std::string log = ReadFile(dir_.path() / ("serve-" + std::to_string(i) + ".log"));
     EXPECT_EQ(log.find(canary), std::string::npos) << "serve-" << i << ".log";
     EXPECT_EQ(log.find(token), std::string::npos) << "serve-" << i << ".log";
   }

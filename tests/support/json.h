@@ -20,4 +20,14 @@ Message ParseJson(const std::string& json) {
   return m;
 }
 
+// The value of a top-level string member of a JSON object, "" if absent or null. For reading
+// one member of an API answer without a schema.
+inline std::string JsonStringMember(const std::string& json, const std::string& name) {
+  const std::string key = "\"" + name + "\":\"";
+  const size_t at = json.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = json.find('"', at + key.size());
+  return json.substr(at + key.size(), end - at - key.size());
+}
+
 }  // namespace clawvisor::testing

@@ -24,6 +24,7 @@
 #include "adapters/qemu/qemu_microvm_driver.h"
 #include "engine/reconciler.h"
 #include "events/codec.h"
+#include "tests/support/files.h"
 #include "tests/support/loopback_commands.h"
 #include "tests/support/temp_dir.h"
 
@@ -31,29 +32,12 @@ namespace clawvisor {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ReadFile;
+using testing::Shell;
 using namespace std::chrono_literals;
 using qemu::QemuMicrovmDriver;
 using qemu::QemuOptions;
 using testing::LoopbackCommands;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ::pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
 
 // A minimal HTTP/1.0 GET against the guest's forwarded gateway port.
 std::string HttpGet(uint16_t port, const std::string& path, const std::string& token = "") {
@@ -235,7 +219,7 @@ class MicroVmTest : public ::testing::Test {
   }
   // The guest console's lines that say the gateway came up: one per boot.
   int Boots(const VmKey& key) {
-    const std::string log = Slurp(driver_->DirOf(key) + "/serial.log");
+    const std::string log = ReadFile(driver_->DirOf(key) + "/serial.log");
     int n = 0;
     for (size_t at = 0; (at = log.find("gateway listening", at)) != std::string::npos; ++at) ++n;
     return n;
@@ -265,8 +249,8 @@ TEST_F(MicroVmTest, LifecycleOfTwoInstances) {
   const VmKey b = CreateAndStart("ins-b");
   ASSERT_TRUE(RunUntil([&] {
     return Observed(a) == v1::VM_STATE_RUNNING && Observed(b) == v1::VM_STATE_RUNNING;
-  })) << Slurp(driver_->DirOf(a) + "/serial.log")
-      << Slurp(driver_->DirOf(a) + "/qemu.log");
+  })) << ReadFile(driver_->DirOf(a) + "/serial.log")
+      << ReadFile(driver_->DirOf(a) + "/qemu.log");
   const uint16_t port_a = driver_->PortOf(a), port_b = driver_->PortOf(b);
   ASSERT_NE(port_a, 0);
   ASSERT_NE(port_b, 0);
@@ -287,15 +271,16 @@ TEST_F(MicroVmTest, LifecycleOfTwoInstances) {
   // the VM directory (the fw_cfg file is gone), not in any event.
   const int pid_a = driver_->PidOf(a);
   ASSERT_GT(pid_a, 0);
-  const std::string cmdline = Slurp("/proc/" + std::to_string(pid_a) + "/cmdline");
+  const std::string cmdline = ReadFile("/proc/" + std::to_string(pid_a) + "/cmdline");
   EXPECT_NE(cmdline.find("opt/clawvisor/config"), std::string::npos);
   EXPECT_EQ(cmdline.find(canary), std::string::npos);
   EXPECT_EQ(cmdline.find(secrets_.Token("ins-a")), std::string::npos);
-  EXPECT_EQ(Slurp("/proc/" + std::to_string(pid_a) + "/environ").find(canary), std::string::npos);
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(pid_a) + "/environ").find(canary),
+            std::string::npos);
   EXPECT_FALSE(fs::exists(driver_->DirOf(a) + "/config.json"));
   for (const auto& entry : fs::recursive_directory_iterator(vm_dir_)) {
     if (!entry.is_regular_file() || entry.path().filename() == "disk.img") continue;
-    EXPECT_EQ(Slurp(entry.path().string()).find(canary), std::string::npos) << entry.path();
+    EXPECT_EQ(ReadFile(entry.path().string()).find(canary), std::string::npos) << entry.path();
   }
   for (const auto& e : commands_.history()) {
     EXPECT_EQ(EncodeEnvelope(e).find(canary), std::string::npos);
@@ -369,8 +354,8 @@ TEST_F(MicroVmTest, LifecycleOfTwoInstances) {
   stop.mutable_stop_instance()->set_immediate(true);
   Request("ins-b", stop);
   ASSERT_TRUE(RunUntil([&] { return Observed(b) == v1::VM_STATE_STOPPED; }));
-  EXPECT_NE(::kill(pid_b, 0), 0) << Slurp("/proc/" + std::to_string(pid_b) + "/stat") << " "
-                                 << Slurp("/proc/" + std::to_string(pid_b) + "/cmdline");
+  EXPECT_NE(::kill(pid_b, 0), 0) << ReadFile("/proc/" + std::to_string(pid_b) + "/stat") << " "
+                                 << ReadFile("/proc/" + std::to_string(pid_b) + "/cmdline");
   EXPECT_TRUE(fs::exists(driver_->DirOf(b) + "/disk.img"));
   v1::Command del;
   del.mutable_delete_instance()->set_instance_id("ins-b");
@@ -400,7 +385,7 @@ TEST_F(MicroVmTest, FailingHealthFullDiskAndCrash) {
       180s))
       << "sick=" << Observed(sick) << " full=" << Observed(full) << " crash=" << Observed(crash)
       << "\n"
-      << Slurp(driver_->DirOf(crash) + "/serial.log");
+      << ReadFile(driver_->DirOf(crash) + "/serial.log");
 
   EXPECT_GE(Count(v1::Envelope::kInstanceHealthCheckFailed, "sick"), 2);
   EXPECT_NE(LastReason(v1::Envelope::kInstanceStopped, "sick").find("health check failing"),
@@ -412,7 +397,7 @@ TEST_F(MicroVmTest, FailingHealthFullDiskAndCrash) {
 
   EXPECT_NE(LastReason(v1::Envelope::kInstanceFailed, "crash").find("exited"), std::string::npos);
   EXPECT_GE(Boots(crash), 2);
-  EXPECT_NE(Slurp(driver_->DirOf(crash) + "/serial.log").find("clawvisor-guest: crashing"),
+  EXPECT_NE(ReadFile(driver_->DirOf(crash) + "/serial.log").find("clawvisor-guest: crashing"),
             std::string::npos);
 }
 
