@@ -11,6 +11,8 @@ fast=0
 ops/install-deps.sh
 echo "== Apache Kafka for the real-broker tests (cached outside the repository)"
 ops/kafka/kafka.sh fetch
+echo "== the test microVM image (cached outside the repository; rebuilt when an input changes)"
+ops/guest/build.sh
 echo "== format check"
 files=$(git ls-files '*.h' '*.cc' 2>/dev/null || find engine events projections adapters tests ops -name '*.h' -o -name '*.cc')
 clang-format --dry-run --Werror $files

@@ -32,12 +32,23 @@ modules=(
 
 stamp=$( { echo "$kver"; sha256sum "$busybox" "$here/init" "$here/gateway.sh" "$0";
            for m in "${modules[@]}"; do sha256sum "$moddir/$m.ko"*; done; } | sha256sum | cut -c1-32)
-if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initramfs.cpio.gz" ]; then
+up_to_date() {
+  [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initramfs.cpio.gz" ]
+}
+if up_to_date; then
   echo "$out"
   exit 0
 fi
 
+# Tests build the image on demand, several at once: one builds while the others wait, and they
+# find it built (no two writers in the same directory).
 mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
+if up_to_date; then
+  echo "$out"
+  exit 0
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
@@ -57,8 +68,9 @@ done
 printf '%s\n' "${modules[@]##*/}" > "$root/lib/modules/order"
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/gateway.sh" "$root/bin/gateway.sh"
-(cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) | gzip -9n > "$out/initramfs.cpio.gz.tmp"
-mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+(cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) | gzip -9n > "$work/initramfs.cpio.gz"
+mv "$work/initramfs.cpio.gz" "$out/initramfs.cpio.gz.tmp.$$"
+mv "$out/initramfs.cpio.gz.tmp.$$" "$out/initramfs.cpio.gz"
 ln -sfn "$kernel" "$out/kernel"
 echo "$stamp" > "$out/stamp"
 echo "$out"
