@@ -38,6 +38,8 @@ constexpr std::array kCommandRules = {
     CommandRule{C::kCancelSubscription, kOwner},
     CommandRule{C::kRequestAccountErasure, kOwner},
     CommandRule{C::kRequestAuditExport, kOwner},
+    // The export worker records the file it wrote (row count, SHA-256).
+    CommandRule{C::kCompleteAuditExport, kSystem},
     // The hosting service's own staff and meters.
     CommandRule{C::kGrantCredits, kOperator},
     CommandRule{C::kUnlockLogin, kOperator},
@@ -68,6 +70,9 @@ constexpr std::array kQueryRules = {
     QueryRule{Query::kListAudit, kOwner},
     QueryRule{Query::kGetCommand, kAnyMember | kOperator},
     QueryRule{Query::kDataExport, kOwner},
+    QueryRule{Query::kListAuditExports, kOwner},
+    QueryRule{Query::kGetAuditExport, kOwner},
+    QueryRule{Query::kDownloadAuditExport, kOwner},
 };
 
 Principals RoleBit(v1::Role role) {
@@ -121,6 +126,12 @@ std::string_view QueryName(Query q) {
       return "get_command";
     case Query::kDataExport:
       return "data_export";
+    case Query::kListAuditExports:
+      return "list_audit_exports";
+    case Query::kGetAuditExport:
+      return "get_audit_export";
+    case Query::kDownloadAuditExport:
+      return "download_audit_export";
   }
   return "unknown";
 }

@@ -59,9 +59,12 @@ enum class Query : uint8_t {
   kGetInstance,
   kListAudit,
   kGetCommand,
-  kDataExport,  // everything held about the account (GDPR export)
+  kDataExport,           // everything held about the account (GDPR export)
+  kListAuditExports,     // the account's audit-trail CSV export jobs
+  kGetAuditExport,       // one export job
+  kDownloadAuditExport,  // the CSV file an export job wrote
 };
-inline constexpr size_t kQueryCount = 7;
+inline constexpr size_t kQueryCount = 10;
 std::string_view QueryName(Query q);
 
 struct CommandRule {

@@ -69,6 +69,9 @@ struct AccountState {
   std::map<std::string, SessionState>
       sessions;  // MemberInvited events so far: the next invited user's sequence
   std::map<std::string, InstanceState> instances;  // deleted ones stay, to keep their revision
+  // Audit exports by export id: true once completed. Kept so a completion is accepted once,
+  // and only for an export that was requested.
+  std::map<std::string, bool> audit_exports;
 
   const InstanceState* FindLiveInstance(const std::string& instance_id) const;
   size_t LiveInstanceCount() const;

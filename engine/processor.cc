@@ -247,6 +247,10 @@ std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
                                                               : command.correlation_id());
     event.set_schema_version(kSchemaVersion);
     event.set_command_hash(fingerprint);
+    // An export is named by the event that requested it: unique, and known only once stamped.
+    if (event.has_audit_export_requested() && event.audit_export_requested().export_id().empty()) {
+      event.mutable_audit_export_requested()->set_export_id(event.event_id());
+    }
   }
   return events;
 }

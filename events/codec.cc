@@ -43,14 +43,17 @@ std::string EncodeEnvelope(const v1::Envelope& envelope) {
 
 Result<v1::Envelope> DecodeEnvelope(std::string_view bytes) {
   v1::Envelope envelope;
+  if (auto ok = DecodeEnvelopeInto(bytes, envelope); !ok) return std::unexpected(ok.error());
+  return envelope;
+}
+
+Status DecodeEnvelopeInto(std::string_view bytes, v1::Envelope& envelope) {
   if (!envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return MakeError(Errc::kCorruption, "event record is not a clawvisor.v1.Envelope");
   }
-  if (auto ok = CheckSchemaVersion(envelope.schema_version(), "event"); !ok) {
-    return std::unexpected(ok.error());
-  }
+  if (auto ok = CheckSchemaVersion(envelope.schema_version(), "event"); !ok) return ok;
   UpcastEnvelope(envelope);
-  return envelope;
+  return {};
 }
 
 std::string EncodeCommand(const v1::Command& command) {

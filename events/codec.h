@@ -26,6 +26,8 @@ inline constexpr uint32_t kSchemaVersion = 1;
 
 std::string EncodeEnvelope(const v1::Envelope& envelope);
 Result<v1::Envelope> DecodeEnvelope(std::string_view bytes);
+// The same into a message the caller reuses (a long scan keeps its string buffers).
+Status DecodeEnvelopeInto(std::string_view bytes, v1::Envelope& envelope);
 
 std::string EncodeCommand(const v1::Command& command);
 Result<v1::Command> DecodeCommand(std::string_view bytes);

@@ -13,12 +13,13 @@ packages=(
   libargon2-dev
   argon2 oathtool               # independent checks of password hashes and TOTP codes (#4)
   libgtest-dev libgmock-dev
-  python3 python3-pip python3-yaml curl ca-certificates
+  python3 python3-pip python3-yaml python3-venv curl ca-certificates
   # microVMs (#6): QEMU's microvm machine, the packaged kernel the test guest boots (it only
   # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
   qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod
   # Kafka (#5): a real broker for tests, fetched by ops/kafka/kafka.sh with Maven
   openjdk-17-jre-headless maven
+  clang libclang-rt-14-dev   # the CSV writer's libFuzzer target (tests/fuzz)
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include "engine/run_loop.h"
 #include "engine/seal_fields.h"
 #include "events/codec.h"
+#include "projections/audit_csv.h"
 
 namespace clawvisor {
 namespace {
@@ -91,26 +92,6 @@ std::optional<std::string> FromHex(std::string_view hex) {
     out += static_cast<char>(v);
   }
   return out;
-}
-
-// The first character (not byte: the address may be internationalized) of `text`.
-std::string_view FirstCharacter(std::string_view text) {
-  if (text.empty()) return text;
-  size_t n = 1;
-  while (n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) ++n;
-  return text.substr(0, n);
-}
-
-// "alice@example.com" -> "a•••@e•••.com": enough for the owner to recognize it, too little to
-// identify a person by.
-std::string MaskEmail(std::string_view email) {
-  const auto at = email.rfind('@');
-  if (at == std::string_view::npos || at == 0) return "••••";
-  const std::string_view domain = email.substr(at + 1);
-  const auto dot = domain.rfind('.');
-  const std::string_view tld = dot == std::string_view::npos ? "" : domain.substr(dot);
-  return std::string(FirstCharacter(email)) + "•••@" + std::string(FirstCharacter(domain)) + "•••" +
-         std::string(tld);
 }
 
 template <typename Message>
@@ -328,6 +309,38 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
     view.Put(key, outcome);
   }
 
+  // Audit exports: the job's view, and a pending marker the export worker lists.
+  if (event.has_audit_export_requested()) {
+    const auto& p = event.audit_export_requested();
+    v1::AuditExportView x;
+    x.set_account_id(account);
+    x.set_export_id(p.export_id());
+    x.set_status("pending");
+    x.set_since_us(p.since_us());
+    x.set_until_us(p.until_us());
+    x.set_requested_at_us(at);
+    *x.mutable_requested_by() = event.actor();
+    x.set_request_partition(partition);
+    x.set_request_offset(offset);
+    view.Put(RowKey('j', account, p.export_id()), x);
+    view.Put(RowKey('q', account, p.export_id()), x);
+  } else if (event.has_audit_export_completed()) {
+    const auto& p = event.audit_export_completed();
+    const std::string key = RowKey('j', account, p.export_id());
+    auto existing = view.Get<v1::AuditExportView>(key);
+    if (!existing) return std::unexpected(existing.error());
+    if (existing->has_value()) {
+      v1::AuditExportView x = std::move(**existing);
+      x.set_status("completed");
+      x.set_completed_at_us(at);
+      x.set_rows(p.rows());
+      x.set_bytes(p.bytes());
+      x.set_sha256(ToHex(p.sha256()));
+      view.Put(key, x);
+    }
+    view.Delete(RowKey('q', account, p.export_id()));
+  }
+
   // Account rows.
   if (event.has_account_erased()) {
     auto lookup = view.Get<v1::AccountLookup>(AccountKey('x', account));
@@ -340,8 +353,9 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
       if (indexed->has_value() && (*indexed)->account_id() == account) view.Delete(email_key);
     }
     view.Delete(AccountKey('x', account));
-    for (char table : {'m', 'i', 'c', 't', 's', 'p'})
+    for (char table : {'m', 'i', 'c', 't', 's', 'p', 'j', 'q'}) {
       view.DeletePrefix(AccountPrefix(table, account));
+    }
     v1::AccountView erased;
     erased.set_account_id(account);
     erased.set_status("erased");
@@ -737,6 +751,32 @@ Result<std::optional<std::string>> Projector::FindAccountByEmailHash(
 Result<std::optional<v1::InstanceSecretRefs>> Projector::GetInstanceSecretRefs(
     std::string_view account_id, std::string_view instance_id) {
   return GetMessage<v1::InstanceSecretRefs>(store_, RowKey('s', account_id, instance_id));
+}
+
+Result<v1::AuditExportList> Projector::ListAuditExports(std::string_view account_id) {
+  v1::AuditExportList list;
+  auto ok = ScanRows(store_, AccountPrefix('j', account_id), "audit export",
+                     [&] { return list.add_exports(); });
+  if (!ok) return std::unexpected(ok.error());
+  return list;
+}
+
+Result<std::optional<v1::AuditExportView>> Projector::GetAuditExport(std::string_view account_id,
+                                                                     std::string_view export_id) {
+  return GetMessage<v1::AuditExportView>(store_, RowKey('j', account_id, export_id));
+}
+
+Result<std::vector<v1::AuditExportView>> Projector::ListPendingAuditExports(size_t limit) {
+  std::vector<v1::AuditExportView> pending;
+  bool corrupt = false;
+  Status scanned = store_.Scan("q|", "q}", [&](std::string_view, std::string_view value) {
+    if (pending.size() >= limit) return false;
+    corrupt = !pending.emplace_back().ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return !corrupt;
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  if (corrupt) return MakeError(Errc::kCorruption, "a pending audit export row is not readable");
+  return pending;
 }
 
 Result<std::optional<v1::CommandOutcome>> Projector::GetCommandOutcome(

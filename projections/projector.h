@@ -17,6 +17,8 @@
 //                                                      (so erasure can delete its e| row)
 //   p|<account>|primary                                PasswordCredential (sealed; never served)
 //   u|<session id>                                     SessionView (live sessions; never served)
+//   j|<account>|<export id>                            AuditExportView (audit export jobs)
+//   q|<account>|<export id>                            AuditExportView, while pending
 //
 // AccountErased deletes every row of the account but `a|`, which says "erased".
 //
@@ -31,6 +33,7 @@
 #include <span>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "clawvisor/v1/events.pb.h"
 #include "engine/metrics.h"
@@ -73,6 +76,13 @@ class Projector final : public ReadModel {
                                   std::string_view cursor, uint32_t limit) override;
   Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(std::string_view account_id,
                                                               std::string_view command_id) override;
+  Result<v1::AuditExportList> ListAuditExports(std::string_view account_id) override;
+  Result<std::optional<v1::AuditExportView>> GetAuditExport(std::string_view account_id,
+                                                            std::string_view export_id) override;
+
+  // Audit exports of every account still waiting for their file, oldest account key first (the
+  // export worker's queue; deliberately not on ReadModel, whose queries are per account).
+  Result<std::vector<v1::AuditExportView>> ListPendingAuditExports(size_t limit);
 
   // The account registered with an email, by EmailLookupHash (engine/seal_fields.h): found
   // without the email being stored. None for an unknown or erased account.

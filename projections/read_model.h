@@ -30,6 +30,10 @@ class ReadModel {
                                           uint32_t limit) = 0;
   virtual Result<std::optional<v1::CommandOutcome>> GetCommandOutcome(
       std::string_view account_id, std::string_view command_id) = 0;
+  // The account's audit export jobs (pending and completed), by export id.
+  virtual Result<v1::AuditExportList> ListAuditExports(std::string_view account_id) = 0;
+  virtual Result<std::optional<v1::AuditExportView>> GetAuditExport(std::string_view account_id,
+                                                                    std::string_view export_id) = 0;
 };
 
 }  // namespace clawvisor

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/cli/audit_command.h"
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/cli/kafka_commands.h"
@@ -49,12 +50,13 @@ Commands:
   vault rotate-master-key
                         re-wrap every data key under a new master key (online or offline)
   kafka init            create or check the Kafka topics (the production event log)
+  audit export          write an account's audit trail as CSV
   version               print the version
 
 Run `clawvisor <command> --help` for a command's flags.
 
 Exit codes: 0 ok, 1 failure, 64 usage error, 65 bad data, 69 dependency unavailable,
-70 internal error, 74 I/O error.
+70 internal error, 73 cannot create output, 74 I/O error.
 )";
 
 constexpr std::string_view kServeHelp = R"(Usage: clawvisor serve [flags]
@@ -147,34 +149,6 @@ Flags:
 int UsageError(std::string_view message, std::string_view help) {
   std::cerr << "clawvisor: " << message << "\n\n" << help;
   return kExitUsage;
-}
-
-int Fail(const Error& error) {
-  std::cerr << "clawvisor: " << error.ToString() << "\n";
-  switch (error.code) {
-    case Errc::kInvalidArgument:
-      return kExitUsage;
-    case Errc::kCorruption:
-    case Errc::kUnsupported:
-      return kExitDataErr;
-    case Errc::kUnavailable:
-      return kExitUnavailable;
-    case Errc::kInternal:
-      return kExitSoftware;
-    default:
-      return kExitFailure;
-  }
-}
-
-std::filesystem::path DefaultDataDir() {
-  if (const char* d = std::getenv("CLAWVISOR_DATA_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
-    return std::filesystem::path(x) / "clawvisor";
-  }
-  if (const char* h = std::getenv("HOME"); h && *h) {
-    return std::filesystem::path(h) / ".local/share/clawvisor";
-  }
-  return "/var/lib/clawvisor";
 }
 
 Result<LogLevel> ParseLogLevel(std::string_view s) {
@@ -600,6 +574,34 @@ int Vault(const std::vector<std::string>& args) {
 
 }  // namespace
 
+int Fail(const Error& error) {
+  std::cerr << "clawvisor: " << error.ToString() << "\n";
+  switch (error.code) {
+    case Errc::kInvalidArgument:
+      return kExitUsage;
+    case Errc::kCorruption:
+    case Errc::kUnsupported:
+      return kExitDataErr;
+    case Errc::kUnavailable:
+      return kExitUnavailable;
+    case Errc::kInternal:
+      return kExitSoftware;
+    default:
+      return kExitFailure;
+  }
+}
+
+std::filesystem::path DefaultDataDir() {
+  if (const char* d = std::getenv("CLAWVISOR_DATA_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
+    return std::filesystem::path(x) / "clawvisor";
+  }
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    return std::filesystem::path(h) / ".local/share/clawvisor";
+  }
+  return "/var/lib/clawvisor";
+}
+
 // The process holds the master key and, while deciding, customers' secrets: no core dump may
 // write them to disk, no other process of this user may ptrace them, and every file it creates
 // is its owner's alone.
@@ -633,6 +635,7 @@ int Main(int argc, char** argv) {
   if (command == "vault") return Vault(rest);
   if (command == "reconcile") return Reconcile(rest);
   if (command == "kafka") return KafkaCommand(rest);
+  if (command == "audit") return Audit(rest);
   return UsageError("unknown command " + command, kTopHelp);
 }
 

@@ -240,6 +240,10 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
         return projector->GetCommandOutcome(account, command);
       },
       node->projected_, *node->vault_, node->clock_, node->metrics_, node->passwords_.get());
+  node->export_area_ = std::make_unique<FileAuditExportArea>(dir / "exports");
+  node->export_worker_ = std::make_unique<AuditExportWorker>(
+      *node->log_, *node->vault_, *node->projector_, *node->commands_, *node->export_area_,
+      node->metrics_, node->options_.audit_exports);
   return node;
 }
 
@@ -257,8 +261,11 @@ Status EmbeddedNode::Start() {
   if (!caught_up) return caught_up;
   processor_thread_ = std::jthread([this](std::stop_token stop) { processor_->Run(stop); });
   projector_thread_ = std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
+  export_thread_ = std::jthread([this](std::stop_token stop) { export_worker_->Run(stop); });
   if (options_.http) {
-    http_ = std::make_unique<HttpApi>(*options_.http, *commands_, *projector_, metrics_,
+    HttpApiOptions http_options = *options_.http;
+    http_options.audit_export_area = export_area_.get();
+    http_ = std::make_unique<HttpApi>(http_options, *commands_, *projector_, metrics_,
                                       [this] { return ready_.load(); });
     auto port = http_->Start();
     if (!port) return std::unexpected(port.error());
@@ -289,6 +296,7 @@ void EmbeddedNode::Stop() {
   // The reconciler first: its reports wait on the processor. Its VMs keep running (a restarted
   // serve re-adopts them).
   reconciler_thread_ = {};
+  export_thread_ = {};     // before the processor: it may be waiting on a command's outcome
   processor_thread_ = {};  // request_stop + join
   projector_thread_ = {};
 }

@@ -7,6 +7,7 @@
 //   DATA_DIR/projections/  RocksDbStore of the read models
 //   DATA_DIR/vault/        RocksDbStore of the wrapped data keys
 //   DATA_DIR/master.key    the master key (0600), unless given by path or environment
+//   DATA_DIR/exports/      finished audit exports, <account>/<export id>.csv (0600)
 //
 // Tests and benchmarks use it too, so what they measure is what serve runs.
 // Thread-safety: Start/Stop from one thread; the accessors' objects are thread-safe.
@@ -25,6 +26,7 @@
 #include "adapters/qemu/qemu_microvm_driver.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
+#include "adapters/system/file_audit_export_area.h"
 #include "adapters/system/os_random.h"
 #include "engine/clock.h"
 #include "engine/log_command_service.h"
@@ -34,6 +36,7 @@
 #include "engine/processor.h"
 #include "engine/reconciler.h"
 #include "engine/reconciler_service.h"
+#include "projections/audit_export_worker.h"
 #include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
 
@@ -62,6 +65,7 @@ struct EmbeddedNodeOptions {
     ReconcilerOptions reconciler;
   };
   std::optional<Vms> vms;
+  AuditExportWorkerOptions audit_exports;
 };
 
 struct MasterKeyRotation {
@@ -116,6 +120,8 @@ class EmbeddedNode {
   std::shared_ptr<SessionResolver> sessions_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<LogCommandService> commands_;
+  std::unique_ptr<FileAuditExportArea> export_area_;
+  std::unique_ptr<AuditExportWorker> export_worker_;
   std::unique_ptr<HttpApi> http_;
   std::unique_ptr<qemu::QemuMicrovmDriver> vm_driver_;
   std::unique_ptr<Reconciler> reconciler_;
@@ -123,6 +129,7 @@ class EmbeddedNode {
   std::jthread reconciler_thread_;
   std::jthread processor_thread_;
   std::jthread projector_thread_;
+  std::jthread export_thread_;
   std::atomic<bool> ready_{false};
   uint16_t http_port_ = 0;
 };

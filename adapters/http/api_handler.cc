@@ -324,6 +324,12 @@ std::optional<Query> QueryOf(RouteId route) {
       return Query::kGetCommand;
     case RouteId::kDataExport:
       return Query::kDataExport;
+    case RouteId::kListAuditExports:
+      return Query::kListAuditExports;
+    case RouteId::kGetAuditExport:
+      return Query::kGetAuditExport;
+    case RouteId::kDownloadAuditExport:
+      return Query::kDownloadAuditExport;
     default:
       return std::nullopt;
   }
@@ -362,6 +368,7 @@ struct ApiHandler::PathIds {
   std::string instance_id;
   std::string command_id;
   std::string credential_name;
+  std::string export_id;
 };
 
 ApiHandler::ApiHandler(CommandService& commands, ReadModel& reads, MetricsRegistry& metrics,
@@ -498,6 +505,13 @@ ApiResponse ApiHandler::Dispatch(const RouteMatch& match, std::string_view query
     ids.credential_name = std::move(*decoded);
   }
 
+  if (!match.export_id.empty()) {
+    auto decoded = PercentDecode(match.export_id);
+    if (!decoded || !IsValidPathId(*decoded)) {
+      return Error(400, "invalid_id", "export_id in the path must be " + std::string(kIdRule));
+    }
+    ids.export_id = std::move(*decoded);
+  }
   if (match.route->method == "POST") {
     if (!query.empty()) {
       return Error(400, "invalid_query", "this route takes no query parameters");
@@ -811,6 +825,10 @@ ApiResponse ApiHandler::LoginAnswer(const v1::CommandOutcome& outcome,
 
 ApiResponse ApiHandler::HandleQuery(RouteId route, const PathIds& ids, std::string_view query) {
   if (route == RouteId::kListAudit) return HandleAudit(ids, query);
+  if (route == RouteId::kListAuditExports || route == RouteId::kGetAuditExport ||
+      route == RouteId::kDownloadAuditExport) {
+    return HandleAuditExport(route, ids, query);
+  }
   if (!query.empty()) return Error(400, "invalid_query", "this route takes no query parameters");
   const std::string_view label = "query";
   switch (route) {
@@ -927,6 +945,39 @@ ApiResponse ApiHandler::HandleAudit(const PathIds& ids, std::string_view query) 
   auto page = reads_.ListAudit(ids.account_id, since_us, until_us, cursor, limit);
   if (!page) return FromPortError(page.error(), "account_not_found", "audit");
   return JsonOk(*page);
+}
+
+// Exports hold every member's actions and personal data: the permission table lets only the
+// owner reach them.
+ApiResponse ApiHandler::HandleAuditExport(RouteId route, const PathIds& ids,
+                                          std::string_view query) {
+  if (!query.empty()) return Error(400, "invalid_query", "this route takes no query parameters");
+  const std::string_view label = "audit_export";
+  if (route == RouteId::kListAuditExports) {
+    auto list = reads_.ListAuditExports(ids.account_id);
+    if (!list) return FromPortError(list.error(), "account_not_found", label);
+    return JsonOk(*list);
+  }
+  auto view = reads_.GetAuditExport(ids.account_id, ids.export_id);
+  if (!view) return FromPortError(view.error(), "export_not_found", label);
+  if (!*view) return Error(404, "export_not_found", "no such audit export");
+  if (route == RouteId::kGetAuditExport) return JsonOk(**view);
+  if ((*view)->status() != "completed") {
+    ApiResponse r = Error(409, "export_pending", "the export is not written yet; retry later");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  if (export_area_ == nullptr) return Error(404, "export_not_found", "no export area here");
+  auto path = export_area_->PathOf(ids.account_id, ids.export_id);
+  if (!path) return FromPortError(path.error(), "export_not_found", label);
+  ApiResponse r;
+  r.content_type = "text/csv; charset=utf-8; header=present";
+  r.body_file = std::move(*path);
+  r.headers.emplace_back("Content-Disposition",
+                         "attachment; filename=\"audit-" + ids.export_id + ".csv\"");
+  // The digest the completion recorded, so a client can check what it downloaded.
+  r.headers.emplace_back("X-Content-SHA256", (*view)->sha256());
+  return r;
 }
 
 }  // namespace clawvisor

@@ -35,6 +35,7 @@
 #include "engine/command_service.h"
 #include "engine/metrics.h"
 #include "engine/password_service.h"
+#include "projections/audit_export_worker.h"
 #include "projections/read_model.h"
 
 namespace clawvisor {
@@ -49,6 +50,8 @@ struct ApiResponse {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // When set, the body is this file's content instead (streamed by the transport, not loaded).
+  std::string body_file;
   std::vector<std::pair<std::string, std::string>> headers;  // Location, Allow, Retry-After
   // The route template for metrics; points into the static route table.
   std::string_view route = kUnmatchedRoute;
@@ -66,6 +69,9 @@ class ApiHandler {
              SessionResolver* sessions = nullptr);
 
   ApiResponse Handle(const ApiRequest& request);
+
+  // Where finished audit exports are read from (not owned; null: the download route answers 404).
+  void SetAuditExportArea(AuditExportArea* area) { export_area_ = area; }
 
   // Whether a request is one of the operational endpoints that never block (/healthz, /readyz,
   // /metrics) and may be answered on the I/O thread, ahead of a busy worker pool.
@@ -92,6 +98,7 @@ class ApiHandler {
   // The caller's principals for the permission table (engine/access.h) on `account_id`; a user's
   // role comes from the members projection.
   Result<Principals> CallerOf(const v1::Actor& actor, const std::string& account_id);
+  ApiResponse HandleAuditExport(RouteId route, const PathIds& ids, std::string_view query);
 
   CommandService& commands_;
   ReadModel& reads_;
@@ -104,6 +111,7 @@ class ApiHandler {
   LoginDirectory* logins_;
   SessionResolver* sessions_;
   std::unique_ptr<LoginThrottle> login_throttle_;  // per source address; with logins only
+  AuditExportArea* export_area_ = nullptr;
 };
 
 }  // namespace clawvisor

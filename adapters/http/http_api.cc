@@ -78,7 +78,9 @@ class HttpApi::Impl {
             metrics.GetGauge("clawvisor_http_open_connections", "HTTP connections currently open")),
         rejected_connections_(
             metrics.GetCounter("clawvisor_http_connections_rejected_total",
-                               "HTTP connections refused because max_connections were open")) {}
+                               "HTTP connections refused because max_connections were open")) {
+    handler_.SetAuditExportArea(options_.audit_export_area);
+  }
 
   ~Impl() { Stop(); }
 
@@ -347,16 +349,24 @@ class Session final : public SessionBase,
           {{"route", response.route}, {"status", response.status}});
     }
 
+    if (!response.body_file.empty()) {
+      http::file_body::value_type file;
+      beast::error_code ec;
+      file.open(response.body_file.c_str(), beast::file_mode::scan, ec);
+      if (!ec) {
+        file_res_.emplace();
+        Fill(*file_res_, response);
+        file_res_->body() = std::move(file);
+        file_res_->prepare_payload();
+        Lowest().expires_after(api_.options().write_timeout);
+        http::async_write(stream_, *file_res_,
+                          beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
+        return;
+      }
+      response = ApiHandler::Error(404, "export_not_found", "the file is gone");
+    }
     res_.emplace();
-    res_->version(version_);
-    res_->result(response.status);
-    res_->set(http::field::content_type, response.content_type);
-    // Responses carry customer data; no cache (shared or private) should keep one, and no
-    // browser should guess a type other than the one we send.
-    res_->set(http::field::cache_control, "no-store");
-    res_->set("X-Content-Type-Options", "nosniff");
-    for (const auto& [name, value] : response.headers) res_->set(name, value);
-    res_->keep_alive(keep_alive_ && !stopping_ && !api_.stopping());
+    Fill(*res_, response);
     res_->body() = std::move(response.body);
     res_->prepare_payload();
     Lowest().expires_after(api_.options().write_timeout);
@@ -364,10 +374,24 @@ class Session final : public SessionBase,
                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
   }
 
+  template <typename Response>
+  void Fill(Response& res, const ApiResponse& response) {
+    res.version(version_);
+    res.result(response.status);
+    res.set(http::field::content_type, response.content_type);
+    // Responses carry customer data; no cache (shared or private) should keep one, and no
+    // browser should guess a type other than the one we send.
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : response.headers) res.set(name, value);
+    res.keep_alive(keep_alive_ && !stopping_ && !api_.stopping());
+  }
+
   void OnWrite(beast::error_code ec, size_t /*bytes*/) {
     busy_ = false;
-    const bool keep_alive = res_->keep_alive();
+    const bool keep_alive = res_ ? res_->keep_alive() : file_res_ && file_res_->keep_alive();
     res_.reset();
+    file_res_.reset();
     if (ec) return Close();
     if (stopping_ || api_.stopping()) return Close();
     if (!keep_alive) return linger_after_write_ ? Linger() : Close();
@@ -409,6 +433,7 @@ class Session final : public SessionBase,
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
+  std::optional<http::response<http::file_body>> file_res_;  // a download (audit export)
   std::chrono::steady_clock::time_point started_;
   unsigned version_ = 11;
   bool keep_alive_ = false;

@@ -36,6 +36,7 @@
 #include "engine/metrics.h"
 #include "engine/password_service.h"
 #include "events/result.h"
+#include "projections/audit_export_worker.h"
 #include "projections/read_model.h"
 
 namespace clawvisor {
@@ -60,6 +61,8 @@ struct HttpApiOptions {
   SessionResolver* sessions = nullptr;
   // Stamps Command::issued_at_us; not owned, must outlive the HttpApi; null: the system clock.
   Clock* clock = nullptr;
+  // Finished audit exports, for GET .../audit/exports/{id}/csv; not owned; null: none served.
+  AuditExportArea* audit_export_area = nullptr;
 };
 
 class HttpApi {

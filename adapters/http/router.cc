@@ -39,6 +39,11 @@ constexpr std::array kRoutes = {
     RouteSpec{"POST", "/v1/accounts/{account_id}/erase", RouteId::kEraseAccount},
     RouteSpec{"GET", "/v1/accounts/{account_id}/data-export", RouteId::kDataExport},
     RouteSpec{"POST", "/v1/sessions", RouteId::kLogin},
+    RouteSpec{"GET", "/v1/accounts/{account_id}/audit/exports", RouteId::kListAuditExports},
+    RouteSpec{"GET", "/v1/accounts/{account_id}/audit/exports/{export_id}",
+              RouteId::kGetAuditExport},
+    RouteSpec{"GET", "/v1/accounts/{account_id}/audit/exports/{export_id}/csv",
+              RouteId::kDownloadAuditExport},
 };
 
 // Pops the next '/'-separated segment of `rest` (which starts with '/'); false at the end.
@@ -67,6 +72,7 @@ bool PathFits(std::string_view tmpl, std::string_view path, RouteMatch& match) {
       if (t_seg == "{instance_id}") params.instance_id = p_seg;
       if (t_seg == "{command_id}") params.command_id = p_seg;
       if (t_seg == "{credential_name}") params.credential_name = p_seg;
+      if (t_seg == "{export_id}") params.export_id = p_seg;
     } else if (t_seg != p_seg) {
       return false;
     }
@@ -75,6 +81,7 @@ bool PathFits(std::string_view tmpl, std::string_view path, RouteMatch& match) {
   match.instance_id = params.instance_id;
   match.command_id = params.command_id;
   match.credential_name = params.credential_name;
+  match.export_id = params.export_id;
   return true;
 }
 

@@ -39,6 +39,9 @@ enum class RouteId {
   kEraseAccount,
   kDataExport,
   kLogin,
+  kListAuditExports,
+  kGetAuditExport,
+  kDownloadAuditExport,
 };
 
 struct RouteSpec {
@@ -60,6 +63,7 @@ struct RouteMatch {
   std::string_view instance_id;
   std::string_view command_id;
   std::string_view credential_name;
+  std::string_view export_id;
 };
 
 std::span<const RouteSpec> Routes();

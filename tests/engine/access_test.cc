@@ -139,6 +139,7 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"request_account_erasure", "O"},
     {"unlock_login", "P"},
     {"request_audit_export", "O"},
+    {"complete_audit_export", "S"},  // the export worker records the file it wrote
     {"create_instance", "OA"},
     {"start_instance", "OA"},
     {"stop_instance", "OAPS"},
@@ -153,9 +154,11 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"record_observation", "R"},
 };
 const std::map<Query, std::string> kExpectedQueries = {
-    {Query::kGetAccount, "OAVP"},   {Query::kListMembers, "OAVP"}, {Query::kListInstances, "OAVPR"},
-    {Query::kGetInstance, "OAVPR"}, {Query::kListAudit, "O"},      {Query::kGetCommand, "OAVP"},
-    {Query::kDataExport, "O"},
+    {Query::kGetAccount, "OAVP"},     {Query::kListMembers, "OAVP"},
+    {Query::kListInstances, "OAVPR"}, {Query::kGetInstance, "OAVPR"},
+    {Query::kListAudit, "O"},         {Query::kGetCommand, "OAVP"},
+    {Query::kDataExport, "O"},        {Query::kListAuditExports, "O"},
+    {Query::kGetAuditExport, "O"},    {Query::kDownloadAuditExport, "O"},
 };
 
 // Whether `who`, addressing acc_a, is expected to pass a rule given as letters.

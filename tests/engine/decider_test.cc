@@ -437,5 +437,77 @@ TEST_F(DeciderTest, UnsupportedCommandsAreRefused) {
   EXPECT_FALSE(Decide(state_, empty, kNow).has_value());
 }
 
+// Audit exports: owner only, the range closed at the request, and one completion per export,
+// reported by the export worker (a system actor) alone.
+TEST_F(DeciderTest, AuditExportRequestAndCompletion) {
+  Register();
+  auto request = Cmd("export-1");
+  request.mutable_request_audit_export()->set_since_us(kNow - 1000);
+  request.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  request.mutable_actor()->set_role(v1::ROLE_VIEWER);
+  auto denied = Decide(state_, request, kNow);
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_EQ(denied.error().reason, v1::REJECTION_PERMISSION_DENIED);
+
+  request.mutable_actor()->set_role(v1::ROLE_OWNER);
+  auto accepted = Decide(state_, request, kNow);
+  ASSERT_TRUE(accepted.has_value());
+  ASSERT_EQ(accepted->size(), 1u);
+  const auto& requested = (*accepted)[0].audit_export_requested();
+  EXPECT_EQ(requested.since_us(), kNow - 1000);
+  EXPECT_EQ(requested.until_us(), kNow + 1);   // "until the request"
+  EXPECT_TRUE(requested.export_id().empty());  // the processor names it after the event
+
+  // A future `until` is clamped; an empty or inverted range is refused.
+  request.mutable_request_audit_export()->set_until_us(kNow + 5'000'000);
+  EXPECT_EQ(Decide(state_, request, kNow)->at(0).audit_export_requested().until_us(), kNow + 1);
+  request.mutable_request_audit_export()->set_since_us(kNow + 10);
+  EXPECT_FALSE(Decide(state_, request, kNow).has_value());
+  request.mutable_request_audit_export()->set_since_us(-1);
+  EXPECT_FALSE(Decide(state_, request, kNow).has_value());
+
+  // The account's owner, as a user, may export too.
+  auto by_user = Cmd("export-u");
+  by_user.mutable_request_audit_export();
+  by_user.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+  by_user.mutable_actor()->set_id(state_.owner_user_id);
+  EXPECT_TRUE(Decide(state_, by_user, kNow).has_value());
+  by_user.mutable_actor()->set_id("usr_someone_else");
+  EXPECT_FALSE(Decide(state_, by_user, kNow).has_value());
+
+  auto event = (*accepted)[0];
+  event.mutable_audit_export_requested()->set_export_id("exp-1");
+  event.set_account_id("acc_a");
+  Evolve(state_, event);
+
+  auto complete = Cmd("audit-export-completed:exp-1");
+  complete.mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  auto* p = complete.mutable_complete_audit_export();
+  p->set_export_id("exp-1");
+  p->set_rows(3);
+  p->set_sha256(std::string(32, '\x01'));
+  p->set_bytes(300);
+
+  auto forged = complete;
+  forged.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  forged.mutable_actor()->set_role(v1::ROLE_OWNER);
+  EXPECT_EQ(Decide(state_, forged, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  auto unknown = complete;
+  unknown.mutable_complete_audit_export()->set_export_id("exp-2");
+  EXPECT_EQ(Decide(state_, unknown, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto short_hash = complete;
+  short_hash.mutable_complete_audit_export()->set_sha256("abc");
+  EXPECT_FALSE(Decide(state_, short_hash, kNow).has_value());
+
+  auto done = Apply(complete);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ((*done)[0].audit_export_completed().rows(), 3u);
+  EXPECT_EQ((*done)[0].audit_export_completed().bytes(), 300u);
+  // A second completion (another command id) is refused: one AuditExportCompleted per export.
+  auto twice = complete;
+  twice.set_command_id("other");
+  EXPECT_EQ(Decide(state_, twice, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+}
+
 }  // namespace
 }  // namespace clawvisor

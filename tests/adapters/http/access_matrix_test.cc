@@ -72,9 +72,21 @@ class FixedLoginDirectory final : public LoginDirectory {
   }
 };
 
+// Every export is committed at a fixed path; the matrix checks who reaches it, not the file.
+class FixedAuditExportArea final : public AuditExportArea {
+ public:
+  Result<std::unique_ptr<AuditExportFile>> Create(std::string_view, std::string_view) override {
+    return MakeError(Errc::kFailedPrecondition, "the matrix writes no exports");
+  }
+  Result<std::string> PathOf(std::string_view, std::string_view) override {
+    return std::string("/nonexistent/export.csv");
+  }
+};
+
 class AccessMatrixTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    handler_.SetAuditExportArea(&export_area_);
     auto member = [&](const std::string& account, const std::string& user, v1::Role role) {
       v1::MemberView m;
       m.set_account_id(account);
@@ -99,6 +111,11 @@ class AccessMatrixTest : public ::testing::Test {
       outcome.set_account_id(account);
       outcome.set_command_id("c0");
       reads_.PutOutcome(outcome);
+      v1::AuditExportView audit_export;
+      audit_export.set_account_id(account);
+      audit_export.set_export_id("exp_1");
+      audit_export.set_status("completed");
+      reads_.PutAuditExport(audit_export);
     }
   }
 
@@ -133,6 +150,7 @@ class AccessMatrixTest : public ::testing::Test {
   MetricsRegistry metrics_;
   NamedCallerAuthenticator authenticator_;
   FixedLoginDirectory logins_;
+  FixedAuditExportArea export_area_;
   ApiHandler handler_{commands_,
                       reads_,
                       metrics_,
@@ -153,6 +171,9 @@ TEST_F(AccessMatrixTest, EveryQueryRoute) {
       {"/v1/accounts/{a}/audit", Query::kListAudit},
       {"/v1/accounts/{a}/commands/c0", Query::kGetCommand},
       {"/v1/accounts/{a}/data-export", Query::kDataExport},
+      {"/v1/accounts/{a}/audit/exports", Query::kListAuditExports},
+      {"/v1/accounts/{a}/audit/exports/exp_1", Query::kGetAuditExport},
+      {"/v1/accounts/{a}/audit/exports/exp_1/csv", Query::kDownloadAuditExport},
   };
   size_t get_routes = 0;
   for (const RouteSpec& spec : Routes()) {

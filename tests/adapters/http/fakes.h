@@ -203,11 +203,33 @@ class FakeReadModel final : public ReadModel {
     if (it == outcomes_.end()) return std::nullopt;
     return it->second;
   }
+  void PutAuditExport(const v1::AuditExportView& view) {
+    std::lock_guard lock(mu_);
+    exports_[{view.account_id(), view.export_id()}] = view;
+  }
+  Result<v1::AuditExportList> ListAuditExports(std::string_view account_id) override {
+    std::lock_guard lock(mu_);
+    if (fail_) return std::unexpected(*fail_);
+    v1::AuditExportList list;
+    for (const auto& [key, view] : exports_) {
+      if (key.first == account_id) *list.add_exports() = view;
+    }
+    return list;
+  }
+  Result<std::optional<v1::AuditExportView>> GetAuditExport(std::string_view account_id,
+                                                            std::string_view export_id) override {
+    std::lock_guard lock(mu_);
+    if (fail_) return std::unexpected(*fail_);
+    auto it = exports_.find({std::string(account_id), std::string(export_id)});
+    if (it == exports_.end()) return std::nullopt;
+    return it->second;
+  }
 
  private:
   mutable std::mutex mu_;
   std::optional<Error> fail_;
   std::map<std::string, v1::AccountView> accounts_;
+  std::map<std::pair<std::string, std::string>, v1::AuditExportView> exports_;
   std::map<std::pair<std::string, std::string>, v1::InstanceView> instances_;
   std::map<std::string, std::vector<v1::MemberView>> members_;
   std::map<std::pair<std::string, std::string>, v1::CommandOutcome> outcomes_;
