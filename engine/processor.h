@@ -73,6 +73,8 @@ class Processor {
   // Loops over ProcessOnce until `stop` is requested. Errors are logged and retried with backoff.
   void Run(std::stop_token stop);
 
+  const std::string& consumer_group() const { return options_.consumer_group; }
+
   // A copy of one account's decision state, for tests and diagnostics.
   std::optional<AccountState> Snapshot(const std::string& account_id);
   size_t DecidedCommandCount();

@@ -372,7 +372,13 @@ class KafkaEventLog::Impl {
         rd_kafka_topic_partition_list_add(offsets.get(), p.tp.topic.c_str(), p.tp.partition)
             ->offset = p.next_offset;
       }
-      CgmdPtr cgmd(rd_kafka_consumer_group_metadata_new(w->txn->consumer_group.c_str()));
+      CgmdPtr cgmd = GroupMetadata(w->txn->consumer_group);
+      if (!cgmd) {
+        error = Error{Errc::kUnavailable, "the consumer group member of " + w->txn->consumer_group +
+                                              " has left: its offsets are not committed"};
+        WaitDeliveries(deliveries);
+        return fail(Verdict::kAbort);
+      }
       for (;;) {
         e.reset(rd_kafka_send_offsets_to_transaction(producer_, offsets.get(), cgmd.get(), -1));
         if (!e || !rd_kafka_error_is_retriable(e.get())) break;
@@ -401,6 +407,28 @@ class KafkaEventLog::Impl {
       group[k]->result = AppendResult{std::move(deliveries[k]->offsets)};
     }
     return {};
+  }
+
+  // The metadata a transaction's offsets for `group` go with: the bound member's (generation
+  // and member id: fenced once it lost its partitions), else the bare group id.
+  CgmdPtr GroupMetadata(const std::string& group) {
+    GroupMetadataSource member;
+    {
+      std::lock_guard lock(members_mu_);
+      auto it = members_.find(group);
+      if (it == members_.end()) return CgmdPtr(rd_kafka_consumer_group_metadata_new(group.c_str()));
+      member = it->second;
+    }
+    return CgmdPtr(member());
+  }
+
+  void BindGroupMember(const std::string& group, GroupMetadataSource member) {
+    std::lock_guard lock(members_mu_);
+    if (member) {
+      members_[group] = std::move(member);
+    } else {
+      members_.erase(group);
+    }
   }
 
   // One produce call, through the array form (the variadic macros use C casts).
@@ -590,15 +618,24 @@ class KafkaEventLog::Impl {
       if (m == nullptr) continue;
       std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> hold(
           m, rd_kafka_message_destroy);
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) break;
+      // Events of an earlier assignment of this pooled consumer may still be queued: an end of
+      // partition counts only for this partition and at or past `end` (the LSO only grows).
+      // Taking a stale one would end the read early, and a processor rebuilding its state from
+      // such a read would miss decided commands and decide them again.
+      const bool ours = m->rkt != nullptr && m->partition == pos.tp.partition &&
+                        pos.tp.topic == rd_kafka_topic_name(m->rkt);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (ours && m->offset >= end) break;
+        continue;
+      }
       if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
           m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+        if (!ours) continue;
         break;  // past the end: nothing to read
       }
       if (m->err) return std::unexpected(KafkaError(m->err, "fetch"));
       // Never a message left over from an earlier assignment of this consumer.
-      if (m->partition != pos.tp.partition || pos.tp.topic != rd_kafka_topic_name(m->rkt) ||
-          m->offset < (out.empty() ? pos.next_offset : out.back().offset + 1)) {
+      if (!ours || m->offset < (out.empty() ? pos.next_offset : out.back().offset + 1)) {
         continue;
       }
       out.push_back(ToRecord(m));
@@ -642,27 +679,39 @@ class KafkaEventLog::Impl {
       std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> hold(
           m, rd_kafka_message_destroy);
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+      // Only records at or after the caller's position of a requested partition: a message
+      // still queued from an earlier assignment of this consumer must never reach the caller
+      // (a processor would take its offset for a position of the commands topic), and neither
+      // must an error about a partition it no longer reads.
+      Position* at = nullptr;
+      for (Position& p : next) {
+        if (m->rkt != nullptr && p.tp.partition == m->partition &&
+            p.tp.topic == rd_kafka_topic_name(m->rkt)) {
+          at = &p;
+        }
+      }
       if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
           m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+        if (at == nullptr) continue;
         // A position past the end. The fetcher stops for that partition, so the assignment
         // must not be kept: the next Poll assigns afresh.
+        int64_t low = -1;
+        int64_t high = -1;
+        (void)rd_kafka_query_watermark_offsets(MetadataHandle(), at->tp.topic.c_str(),
+                                               at->tp.partition, &low, &high, 5000);
         Log(LogLevel::kWarn, kComponent, "poll position out of range",
-            {{"topic", std::string(m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "")},
+            {{"topic", at->tp.topic},
              {"partition", m->partition},
-             {"offset", m->offset}});
+             {"offset", m->offset},
+             {"position", at->next_offset},
+             {"log_start", low},
+             {"log_end", high}});
         status = MakeError(Errc::kUnavailable, "poll position out of range");
         break;
       }
       if (m->err) {
         status = std::unexpected(KafkaError(m->err, "fetch"));
         break;
-      }
-      // Only records at or after the caller's position of a requested partition: a message
-      // still queued from an earlier assignment of this consumer must never reach the caller
-      // (a processor would take its offset for a position of the commands topic).
-      Position* at = nullptr;
-      for (Position& p : next) {
-        if (p.tp.partition == m->partition && p.tp.topic == rd_kafka_topic_name(m->rkt)) at = &p;
       }
       if (at == nullptr || m->offset < at->next_offset) continue;
       Record r = ToRecord(m);
@@ -785,6 +834,9 @@ class KafkaEventLog::Impl {
   std::mutex group_mu_;
   std::map<std::string, rd_kafka_t*, std::less<>> group_consumers_;
 
+  std::mutex members_mu_;
+  std::map<std::string, GroupMetadataSource, std::less<>> members_;
+
   rd_kafka_t* meta_ = nullptr;  // set by Init, then constant
 
   std::atomic<uint64_t> stats_transactions_{0};
@@ -853,6 +905,10 @@ Result<int64_t> KafkaEventLog::OffsetForTime(const TopicPartition& tp, int64_t t
 
 Result<int64_t> KafkaEventLog::CommittedOffset(std::string_view group, const TopicPartition& tp) {
   return impl_->CommittedOffset(group, tp);
+}
+
+void KafkaEventLog::BindGroupMember(const std::string& group, GroupMetadataSource member) {
+  impl_->BindGroupMember(group, std::move(member));
 }
 
 KafkaEventLog::Stats KafkaEventLog::GetStats() const { return impl_->GetStats(); }

@@ -24,8 +24,11 @@
 //
 // Thread-safety: every method may be called concurrently from any thread.
 
+#include <librdkafka/rdkafka.h>
+
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -70,6 +73,18 @@ class KafkaEventLog final : public EventLog {
   Result<int64_t> EndOffset(const TopicPartition& tp) override;
   Result<int64_t> OffsetForTime(const TopicPartition& tp, int64_t timestamp_ms) override;
   Result<int64_t> CommittedOffset(std::string_view group, const TopicPartition& tp) override;
+
+  // Zombie fencing (KIP-447). A Transact's consumed positions for `group` are sent with the
+  // metadata of the group's member in this process (its generation and member id), drawn from
+  // `member` for each transaction: the group coordinator refuses them, and the transaction
+  // aborts, once that member lost its partitions in a rebalance, so a stalled processor can
+  // never commit decisions for a partition a new owner already took. `member` returns a new
+  // rd_kafka_consumer_group_metadata() (the log destroys it), or nullptr once the member left:
+  // such a transaction fails instead of committing unfenced. Without a member for the group the
+  // offsets go under the bare group id (fine for a single processor, fenced by transactional.id).
+  // Pass an empty function to unbind (before the member's handle is destroyed).
+  using GroupMetadataSource = std::function<rd_kafka_consumer_group_metadata_t*()>;
+  void BindGroupMember(const std::string& group, GroupMetadataSource member);
 
   // Counters for tests and benchmarks.
   struct Stats {

@@ -25,13 +25,53 @@ int64_t Count(const std::vector<int32_t>& v) { return static_cast<int64_t>(v.siz
 
 class KafkaGroupProcessor::Impl {
  public:
-  Impl(Processor& processor, KafkaGroupOptions options)
-      : processor_(processor), options_(std::move(options)) {}
-  ~Impl() {
+  Impl(Processor& processor, KafkaEventLog& log, KafkaGroupOptions options)
+      : processor_(processor), log_(log), options_(std::move(options)) {}
+  ~Impl() { Leave(); }
+
+  // Unbinds the fencing metadata, then leaves the group (the others rebalance at once).
+  void Leave() {
+    log_.BindGroupMember(options_.group, {});
+    SetFence({});
     if (rk_ != nullptr) {
       rd_kafka_consumer_close(rk_);
       rd_kafka_destroy(rk_);
+      rk_ = nullptr;
     }
+  }
+
+  // The group metadata every transaction's offsets go with: a snapshot taken when partitions
+  // were assigned (the generation that gave them), none while nothing is owned. A snapshot
+  // rather than the member's live metadata: a member that noticed it was cut off resets its
+  // generation to -1, which the coordinator would not check at all.
+  void SetFence(std::string snapshot) {
+    std::lock_guard lock(fence_mu_);
+    fence_ = std::move(snapshot);
+  }
+  rd_kafka_consumer_group_metadata_t* Fence() {
+    std::lock_guard lock(fence_mu_);
+    if (fence_.empty()) return nullptr;
+    rd_kafka_consumer_group_metadata_t* cgmd = nullptr;
+    if (rd_kafka_error_t* e =
+            rd_kafka_consumer_group_metadata_read(&cgmd, fence_.data(), fence_.size())) {
+      rd_kafka_error_destroy(e);
+      return nullptr;
+    }
+    return cgmd;
+  }
+  void SnapshotFence(rd_kafka_t* rk) {
+    rd_kafka_consumer_group_metadata_t* cgmd = rd_kafka_consumer_group_metadata(rk);
+    void* buffer = nullptr;
+    size_t size = 0;
+    rd_kafka_error_t* e = rd_kafka_consumer_group_metadata_write(cgmd, &buffer, &size);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    if (e != nullptr) {
+      rd_kafka_error_destroy(e);
+      SetFence({});  // transactions fail until the next assignment: never unfenced
+      return;
+    }
+    SetFence(std::string(static_cast<const char*>(buffer), size));
+    rd_kafka_mem_free(nullptr, buffer);
   }
 
   Status Init() {
@@ -64,6 +104,7 @@ class KafkaGroupProcessor::Impl {
       return MakeError(Errc::kInvalidArgument, std::string("group member: ") + err);
     }
     rd_kafka_poll_set_consumer(rk_);
+    log_.BindGroupMember(options_.group, [this] { return Fence(); });
     rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, options_.commands_topic.c_str(),
                                       RD_KAFKA_PARTITION_UA);
@@ -85,6 +126,7 @@ class KafkaGroupProcessor::Impl {
     const std::vector<int32_t> ids = PartitionsOf(partitions);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       rd_kafka_assign(rk, partitions);
+      SnapshotFence(rk);
       // The member only holds ownership; the processor reads through the EventLog.
       rd_kafka_pause_partitions(rk, partitions);
       {
@@ -95,6 +137,7 @@ class KafkaGroupProcessor::Impl {
       Log(LogLevel::kInfo, kComponent, "partitions assigned", {{"count", Count(ids)}});
       AssignPending();
     } else {
+      SetFence({});
       processor_.Revoke(ids);
       {
         std::lock_guard lock(mu_);
@@ -168,9 +211,7 @@ class KafkaGroupProcessor::Impl {
         if (idle) std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
-    rd_kafka_consumer_close(rk_);  // leaves the group now: the others rebalance at once
-    rd_kafka_destroy(rk_);
-    rk_ = nullptr;
+    Leave();
   }
 
   std::vector<int32_t> Owned() {
@@ -184,7 +225,10 @@ class KafkaGroupProcessor::Impl {
 
  private:
   Processor& processor_;
+  KafkaEventLog& log_;
   KafkaGroupOptions options_;
+  std::mutex fence_mu_;
+  std::string fence_;  // serialized rd_kafka_consumer_group_metadata_t, empty: none
   rd_kafka_t* rk_ = nullptr;
   std::mutex mu_;
   std::set<int32_t> owned_;
@@ -195,11 +239,17 @@ KafkaGroupProcessor::KafkaGroupProcessor(std::unique_ptr<Impl> impl) : impl_(std
 KafkaGroupProcessor::~KafkaGroupProcessor() = default;
 
 Result<std::unique_ptr<KafkaGroupProcessor>> KafkaGroupProcessor::Create(
-    Processor& processor, KafkaGroupOptions options) {
+    Processor& processor, KafkaEventLog& log, KafkaGroupOptions options) {
   if (options.bootstrap_servers.empty()) {
     return MakeError(Errc::kInvalidArgument, "no Kafka bootstrap servers given");
   }
-  auto impl = std::make_unique<Impl>(processor, std::move(options));
+  if (options.group != processor.consumer_group()) {
+    return MakeError(Errc::kInvalidArgument, "the group member's group (" + options.group +
+                                                 ") is not the processor's consumer group (" +
+                                                 processor.consumer_group() +
+                                                 "): its transactions would not be fenced");
+  }
+  auto impl = std::make_unique<Impl>(processor, log, std::move(options));
   if (auto ok = impl->Init(); !ok) return std::unexpected(ok.error());
   return std::unique_ptr<KafkaGroupProcessor>(new KafkaGroupProcessor(std::move(impl)));
 }

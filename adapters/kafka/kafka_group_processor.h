@@ -17,9 +17,13 @@
 // A processor that dies (kill -9) leaves at most one open transaction. Its partitions are
 // reassigned after session.timeout.ms; the new owner's rebuild reads committed offsets with
 // require_stable (KIP-447), which waits until the broker aborted the dead transaction
-// (transaction.timeout.ms), so no command is decided twice. A processor that merely stalled past
-// max.poll.interval.ms loses its membership; its next transaction is refused when a restarted
-// producer with the same transactional.id fenced it (run one transactional.id per processor).
+// (transaction.timeout.ms), so no command is decided twice.
+//
+// A processor that merely stalled (or was cut off from the coordinator) loses its membership
+// while it may still be deciding: a zombie. Its transactions are fenced (KIP-447): the member's
+// group metadata (generation, member id) as of the assignment goes with every transaction's
+// offsets (KafkaEventLog::BindGroupMember), so once the group moved to a newer generation the
+// coordinator refuses them and the zombie's transaction aborts, events included.
 //
 // Thread-safety: Run from one thread; Stop from any.
 
@@ -28,6 +32,7 @@
 #include <stop_token>
 #include <string>
 
+#include "adapters/kafka/kafka_event_log.h"
 #include "engine/processor.h"
 #include "events/result.h"
 
@@ -43,7 +48,10 @@ struct KafkaGroupOptions {
 
 class KafkaGroupProcessor {
  public:
+  // `log` is the processor's log: the member binds its group metadata there (fencing).
+  // `options.group` must be the processor's consumer group.
   static Result<std::unique_ptr<KafkaGroupProcessor>> Create(Processor& processor,
+                                                             KafkaEventLog& log,
                                                              KafkaGroupOptions options);
   ~KafkaGroupProcessor();
 

@@ -64,7 +64,7 @@ TEST(DISABLED_ProcessorChild, Run) {
   Processor processor(**log, sealer, clock, random, metrics, nullptr, options);
   KafkaGroupOptions group;
   group.bootstrap_servers = bootstrap;
-  auto member = KafkaGroupProcessor::Create(processor, group);
+  auto member = KafkaGroupProcessor::Create(processor, **log, group);
   ASSERT_TRUE(member.has_value()) << member.error().ToString();
   std::stop_source never;
   (*member)->Run(never.get_token());
@@ -95,6 +95,10 @@ class ProcessorProcess {
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
+  // SIGSTOP / SIGCONT: a processor that stalls (a long pause, a frozen VM) and then resumes,
+  // still believing it owns its partitions.
+  void Pause() { ::kill(pid_, SIGSTOP); }
+  void Resume() { ::kill(pid_, SIGCONT); }
   bool alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
   // Whether the child owns partitions and committed at least one batch since starting.
   bool Deciding() const {
@@ -139,20 +143,19 @@ v1::Command Create(const std::string& account, const std::string& cid,
   return c;
 }
 
-// DISABLED, a known defect (#5 stays open): in the 2026-11-21 CI run on a loaded machine this
-// test found one registration decided twice after a handover ("acc_356/reg-356 was decided 2
-// times"), and it has also hung (a new owner idle with "poll position out of range"). The
-// consumer-group handover of KafkaGroupProcessor is not yet exactly-once; nothing outside the
-// tests runs it (there is no `clawvisor processor` service yet). Run it by hand with
-// --gtest_also_run_disabled_tests while fixing it.
-TEST(KafkaExactlyOnce, DISABLED_ProcessorKilledMidTransactionDecidesEachCommandOnce) {
+// History: this test once found a registration decided twice after a handover. Two causes were
+// fixed: a rebuild read could stop at a stale end-of-partition event queued in a pooled reader
+// (so the new owner missed decided commands), and offsets went with a bare group id, which left
+// a stalled owner (a zombie) unfenced. The SIGSTOP step below is the zombie case.
+TEST(KafkaExactlyOnce, ProcessorKilledMidTransactionDecidesEachCommandOnce) {
   testing::TempDir dir;
   testing::KafkaCluster cluster(dir.path() / "kafka", 1);
   ASSERT_TRUE(cluster.ok());
   {
     auto admin = KafkaAdmin::Connect(cluster.bootstrap(), std::chrono::seconds(30));
     ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
-    for (const KafkaTopicSpec& spec : ClawvisorTopics({kPartitions, 1, 1, {}})) {
+    for (const KafkaTopicSpec& spec :
+         ClawvisorTopics({kPartitions, 1, 1, std::chrono::hours(24)})) {
       ASSERT_TRUE((*admin)->Create(spec).has_value()) << spec.name;
     }
   }
@@ -228,6 +231,23 @@ TEST(KafkaExactlyOnce, DISABLED_ProcessorKilledMidTransactionDecidesEachCommandO
     a->Kill();
     std::this_thread::sleep_for(std::chrono::milliseconds(2000));
     a = start_a();
+  }
+  // A zombie: A stalls mid-work for longer than the session timeout (6 s) and the transaction
+  // timeout (10 s), so the group gives its partitions to B, which rebuilds them and decides on;
+  // then A resumes, still deciding for the partitions it held. Its transactions must be fenced
+  // (the group's generation moved on), or B's decisions would be made a second time.
+  {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    while (!a->Deciding() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(a->Deciding()) << "processor A never got partitions";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    a->Pause();
+    std::this_thread::sleep_for(std::chrono::seconds(18));
+    a->Resume();
+    std::this_thread::sleep_for(std::chrono::seconds(6));
+    ASSERT_TRUE(a->alive());
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));
   streaming = false;
