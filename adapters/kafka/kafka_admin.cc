@@ -112,6 +112,20 @@ std::vector<std::string> CheckTopic(const KafkaTopicSpec& spec, const KafkaTopic
                          " would compact audit events away (must be delete)");
     }
   }
+  if (spec.name == kCommandsTopic) {
+    // Commands are transport, but a command deleted before a processor decided it is an
+    // acknowledged command lost (a processor down for a while, a long rebuild).
+    const int64_t retention = ParseInt(state.config, "retention.ms", -1);
+    if (retention >= 0 && retention < kMinCommandsRetentionMs) {
+      problems.push_back(t + "retention.ms=" + Get(state.config, "retention.ms") +
+                         " could delete commands before they are decided (at least " +
+                         std::to_string(kMinCommandsRetentionMs) + ")");
+    }
+    if (ParseInt(state.config, "retention.bytes", -1) >= 0) {
+      problems.push_back(t + "retention.bytes=" + Get(state.config, "retention.bytes") +
+                         " could delete commands before they are decided (must be -1)");
+    }
+  }
   return problems;
 }
 

@@ -38,6 +38,9 @@ struct KafkaTopicState {
   std::map<std::string, std::string> config;  // effective values
 };
 
+// The shortest retention an existing commands topic may have: one hour.
+inline constexpr int64_t kMinCommandsRetentionMs = 3600 * 1000;
+
 struct KafkaInitOptions {
   int32_t partitions = 12;
   int16_t replication_factor = 3;

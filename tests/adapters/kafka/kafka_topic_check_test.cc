@@ -77,6 +77,14 @@ TEST(KafkaTopics, DangerousExistingConfigurationsAreRefused) {
   KafkaTopicState expiring = StateOf(commands);
   expiring.config["retention.ms"] = "3600000";
   EXPECT_TRUE(CheckTopic(commands, expiring).empty());
+  // ... but not before a processor could decide them.
+  expiring.config["retention.ms"] = "0";
+  EXPECT_FALSE(CheckTopic(commands, expiring).empty());
+  expiring.config["retention.ms"] = "60000";
+  EXPECT_FALSE(CheckTopic(commands, expiring).empty());
+  KafkaTopicState bounded = StateOf(commands);
+  bounded.config["retention.bytes"] = "1000000";
+  EXPECT_FALSE(CheckTopic(commands, bounded).empty());
 }
 
 }  // namespace
