@@ -145,6 +145,10 @@ transaction.state.log.replication.factor=$rf
 transaction.state.log.min.isr=$isr
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
+# A killed node is declared dead (and its partitions re-led) after 3 s instead of 9 s: fault
+# tests kill nodes on purpose. A production cluster keeps tuning these to its network.
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
 # Dead producers' open transactions are aborted soon after transaction.timeout.ms.
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 log.segment.bytes=67108864

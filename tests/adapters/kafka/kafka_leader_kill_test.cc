@@ -1,0 +1,223 @@
+// Durability on a real three-broker cluster (replication factor 3, min.insync.replicas 2,
+// acks=all): while commands stream in and a processor decides them, the leader of a partition
+// is killed with SIGKILL five times (each time restarted on its storage before the next kill).
+// Afterwards every acknowledged command has exactly one decision in the events topic, as a
+// read_committed reader sees it: none lost, none decided twice.
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "adapters/kafka/kafka_admin.h"
+#include "adapters/kafka/kafka_event_log.h"
+#include "engine/clock.h"
+#include "engine/metrics.h"
+#include "engine/partitioner.h"
+#include "engine/processor.h"
+#include "engine/random.h"
+#include "engine/seal_fields.h"
+#include "events/codec.h"
+#include "tests/support/fake_sealer.h"
+#include "tests/support/kafka_cluster.h"
+#include "tests/support/temp_dir.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr int32_t kPartitions = 3;
+constexpr int kKills = 5;
+
+// The broker id leading `topic`/`partition` now (node ids are 1..3, as kafka.sh numbers them),
+// or -1 while there is none.
+int32_t LeaderOf(const std::string& bootstrap, const std::string& topic, int32_t partition) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[256];
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == nullptr) return -1;
+  int32_t leader = -1;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int t = 0; t < md->topic_cnt; ++t) {
+      for (int p = 0; p < md->topics[t].partition_cnt; ++p) {
+        if (md->topics[t].partitions[p].id == partition) {
+          leader = md->topics[t].partitions[p].leader;
+        }
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  return leader;
+}
+
+v1::Command Register(int i) {
+  v1::Command c;
+  c.set_command_id("reg-" + std::to_string(i));
+  c.set_account_id("acc_" + std::to_string(i));
+  c.set_schema_version(kSchemaVersion);
+  c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  c.mutable_register_account()->set_email("acc_" + std::to_string(i) + "@example.com");
+  return c;
+}
+
+TEST(KafkaLeaderKill, EveryAcknowledgedCommandHasExactlyOneDecision) {
+  testing::TempDir dir;
+  testing::KafkaCluster cluster(dir.path() / "kafka", 3);
+  ASSERT_TRUE(cluster.ok());
+  {
+    auto admin = KafkaAdmin::Connect(cluster.bootstrap(), std::chrono::seconds(60));
+    ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
+    for (const KafkaTopicSpec& spec :
+         ClawvisorTopics({kPartitions, 3, 2, std::chrono::hours(24)})) {
+      ASSERT_TRUE((*admin)->Create(spec).has_value()) << spec.name;
+    }
+  }
+  KafkaEventLogOptions options;
+  options.bootstrap_servers = cluster.bootstrap();
+  options.request_timeout = std::chrono::seconds(60);  // elections take seconds here
+
+  // One processor deciding every partition; it retries through the elections.
+  auto processor_log = KafkaEventLog::Open(options);
+  ASSERT_TRUE(processor_log.has_value()) << processor_log.error().ToString();
+  testing::FakeSealer sealer;
+  SystemClock clock;
+  SeededRandom random(7);
+  MetricsRegistry metrics;
+  Processor processor(**processor_log, sealer, clock, random, metrics, nullptr, {});
+  std::jthread deciding([&](std::stop_token stop) {
+    while (!stop.stop_requested() && !processor.AssignAll().has_value()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    processor.Run(stop);
+  });
+
+  // The web tier: appends commands; "acknowledged" means Append returned success. A failed
+  // append is retried with the same command id (it may have landed: the processor's
+  // idempotency makes the retry harmless), and counts once acknowledged.
+  auto producer_log = KafkaEventLog::Open(options);
+  ASSERT_TRUE(producer_log.has_value());
+  std::mutex mu;
+  std::set<std::string> acknowledged;
+  std::atomic<bool> streaming{true};
+  std::atomic<int> failed_appends{0};
+  constexpr int kStreamers = 4;
+  std::vector<std::thread> streamers;
+  for (int t = 0; t < kStreamers; ++t) {
+    streamers.emplace_back([&, t] {
+      for (int i = t; streaming.load(); i += kStreamers) {
+        v1::Command c = Register(i);
+        ASSERT_TRUE(SealCommandSecrets(c, sealer).has_value());
+        OutgoingRecord r;
+        r.topic = std::string(kCommandsTopic);
+        r.partition = PartitionFor(c.account_id(), kPartitions);
+        r.key = c.account_id();
+        r.value = EncodeCommand(c);
+        while (!(*producer_log)->Append(std::span<const OutgoingRecord>(&r, 1)).has_value()) {
+          ++failed_appends;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::lock_guard lock(mu);
+        acknowledged.insert(c.account_id() + "/" + c.command_id());
+      }
+    });
+  }
+  auto acknowledged_count = [&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size();
+  };
+
+  // Kill the leader of a partition of the events topic (each kill another partition), let the
+  // cluster elect a new one while commands keep coming, restart the node, wait for it.
+  std::set<int32_t> killed_nodes;
+  std::vector<size_t> acknowledged_while_down;
+  for (int kill = 0; kill < kKills; ++kill) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const int32_t partition = kill % kPartitions;
+    int32_t leader = -1;
+    for (int attempt = 0; attempt < 50 && leader < 1; ++attempt) {
+      leader = LeaderOf(cluster.bootstrap(), std::string(kEventsTopic), partition);
+      if (leader < 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_GE(leader, 1) << "no leader for events partition " << partition;
+    ASSERT_LE(leader, 3);
+    cluster.Kill(leader);
+    killed_nodes.insert(leader);
+    const size_t before = acknowledged_count();
+    // Commands go on meanwhile, acknowledged by the two remaining replicas.
+    std::this_thread::sleep_for(std::chrono::seconds(8));
+    acknowledged_while_down.push_back(acknowledged_count() - before);
+    cluster.Restart(leader);
+    cluster.WaitAllBrokers();
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  streaming = false;
+  for (auto& t : streamers) t.join();
+
+  std::set<std::string> expected;
+  {
+    std::lock_guard lock(mu);
+    expected = acknowledged;
+  }
+  // The stream did go on while a broker was down (not only between the kills).
+  EXPECT_GT(std::count_if(acknowledged_while_down.begin(), acknowledged_while_down.end(),
+                          [](size_t n) { return n > 0; }),
+            kKills / 2);
+  // Every acknowledged command must get exactly one decision.
+  auto reader_log = KafkaEventLog::Open(options);
+  ASSERT_TRUE(reader_log.has_value());
+  // command -> its decisions' times (a decision may append several events, all at one time)
+  std::map<std::string, std::set<int64_t>> decisions;
+  std::vector<int64_t> next(kPartitions, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  auto all_decided = [&] {
+    for (const auto& id : expected) {
+      if (!decisions.contains(id)) return false;
+    }
+    return true;
+  };
+  while (!all_decided() && std::chrono::steady_clock::now() < deadline) {
+    for (int32_t p = 0; p < kPartitions; ++p) {
+      auto records =
+          (*reader_log)->Read({std::string(kEventsTopic), p}, next[static_cast<size_t>(p)], 1000);
+      if (!records) break;  // an election in progress: try again
+      for (const Record& r : *records) {
+        auto e = DecodeEnvelope(r.value);
+        ASSERT_TRUE(e.has_value());
+        decisions[e->account_id() + "/" + e->command_id()].insert(e->occurred_at_us());
+        next[static_cast<size_t>(p)] = r.offset + 1;
+      }
+    }
+    if (!all_decided()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  deciding.request_stop();
+  deciding.join();
+
+  for (const std::string& id : expected) {
+    auto it = decisions.find(id);
+    ASSERT_NE(it, decisions.end()) << id << " was acknowledged and never decided";
+    EXPECT_EQ(it->second.size(), 1u) << id << " was decided " << it->second.size() << " times";
+  }
+  // Retries of an append that failed yet landed are the only commands beyond the acknowledged
+  // ones; each of them too is decided once.
+  for (const auto& [id, times] : decisions) EXPECT_EQ(times.size(), 1u) << id;
+  std::cout << "leader kills: " << kKills << " (nodes " << killed_nodes.size()
+            << " distinct), acknowledged commands: " << expected.size()
+            << ", acknowledged while the killed node was down:";
+  for (size_t n : acknowledged_while_down) std::cout << " " << n;
+  std::cout << ", failed appends retried: " << failed_appends.load()
+            << ", decisions: " << decisions.size() << "\n";
+}
+
+}  // namespace
+}  // namespace clawvisor
