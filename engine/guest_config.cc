@@ -1,6 +1,7 @@
 #include "engine/guest_config.h"
 
 #include "engine/logging.h"
+#include "events/codec.h"
 
 namespace clawvisor {
 namespace {
@@ -12,21 +13,6 @@ void Quoted(std::string& out, std::string_view text) {
 }
 
 }  // namespace
-
-std::string_view CredentialKindName(v1::CredentialKind kind) {
-  switch (kind) {
-    case v1::CREDENTIAL_KIND_MODEL_API_KEY:
-      return "model_api_key";
-    case v1::CREDENTIAL_KIND_TELEGRAM_BOT_TOKEN:
-      return "telegram_bot_token";
-    case v1::CREDENTIAL_KIND_DISCORD_BOT_TOKEN:
-      return "discord_bot_token";
-    case v1::CREDENTIAL_KIND_WHATSAPP_TOKEN:
-      return "whatsapp_token";
-    default:
-      return "unspecified";
-  }
-}
 
 std::string GuestConfigJson(const GuestIdentity& who, const InstanceSecretValues& secrets,
                             const GuestTestSwitches& test) {

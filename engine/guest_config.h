@@ -35,6 +35,4 @@ struct GuestIdentity {
 std::string GuestConfigJson(const GuestIdentity& who, const InstanceSecretValues& secrets,
                             const GuestTestSwitches& test = {});
 
-std::string_view CredentialKindName(v1::CredentialKind kind);
-
 }  // namespace clawvisor

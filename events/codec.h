@@ -36,6 +36,9 @@ Result<v1::Command> DecodeCommand(std::string_view bytes);
 // ("create_instance"): the oneof field's name, which never changes once published.
 std::string_view EventTypeName(const v1::Envelope& envelope);
 std::string_view CommandTypeName(const v1::Command& command);
+// The stable lower-case name of a credential kind ("model_api_key", ...; "unspecified"), as the
+// guest's configuration and the audit export spell it.
+std::string_view CredentialKindName(v1::CredentialKind kind);
 
 // CloudEvents 1.0 binary-mode Kafka headers for an event (ce_specversion, ce_id, ce_source,
 // ce_type, ce_time, ce_subject, content-type), so ordinary Kafka tools can route and read it.

@@ -134,21 +134,6 @@ std::string_view PlanName(v1::Plan plan) {
   }
 }
 
-std::string_view CredentialKindName(v1::CredentialKind kind) {
-  switch (kind) {
-    case v1::CREDENTIAL_KIND_MODEL_API_KEY:
-      return "model_api_key";
-    case v1::CREDENTIAL_KIND_TELEGRAM_BOT_TOKEN:
-      return "telegram_bot_token";
-    case v1::CREDENTIAL_KIND_DISCORD_BOT_TOKEN:
-      return "discord_bot_token";
-    case v1::CREDENTIAL_KIND_WHATSAPP_TOKEN:
-      return "whatsapp_token";
-    default:
-      return "unspecified";
-  }
-}
-
 // "REJECTION_PERMISSION_DENIED" -> "permission_denied"; a number this build does not name
 // stays a number.
 std::string RejectionName(v1::RejectionReason reason) {

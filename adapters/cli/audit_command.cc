@@ -137,14 +137,12 @@ int Export(const std::vector<std::string>& raw_args) {
   if (output && output->empty()) return UsageError("--output needs a file name");
 
   const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
-  auto log = OpenLocalLog(data_dir, 16, /*create=*/false);
-  if (!log) return Fail(log.error());
   OsRandom random;
-  std::unique_ptr<RocksDbStore> vault_store;
   std::optional<std::filesystem::path> key_file;
   if (auto k = flags->Get("master-key-file")) key_file = *k;
-  auto vault = OpenVault(data_dir, key_file, random, vault_store);
-  if (!vault) return Fail(vault.error());
+  auto opened = OpenOfflineDataDir(data_dir, key_file, random);
+  if (!opened) return Fail(opened.error());
+  auto& [log, vault_store, vault] = *opened;
 
   // A file is written beside its destination and renamed over it only when complete.
   int fd = 1;
@@ -164,7 +162,7 @@ int Export(const std::vector<std::string>& raw_args) {
       flags->Has("reveal-personal-data") ? AuditReader::kOwner : AuditReader::kOperator;
   options.progress = [&](const AuditExportProgress& p) { progress.Update(p); };
   const auto started = std::chrono::steady_clock::now();
-  auto stats = ExportAuditCsv(**log, vault->get(), range, sink, options);
+  auto stats = ExportAuditCsv(*log, vault.get(), range, sink, options);
   progress.Finish();
   const auto discard = [&] {
     if (!partial.empty()) {

@@ -447,14 +447,12 @@ int Projections(const std::vector<std::string>& args) {
     return kExitOk;
   }
   const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
-  auto log = OpenLocalLog(data_dir, 16, /*create=*/false);
-  if (!log) return Fail(log.error());
   OsRandom random;
-  std::unique_ptr<RocksDbStore> vault_store;
   std::optional<std::filesystem::path> key_file;
   if (auto k = flags->Get("master-key-file")) key_file = *k;
-  auto vault = OpenVault(data_dir, key_file, random, vault_store);
-  if (!vault) return Fail(vault.error());
+  auto opened = OpenOfflineDataDir(data_dir, key_file, random);
+  if (!opened) return Fail(opened.error());
+  auto& [log, vault_store, vault] = *opened;
   MetricsRegistry metrics;
 
   const auto started = std::chrono::steady_clock::now();
@@ -468,9 +466,9 @@ int Projections(const std::vector<std::string>& args) {
     rebuild_options.disable_wal = true;
     auto store = RocksDbStore::Open(target.string(), rebuild_options);
     if (!store) return Fail(store.error());
-    Projector projector(**store, vault->get(), metrics, nullptr);
+    Projector projector(**store, vault.get(), metrics, nullptr);
     Progress progress(verb == "rebuild" ? "rebuilding projections" : "replaying for verify");
-    auto ok = projector.CatchUp(**log, [&](int64_t done, int64_t total) {
+    auto ok = projector.CatchUp(*log, [&](int64_t done, int64_t total) {
       applied = done;
       progress.Update(done, total);
     });
@@ -492,7 +490,7 @@ int Projections(const std::vector<std::string>& args) {
   (void)RocksDbStore::Destroy(target.string());
   auto current_store = RocksDbStore::Open((data_dir / "projections").string());
   if (!current_store) return Fail(current_store.error());
-  Projector current(**current_store, vault->get(), metrics, nullptr);
+  Projector current(**current_store, vault.get(), metrics, nullptr);
   auto current_fp = current.Fingerprint();
   if (!current_fp) return Fail(current_fp.error());
   if (*current_fp != fingerprint) {

@@ -313,4 +313,17 @@ Result<MasterKeyRotation> EmbeddedNode::RotateMasterKey() {
 
 EmbeddedNode::~EmbeddedNode() { Stop(); }
 
+Result<OfflineDataDir> OpenOfflineDataDir(const std::filesystem::path& data_dir,
+                                          const std::optional<std::filesystem::path>& key_file,
+                                          RandomSource& random) {
+  OfflineDataDir dir;
+  auto log = OpenLocalLog(data_dir, 16, /*create=*/false);
+  if (!log) return std::unexpected(log.error());
+  dir.log = std::move(*log);
+  auto vault = OpenVault(data_dir, key_file, random, dir.vault_store);
+  if (!vault) return std::unexpected(vault.error());
+  dir.vault = std::move(*vault);
+  return dir;
+}
+
 }  // namespace clawvisor

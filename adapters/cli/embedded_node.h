@@ -145,6 +145,18 @@ Result<std::unique_ptr<KeyVault>> OpenVault(
     RandomSource& random, std::unique_ptr<RocksDbStore>& store_out,
     std::optional<std::filesystem::path>* key_path_out = nullptr);
 
+// A data directory opened by an offline tool (serve stopped: the log is exclusive): its log and
+// its vault. Members are destroyed in reverse order, the vault before the store it reads.
+struct OfflineDataDir {
+  std::unique_ptr<LocalEventLog> log;
+  std::unique_ptr<RocksDbStore> vault_store;
+  std::unique_ptr<KeyVault> vault;
+};
+// `random` must outlive the result (the vault draws from it).
+Result<OfflineDataDir> OpenOfflineDataDir(const std::filesystem::path& data_dir,
+                                          const std::optional<std::filesystem::path>& key_file,
+                                          RandomSource& random);
+
 // Master-key rotation of a key kept in `key_file` (see EmbeddedNode::RotateMasterKey).
 Result<MasterKeyRotation> RotateMasterKeyFile(KeyVault& vault,
                                               const std::filesystem::path& key_file,

@@ -2,7 +2,6 @@
 // as services; the permission table governs what each may do, the processor enforces it again,
 // and the audit trail records who asked and from where.
 
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -11,6 +10,7 @@
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -23,15 +23,6 @@ using testing::HttpResponse;
 const std::string kWebToken = "web-token-0123456789abcdef0123456789abcdef";
 const std::string kOpToken = "op-token-0123456789abcdef0123456789abcdef";
 const std::string kHostToken = "host-token-0123456789abcdef0123456789abcdef";
-
-template <typename Message>
-Message Parse(const std::string& json) {
-  Message m;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m, options).ok()) << json;
-  return m;
-}
 
 class AccessE2eTest : public ::testing::Test {
  protected:
@@ -71,7 +62,7 @@ TEST_F(AccessE2eTest, ServicesHoldOnlyTheirOwnRights) {
   auto reg = As(kWebToken, "POST", "/v1/accounts",
                 R"({"command_id":"r1","register_account":{"email":"owner@example.com"}})");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string account = testing::ParseJson<v1::CommandOutcome>(reg.body).account_id();
   const std::string base = "/v1/accounts/" + account;
 
   // Without a user, the web tier may neither read the account nor operate it.
@@ -124,7 +115,7 @@ TEST_F(AccessE2eTest, TheWebTierActsForAUserThroughItsSession) {
          R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
              password + R"("}})");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string account = testing::ParseJson<v1::CommandOutcome>(reg.body).account_id();
   const std::string base = "/v1/accounts/" + account;
 
   auto login = [&](const std::string& id, const std::string& pw) {
@@ -217,7 +208,7 @@ TEST_F(AccessE2eTest, LockoutAndOperatorUnlock) {
          R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
              password + R"("}})");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string account = testing::ParseJson<v1::CommandOutcome>(reg.body).account_id();
   auto login = [&](const std::string& id, const std::string& pw) {
     return As(kWebToken, "POST", "/v1/sessions",
               R"({"command_id":")" + id + R"(","login":{"email":"owner@example.com","password":")" +

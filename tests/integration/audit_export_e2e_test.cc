@@ -4,7 +4,6 @@
 // serve killed mid-export completes each export exactly once after its restart; and, in
 // process, the worst crash moment (completion appended but not projected) made deterministic.
 
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include "events/codec.h"
 #include "projections/memory_kv_store.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json.h"
 #include "tests/support/serve_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -27,15 +27,6 @@ namespace {
 
 using testing::HttpRequest;
 using testing::HttpResponse;
-
-template <typename Message>
-Message Parse(const std::string& json) {
-  Message m;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m, options).ok()) << json;
-  return m;
-}
 
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -75,14 +66,14 @@ class AuditExportE2eTest : public ::testing::Test {
     auto r = Post("/v1/accounts",
                   R"({"command_id":"reg-1","register_account":{"email":"owner@example.com"}})");
     EXPECT_EQ(r.status, 201) << r.body;
-    return Parse<v1::CommandOutcome>(r.body).account_id();
+    return testing::ParseJson<v1::CommandOutcome>(r.body).account_id();
   }
   // Submits a request_audit_export; returns the export id (the id of its requesting event).
   std::string RequestExport(const std::string& account, const std::string& command_id) {
     auto r = Post("/v1/accounts/" + account + "/commands",
                   R"({"command_id":")" + command_id + R"(","request_audit_export":{}})");
     EXPECT_TRUE(r.status == 200 || r.status == 201) << r.status << " " << r.body;
-    auto outcome = Parse<v1::CommandOutcome>(r.body);
+    auto outcome = testing::ParseJson<v1::CommandOutcome>(r.body);
     EXPECT_TRUE(outcome.accepted()) << r.body;
     EXPECT_EQ(outcome.event_types_size(), 1);
     return outcome.event_ids_size() > 0 ? outcome.event_ids(0) : "";
@@ -92,7 +83,7 @@ class AuditExportE2eTest : public ::testing::Test {
     for (int i = 0; i < 600; ++i) {
       auto r = Get("/v1/accounts/" + account + "/audit/exports/" + export_id);
       if (r.status == 200) {
-        view = Parse<v1::AuditExportView>(r.body);
+        view = testing::ParseJson<v1::AuditExportView>(r.body);
         if (view.status() == "completed") return view;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -144,7 +135,7 @@ TEST_F(AuditExportE2eTest, JobWritesServesAndAuditsTheExport) {
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  auto list = Parse<v1::AuditExportList>(Get(base + "/audit/exports").body);
+  auto list = testing::ParseJson<v1::AuditExportList>(Get(base + "/audit/exports").body);
   ASSERT_EQ(list.exports_size(), 1);
   EXPECT_EQ(list.exports(0).export_id(), first);
 

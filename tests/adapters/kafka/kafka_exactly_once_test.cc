@@ -33,6 +33,7 @@
 #include "events/codec.h"
 #include "projections/memory_kv_store.h"
 #include "projections/projector.h"
+#include "tests/support/command_records.h"
 #include "tests/support/fake_sealer.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/temp_dir.h"
@@ -121,28 +122,6 @@ std::filesystem::path LogDir() {
   return dir;
 }
 
-v1::Command Register(const std::string& account, const std::string& cid) {
-  v1::Command c;
-  c.set_command_id(cid);
-  c.set_account_id(account);
-  c.set_schema_version(kSchemaVersion);
-  c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
-  c.mutable_register_account()->set_email(account + "@example.com");
-  return c;
-}
-
-v1::Command Create(const std::string& account, const std::string& cid,
-                   const std::string& instance) {
-  v1::Command c;
-  c.set_command_id(cid);
-  c.set_account_id(account);
-  c.set_schema_version(kSchemaVersion);
-  c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
-  c.mutable_create_instance()->set_instance_id(instance);
-  c.mutable_create_instance()->set_name("bot");
-  return c;
-}
-
 // History: this test once found a registration decided twice after a handover. Two causes were
 // fixed: a rebuild read could stop at a stale end-of-partition event queued in a pooled reader
 // (so the new owner missed decided commands), and offsets went with a bare group id, which left
@@ -193,20 +172,17 @@ TEST(KafkaExactlyOnce, ProcessorKilledMidTransactionDecidesEachCommandOnce) {
       std::vector<OutgoingRecord> batch;
       std::vector<v1::Command> commands;
       const std::string account = "acc_" + std::to_string(i);
-      commands.push_back(Register(account, "reg-" + std::to_string(i)));
+      commands.push_back(testing::RegisterCommand(account, "reg-" + std::to_string(i)));
       if (i >= 1) {
         const std::string prev = "acc_" + std::to_string(i - 1);
-        commands.push_back(Create(prev, "inst-" + std::to_string(i - 1), "i" + std::to_string(i)));
-        commands.push_back(Register(prev, "reg-" + std::to_string(i - 1)));  // a repeat
+        commands.push_back(testing::CreateInstanceCommand(prev, "inst-" + std::to_string(i - 1),
+                                                          "i" + std::to_string(i)));
+        commands.push_back(testing::RegisterCommand(prev, "reg-" + std::to_string(i - 1)));
       }
       for (v1::Command& c : commands) {
-        ASSERT_TRUE(SealCommandSecrets(c, sealer).has_value());
-        OutgoingRecord r;
-        r.topic = std::string(kCommandsTopic);
-        r.partition = PartitionFor(c.account_id(), kPartitions);
-        r.key = c.account_id();
-        r.value = EncodeCommand(c);
-        batch.push_back(std::move(r));
+        auto record = testing::CommandRecord(std::move(c), sealer, kPartitions);
+        ASSERT_TRUE(record.has_value());
+        batch.push_back(std::move(*record));
       }
       // Acknowledged means appended; retried until it is (a failed append may still land: the
       // processor's idempotency makes the retry harmless).

@@ -24,6 +24,7 @@
 #include "engine/random.h"
 #include "engine/seal_fields.h"
 #include "events/codec.h"
+#include "tests/support/command_records.h"
 #include "tests/support/fake_sealer.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/temp_dir.h"
@@ -59,16 +60,6 @@ int32_t LeaderOf(const std::string& bootstrap, const std::string& topic, int32_t
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
   return leader;
-}
-
-v1::Command Register(int i) {
-  v1::Command c;
-  c.set_command_id("reg-" + std::to_string(i));
-  c.set_account_id("acc_" + std::to_string(i));
-  c.set_schema_version(kSchemaVersion);
-  c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
-  c.mutable_register_account()->set_email("acc_" + std::to_string(i) + "@example.com");
-  return c;
 }
 
 TEST(KafkaLeaderKill, EveryAcknowledgedCommandHasExactlyOneDecision) {
@@ -116,19 +107,17 @@ TEST(KafkaLeaderKill, EveryAcknowledgedCommandHasExactlyOneDecision) {
   for (int t = 0; t < kStreamers; ++t) {
     streamers.emplace_back([&, t] {
       for (int i = t; streaming.load(); i += kStreamers) {
-        v1::Command c = Register(i);
-        ASSERT_TRUE(SealCommandSecrets(c, sealer).has_value());
-        OutgoingRecord r;
-        r.topic = std::string(kCommandsTopic);
-        r.partition = PartitionFor(c.account_id(), kPartitions);
-        r.key = c.account_id();
-        r.value = EncodeCommand(c);
-        while (!(*producer_log)->Append(std::span<const OutgoingRecord>(&r, 1)).has_value()) {
+        const std::string account = "acc_" + std::to_string(i);
+        const std::string command_id = "reg-" + std::to_string(i);
+        auto r = testing::CommandRecord(testing::RegisterCommand(account, command_id), sealer,
+                                        kPartitions);
+        ASSERT_TRUE(r.has_value());
+        while (!(*producer_log)->Append(std::span<const OutgoingRecord>(&*r, 1)).has_value()) {
           ++failed_appends;
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         std::lock_guard lock(mu);
-        acknowledged.insert(c.account_id() + "/" + c.command_id());
+        acknowledged.insert(account + "/" + command_id);
       }
     });
   }
