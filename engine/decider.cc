@@ -628,6 +628,15 @@ Decision Logout(const AccountState& state, const v1::Command& command) {
 Decision RequestAuditExport(const AccountState& state, const v1::Command& command,
                             TimestampUs now_us) {
   const auto& cmd = command.request_audit_export();
+  // Each export scans the account's partition and writes a file into the data directory: a
+  // bounded number in flight per account, so that no account can fill the disk or the queue.
+  const auto pending = std::count_if(state.audit_exports.begin(), state.audit_exports.end(),
+                                     [](const auto& e) { return !e.second; });
+  if (pending >= kMaxPendingAuditExports) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED,
+                  "an account may have at most " + std::to_string(kMaxPendingAuditExports) +
+                      " audit exports pending; wait until one completes");
+  }
   if (cmd.since_us() < 0 || cmd.until_us() < 0) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "since_us and until_us must not be negative");
   }

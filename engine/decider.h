@@ -85,6 +85,8 @@ std::string CredentialLast4(std::string_view value);
 
 // The most members (owners, admins, viewers) one account may have.
 inline constexpr size_t kMaxMembersPerAccount = 100;
+// Audit exports requested and not completed yet, per account (RequestAuditExport).
+inline constexpr std::ptrdiff_t kMaxPendingAuditExports = 2;
 
 // The user id of an account's `sequence`-th invited member: "usr_" + the account id's suffix +
 // "_m" + the sequence number (the owner is "usr_" + the suffix).

@@ -1,5 +1,7 @@
 #include "projections/audit_export_worker.h"
 
+#include <set>
+
 #include "engine/logging.h"
 #include "engine/run_loop.h"
 
@@ -61,6 +63,12 @@ Status AuditExportWorker::Export(const v1::AuditExportView& pending) {
   if (!outcome) return std::unexpected(outcome.error());
   if (!outcome->accepted()) {
     refused_.insert(pending.export_id());
+    // Nothing will ever serve a refused export's file (the account was erased meanwhile, say):
+    // it must not rest in the data directory.
+    if (auto removed = area_.Remove(pending.account_id(), pending.export_id()); !removed) {
+      Log(LogLevel::kWarn, kComponent, "removing a refused export's file failed",
+          {{"export_id", pending.export_id()}, {"error", removed.error().ToString()}});
+    }
     Log(LogLevel::kWarn, kComponent, "export completion refused",
         {{"account_id", pending.account_id()},
          {"export_id", pending.export_id()},
@@ -82,8 +90,12 @@ Result<size_t> AuditExportWorker::RunOnce() {
   if (!pending) return std::unexpected(pending.error());
   size_t done = 0;
   Status first_error;
+  // One export per account per round: an account with several pending cannot hold the others
+  // back (the pending list is in account order).
+  std::set<std::string> served;
   for (const auto& x : *pending) {
     if (refused_.contains(x.export_id())) continue;
+    if (!served.insert(x.account_id()).second) continue;
     if (auto ok = Export(x); !ok) {
       failed_.Inc();
       Log(LogLevel::kWarn, kComponent, "export failed; will retry",

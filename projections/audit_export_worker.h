@@ -52,6 +52,8 @@ class AuditExportArea {
                                                           std::string_view export_id) = 0;
   // The path of a committed export's file (kNotFound if there is none), for the API to serve.
   virtual Result<std::string> PathOf(std::string_view account_id, std::string_view export_id) = 0;
+  // Deletes an export's file (none: fine).
+  virtual Status Remove(std::string_view account_id, std::string_view export_id) = 0;
 };
 
 // The command id of an export's completion: the same for every attempt.

@@ -35,9 +35,11 @@ size_t Utf8SequenceLength(std::string_view text, size_t i) {
   return n;
 }
 
-// ASCII bytes that need attention: NUL (replaced) and what forces quotes.
+// ASCII bytes that need attention: NUL (replaced) and what forces quotes. ';' and TAB too:
+// a spreadsheet opening a .csv splits on the locale's list separator (';' in much of Europe)
+// or on TABs, and an unquoted "a;=cmd|..." would start a new cell with a formula there.
 constexpr bool IsSpecialAscii(unsigned char c) {
-  return c == 0 || c == ',' || c == '"' || c == '\r' || c == '\n';
+  return c == 0 || c == ',' || c == '"' || c == '\r' || c == '\n' || c == ';' || c == '\t';
 }
 
 // Writes a cell that is valid UTF-8 without NUL.

@@ -5,7 +5,9 @@
 //
 // The rules (README "Audit export"):
 //   - RFC 4180: fields separated by ',', records ended by CRLF; a field holding ',', '"', CR or
-//     LF is enclosed in double quotes and its quotes doubled.
+//     LF is enclosed in double quotes and its quotes doubled. So is one holding ';' or TAB, the
+//     separators a spreadsheet may split on instead (its locale's list separator), where the
+//     text after them would otherwise start a cell of its own, unneutralized.
 //   - UTF-8: every byte sequence that is not valid UTF-8 (and NUL, which spreadsheet and CSV
 //     readers mishandle) becomes U+FFFD, so the file is always valid UTF-8.
 //   - Formula neutralization (OWASP "CSV injection"): a cell starting with '=', '+', '-', '@',

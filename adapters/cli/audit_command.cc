@@ -39,7 +39,7 @@ Flags:
   --account ID            the account (required)
   --since TIME            first instant included: RFC 3339 (2026-11-01T00:00:00Z) or
                           microseconds since the epoch (default: the beginning)
-  --until TIME            first instant excluded (default: now)
+  --until TIME            first instant excluded (default: none, the log's end)
   -o, --output FILE       write to FILE (created 0600; replaced only when the export
                           succeeds); default: stdout
   --reveal-personal-data  show emails in full (for handing the file to the account's owner)
@@ -149,7 +149,10 @@ int Export(const std::vector<std::string>& raw_args) {
   std::string partial;
   if (output && *output != "-") {
     partial = *output + ".partial";
-    fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    // A fresh file, never one found there: an old FILE.partial keeps its mode (0644 would
+    // expose emails with --reveal-personal-data) and a planted symlink would be followed.
+    ::unlink(partial.c_str());
+    fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
       std::cerr << "clawvisor: cannot create " << partial << ": " << std::strerror(errno) << "\n";
       return kExitCantCreat;

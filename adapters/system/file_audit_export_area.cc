@@ -135,4 +135,13 @@ Result<std::string> FileAuditExportArea::PathOf(std::string_view account_id,
   return path.string();
 }
 
+Status FileAuditExportArea::Remove(std::string_view account_id, std::string_view export_id) {
+  if (auto ok = CheckIds(account_id, export_id); !ok) return ok;
+  const auto path = root_ / std::string(account_id) / (std::string(export_id) + ".csv");
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  if (ec) return MakeError(Errc::kInternal, "removing the export file failed: " + ec.message());
+  return {};
+}
+
 }  // namespace clawvisor

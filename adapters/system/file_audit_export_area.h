@@ -22,6 +22,7 @@ class FileAuditExportArea final : public AuditExportArea {
   Result<std::unique_ptr<AuditExportFile>> Create(std::string_view account_id,
                                                   std::string_view export_id) override;
   Result<std::string> PathOf(std::string_view account_id, std::string_view export_id) override;
+  Status Remove(std::string_view account_id, std::string_view export_id) override;
 
  private:
   std::filesystem::path root_;

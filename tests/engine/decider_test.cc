@@ -509,5 +509,35 @@ TEST_F(DeciderTest, AuditExportRequestAndCompletion) {
   EXPECT_EQ(Decide(state_, twice, kNow).error().reason, v1::REJECTION_INVALID_STATE);
 }
 
+// Exports in flight are bounded per account: each scans the partition and writes a file.
+TEST_F(DeciderTest, AuditExportsPendingAreBounded) {
+  Register();
+  for (int i = 0; i < kMaxPendingAuditExports; ++i) {
+    auto request = Cmd("export-" + std::to_string(i));
+    request.mutable_request_audit_export();
+    request.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+    request.mutable_actor()->set_role(v1::ROLE_OWNER);
+    auto events = Decide(state_, request, kNow);
+    ASSERT_TRUE(events.has_value());
+    (*events)[0].mutable_audit_export_requested()->set_export_id("exp-" + std::to_string(i));
+    Evolve(state_, (*events)[0]);
+  }
+  auto one_more = Cmd("export-more");
+  one_more.mutable_request_audit_export();
+  one_more.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  one_more.mutable_actor()->set_role(v1::ROLE_OWNER);
+  auto refused = Decide(state_, one_more, kNow);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+
+  // One completes: one more may be asked for.
+  auto complete = Cmd("audit-export-completed:exp-0");
+  complete.mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  complete.mutable_complete_audit_export()->set_export_id("exp-0");
+  complete.mutable_complete_audit_export()->set_sha256(std::string(32, '\x02'));
+  ASSERT_TRUE(Apply(complete).has_value());
+  EXPECT_TRUE(Decide(state_, one_more, kNow).has_value());
+}
+
 }  // namespace
 }  // namespace clawvisor

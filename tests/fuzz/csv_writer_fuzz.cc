@@ -106,6 +106,8 @@ std::vector<std::string> ReadRecord(std::string_view csv) {
       return cells;
     }
     if (c == '\n' || c == '"') Fail("LF or quote inside an unquoted cell");
+    // A spreadsheet may split on ';' or TAB (its list separator): never unquoted.
+    if (c == ';' || c == '\t') Fail("';' or TAB inside an unquoted cell");
     cells.back() += c;
     at_start = false;
     ++i;

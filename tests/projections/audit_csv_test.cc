@@ -81,6 +81,10 @@ TEST(CsvWriterTest, QuotesCellsWithSeparatorsQuotesAndLineBreaks) {
   EXPECT_EQ(Cell("line\nbreak"), "\"line\nbreak\"");
   EXPECT_EQ(Cell("cr\rhere"), "\"cr\rhere\"");
   EXPECT_EQ(Cell("\""), "\"\"\"\"");
+  // ';' and TAB are the separators a spreadsheet may split on instead of ','.
+  EXPECT_EQ(Cell("Mozilla/5.0;=HYPERLINK(\"x\")"), "\"Mozilla/5.0;=HYPERLINK(\"\"x\"\")\"");
+  EXPECT_EQ(Cell("a\t=1"), "\"a\t=1\"");
+  EXPECT_EQ(Cell("(X11; Linux x86_64)"), "\"(X11; Linux x86_64)\"");
 }
 
 TEST(CsvWriterTest, NeutralizesEveryFormulaStart) {
@@ -88,7 +92,7 @@ TEST(CsvWriterTest, NeutralizesEveryFormulaStart) {
   EXPECT_EQ(Cell("+1"), "'+1");
   EXPECT_EQ(Cell("-1"), "'-1");
   EXPECT_EQ(Cell("@SUM(A1)"), "'@SUM(A1)");
-  EXPECT_EQ(Cell("\tx"), "'\tx");
+  EXPECT_EQ(Cell("\tx"), "\"'\tx\"");  // TAB forces quotes too
   EXPECT_EQ(Cell("\rx"), "\"'\rx\"");  // CR forces quotes too; the quote mark stays inside
   EXPECT_EQ(Cell("=A1,B1"), "\"'=A1,B1\"");
   EXPECT_EQ(Cell("=\"x\""), "\"'=\"\"x\"\"\"");

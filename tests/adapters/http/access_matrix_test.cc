@@ -78,6 +78,7 @@ class FixedAuditExportArea final : public AuditExportArea {
   Result<std::unique_ptr<AuditExportFile>> Create(std::string_view, std::string_view) override {
     return MakeError(Errc::kFailedPrecondition, "the matrix writes no exports");
   }
+  Status Remove(std::string_view, std::string_view) override { return {}; }
   Result<std::string> PathOf(std::string_view, std::string_view) override {
     return std::string("/nonexistent/export.csv");
   }
