@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 
 #include "clawvisor/v1/commands.pb.h"
@@ -62,12 +63,18 @@ struct AccountState {
   std::map<std::string, v1::Role> members;
   bool has_password = false;      // the primary user has a password (a sealed hash in the log)
   uint64_t password_changes = 0;  // PasswordChanged events so far
-  uint64_t invitations = 0;
+  uint64_t invitations = 0;       // MemberInvited events so far: the next invited user's sequence
+  // TOTP (RFC 6238) of the primary user: enrolled (a sealed secret in the log), enabled once a
+  // code confirmed it; the last time step accepted (a code is accepted once: a later sign-in
+  // needs a later step); the keyed hashes (raw bytes) of the recovery codes not yet used.
+  bool totp_enrolled = false;
+  bool totp_enabled = false;
+  uint64_t totp_last_step = 0;
+  std::set<std::string> recovery_code_hashes;
   uint32_t login_failures = 0;            // consecutive failed logins of the primary user
   TimestampUs login_locked_until_us = 0;  // no sign-in before this (kLockedForever: until unlock)
   // Sessions started and not yet revoked; expired ones are pruned as new ones start.
-  std::map<std::string, SessionState>
-      sessions;  // MemberInvited events so far: the next invited user's sequence
+  std::map<std::string, SessionState> sessions;
   std::map<std::string, InstanceState> instances;  // deleted ones stay, to keep their revision
   // Audit exports by export id: true once completed. Kept so a completion is accepted once,
   // and only for an export that was requested.

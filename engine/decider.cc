@@ -1,10 +1,12 @@
 #include "engine/decider.h"
 
 #include <algorithm>
+#include <set>
 
 #include "engine/access.h"
 #include "engine/password_service.h"
 #include "engine/sealer.h"
+#include "engine/totp.h"
 
 namespace clawvisor {
 namespace {
@@ -523,9 +525,153 @@ bool IsLowerHex64(std::string_view s) {
          });
 }
 
+// A failed sign-in: counted, and past the free failures sign-in is locked for a doubling delay,
+// then until an operator unlocks it.
+Decision LoginFailure(const AccountState& state, std::string_view reason, TimestampUs now_us,
+                      const DecideOptions& options) {
+  const uint32_t failures = state.login_failures + 1;
+  Events out;
+  auto failed = AccountEvent(state);
+  auto* f = failed.mutable_login_failed();
+  f->set_user_id(state.owner_user_id);
+  f->set_reason(std::string(reason));
+  f->set_consecutive_failures(failures);
+  out.push_back(std::move(failed));
+  if (failures > options.login_free_failures) {
+    TimestampUs until = kLockedForever;
+    if (failures < options.login_lockout_failures) {
+      const uint32_t doublings = std::min<uint32_t>(failures - options.login_free_failures - 1, 20);
+      until = now_us + (options.login_base_delay_us << doublings);
+    }
+    auto throttled = AccountEvent(state);
+    auto* p = throttled.mutable_login_throttled();
+    p->set_user_id(state.owner_user_id);
+    p->set_locked_until_us(until);
+    p->set_consecutive_failures(failures);
+    out.push_back(std::move(throttled));
+  }
+  return out;
+}
+
+// The raw bytes of 64 lowercase hex digits (a keyed hash), or "" if `hex` is not that.
+std::string HashBytes(std::string_view hex) {
+  if (!IsLowerHex64(hex)) return "";
+  std::string out(32, '\0');
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < 32; ++i) {
+    out[i] = static_cast<char>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+  }
+  return out;
+}
+
+enum class SecondFactor { kNone, kMissing, kWrong, kTotp, kRecoveryCode };
+
+// What the command service found (engine/totp_service.h): the step whose code matched, or the
+// keyed hash of a recovery code. A step at or before the last accepted one is a replay; a
+// recovery code counts only if it is one of the unused ones.
+SecondFactor CheckSecondFactor(const AccountState& state, uint64_t time_step,
+                               const std::string& recovery_code_hash) {
+  if (time_step == 0 && recovery_code_hash.empty()) return SecondFactor::kMissing;
+  if (time_step != 0) {
+    return time_step > state.totp_last_step ? SecondFactor::kTotp : SecondFactor::kWrong;
+  }
+  const std::string raw = HashBytes(recovery_code_hash);
+  if (!raw.empty() && state.recovery_code_hashes.contains(raw)) return SecondFactor::kRecoveryCode;
+  return SecondFactor::kWrong;
+}
+
+// TOTP belongs to the account's primary user (the one with the password); the local development
+// caller acts as that user.
+bool IsPrimaryUser(const AccountState& state, const v1::Actor& actor) {
+  return actor.kind() == v1::Actor::KIND_SERVICE || actor.id() == state.owner_user_id;
+}
+
+// Enrolment records the secret (sealed) and the recovery codes' keyed hashes; TOTP is required
+// at sign-in only once a code confirmed it (ConfirmTotp). A pending enrolment may be redone.
+Decision EnrollTotp(const AccountState& state, const v1::Command& command) {
+  const auto& cmd = command.enroll_totp();
+  if (!IsPrimaryUser(state, command.actor())) {
+    return Reject(v1::REJECTION_INVALID_STATE, "this user has no password on this account");
+  }
+  if (state.totp_enabled) {
+    return Reject(v1::REJECTION_INVALID_STATE, "TOTP is already enabled; disable it first");
+  }
+  if (!cmd.recovery_codes().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "recovery codes must reach the processor hashed by the command service");
+  }
+  const auto secret = Base32Decode(cmd.secret());
+  if (cmd.secret().size() != 32 || !secret || secret->size() != kTotpSecretBytes) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "secret must be 32 base32 characters (160 bits; the API draws it)");
+  }
+  if (static_cast<size_t>(cmd.recovery_code_hashes_size()) != kRecoveryCodeCount) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "exactly ten recovery code hashes are required");
+  }
+  auto enrolled = AccountEvent(state);
+  auto* p = enrolled.mutable_totp_enrolled();
+  std::set<std::string> seen;
+  for (const std::string& hex : cmd.recovery_code_hashes()) {
+    std::string raw = HashBytes(hex);
+    if (raw.empty() || !seen.insert(raw).second) {
+      return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                    "recovery_code_hashes must be distinct keyed hashes");
+    }
+    p->add_recovery_code_hashes(std::move(raw));
+  }
+  PendingSeal(p->mutable_secret(), cmd.secret());
+  return Events{std::move(enrolled)};
+}
+
+Decision ConfirmTotp(const AccountState& state, const v1::Command& command) {
+  const auto& cmd = command.confirm_totp();
+  if (!IsPrimaryUser(state, command.actor())) {
+    return Reject(v1::REJECTION_INVALID_STATE, "this user has no password on this account");
+  }
+  if (!cmd.code().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "a code must reach the processor checked by the command service");
+  }
+  if (!state.totp_enrolled || state.totp_enabled) {
+    return Reject(v1::REJECTION_INVALID_STATE, "no TOTP enrolment is waiting for confirmation");
+  }
+  if (cmd.totp_time_step() == 0 || cmd.totp_time_step() <= state.totp_last_step) {
+    return Reject(v1::REJECTION_UNAUTHENTICATED, "the code is not correct");
+  }
+  auto enabled = AccountEvent(state);
+  enabled.mutable_totp_enabled()->set_totp_time_step(cmd.totp_time_step());
+  return Events{std::move(enabled)};
+}
+
+// Turning the second factor off needs both factors again (re-authentication).
+Decision DisableTotp(const AccountState& state, const v1::Command& command) {
+  const auto& cmd = command.disable_totp();
+  if (!IsPrimaryUser(state, command.actor())) {
+    return Reject(v1::REJECTION_INVALID_STATE, "this user has no password on this account");
+  }
+  if (!cmd.password().empty() || !cmd.code().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "password and code must reach the processor checked by the command service");
+  }
+  if (!state.totp_enrolled) return Reject(v1::REJECTION_INVALID_STATE, "TOTP is not enrolled");
+  if (!state.has_password || !cmd.password_verified()) {
+    return Reject(v1::REJECTION_UNAUTHENTICATED, "the password or the code is not correct");
+  }
+  const SecondFactor factor =
+      CheckSecondFactor(state, cmd.totp_time_step(), cmd.recovery_code_hash());
+  if (factor != SecondFactor::kTotp && factor != SecondFactor::kRecoveryCode) {
+    return Reject(v1::REJECTION_UNAUTHENTICATED, "the password or the code is not correct");
+  }
+  auto disabled = AccountEvent(state);
+  auto* p = disabled.mutable_totp_disabled();
+  if (factor == SecondFactor::kTotp) p->set_totp_time_step(cmd.totp_time_step());
+  if (factor == SecondFactor::kRecoveryCode) p->set_recovery_code_hash(cmd.recovery_code_hash());
+  return Events{std::move(disabled)};
+}
+
 Decision Login(const AccountState& state, const v1::Login& cmd, TimestampUs now_us,
                const DecideOptions& options) {
-  if (!cmd.password().empty() || !cmd.email().empty()) {
+  if (!cmd.password().empty() || !cmd.email().empty() || !cmd.totp_code().empty()) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT,
                   "a login must reach the processor verified by the command service");
   }
@@ -544,34 +690,29 @@ Decision Login(const AccountState& state, const v1::Login& cmd, TimestampUs now_
     p->set_consecutive_failures(state.login_failures);
     return Events{std::move(throttled)};
   }
-  if (!cmd.password_verified()) {
-    const uint32_t failures = state.login_failures + 1;
-    Events out;
-    auto failed = AccountEvent(state);
-    auto* f = failed.mutable_login_failed();
-    f->set_user_id(state.owner_user_id);
-    f->set_reason("bad_password");
-    f->set_consecutive_failures(failures);
-    out.push_back(std::move(failed));
-    if (failures > options.login_free_failures) {
-      TimestampUs until = kLockedForever;
-      if (failures < options.login_lockout_failures) {
-        const uint32_t doublings =
-            std::min<uint32_t>(failures - options.login_free_failures - 1, 20);
-        until = now_us + (options.login_base_delay_us << doublings);
-      }
-      auto throttled = AccountEvent(state);
-      auto* p = throttled.mutable_login_throttled();
-      p->set_user_id(state.owner_user_id);
-      p->set_locked_until_us(until);
-      p->set_consecutive_failures(failures);
-      out.push_back(std::move(throttled));
+  if (!cmd.password_verified()) return LoginFailure(state, "bad_password", now_us, options);
+  // The password was right; with TOTP on, a second factor is due too.
+  SecondFactor factor = SecondFactor::kNone;
+  if (state.totp_enabled) {
+    factor = CheckSecondFactor(state, cmd.totp_time_step(), cmd.recovery_code_hash());
+    if (factor == SecondFactor::kMissing) {
+      // Not counted as a failure: the web tier now asks for the code (the password was right,
+      // and every wrong password is counted).
+      return Reject(v1::REJECTION_SECOND_FACTOR_REQUIRED, "a TOTP or recovery code is required");
     }
-    return out;
+    if (factor == SecondFactor::kWrong) return LoginFailure(state, "bad_totp", now_us, options);
   }
   Events out;
   auto succeeded = AccountEvent(state);
-  succeeded.mutable_login_succeeded()->set_user_id(state.owner_user_id);
+  auto* s = succeeded.mutable_login_succeeded();
+  s->set_user_id(state.owner_user_id);
+  if (factor == SecondFactor::kTotp) {
+    s->set_used_totp(true);
+    s->set_totp_time_step(cmd.totp_time_step());
+  } else if (factor == SecondFactor::kRecoveryCode) {
+    s->set_used_recovery_code(true);
+    s->set_recovery_code_hash(cmd.recovery_code_hash());
+  }
   out.push_back(std::move(succeeded));
   if (!cmd.session_token_hash().empty()) {
     // A new token at every login: the API made it, only its hash is recorded.
@@ -771,6 +912,12 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return Login(state, command.login(), now_us, options);
     case v1::Command::kLogout:
       return Logout(state, command);
+    case v1::Command::kEnrollTotp:
+      return EnrollTotp(state, command);
+    case v1::Command::kConfirmTotp:
+      return ConfirmTotp(state, command);
+    case v1::Command::kDisableTotp:
+      return DisableTotp(state, command);
     case v1::Command::kUnlockLogin:
       return UnlockLogin(state, command.unlock_login());
     case v1::Command::kInviteMember:
@@ -839,7 +986,33 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
     case v1::Envelope::kLoginThrottled:
       state.login_locked_until_us = event.login_throttled().locked_until_us();
       break;
-    case v1::Envelope::kLoginSucceeded:
+    case v1::Envelope::kTotpEnrolled: {
+      const auto& p = event.totp_enrolled();
+      state.totp_enrolled = true;
+      state.totp_enabled = false;
+      state.recovery_code_hashes = {p.recovery_code_hashes().begin(),
+                                    p.recovery_code_hashes().end()};
+      break;
+    }
+    case v1::Envelope::kTotpEnabled:
+      state.totp_enabled = true;
+      state.totp_last_step = std::max(state.totp_last_step, event.totp_enabled().totp_time_step());
+      break;
+    case v1::Envelope::kTotpDisabled:
+      state.totp_enrolled = false;
+      state.totp_enabled = false;
+      state.recovery_code_hashes.clear();
+      state.totp_last_step = std::max(state.totp_last_step, event.totp_disabled().totp_time_step());
+      break;
+    case v1::Envelope::kLoginSucceeded: {
+      const auto& p = event.login_succeeded();
+      state.totp_last_step = std::max(state.totp_last_step, p.totp_time_step());
+      if (p.used_recovery_code())
+        state.recovery_code_hashes.erase(HashBytes(p.recovery_code_hash()));
+      state.login_failures = 0;
+      state.login_locked_until_us = 0;
+      break;
+    }
     case v1::Envelope::kLoginUnlocked:
       state.login_failures = 0;
       state.login_locked_until_us = 0;

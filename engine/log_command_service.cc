@@ -13,9 +13,11 @@ namespace clawvisor {
 
 LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
                                      Watermarks& projected, Sealer& sealer, Clock& clock,
-                                     MetricsRegistry& metrics, PasswordService* passwords)
+                                     MetricsRegistry& metrics, PasswordService* passwords,
+                                     TotpService* totp)
     : log_(log),
       passwords_(passwords),
+      totp_(totp),
       board_(board),
       lookup_(std::move(lookup)),
       projected_(projected),
@@ -72,6 +74,11 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   if (passwords_ != nullptr) {
     // Argon2id here, on the request's thread, never in the processor (ARCHITECTURE.md).
     if (auto prepared = passwords_->Prepare(stamped); !prepared) {
+      return std::unexpected(prepared.error());
+    }
+  }
+  if (totp_ != nullptr) {
+    if (auto prepared = totp_->Prepare(stamped); !prepared) {
       return std::unexpected(prepared.error());
     }
   }

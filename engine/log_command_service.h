@@ -22,6 +22,7 @@
 #include "engine/outcome_board.h"
 #include "engine/password_service.h"
 #include "engine/sealer.h"
+#include "engine/totp_service.h"
 #include "events/event_log.h"
 
 namespace clawvisor {
@@ -35,7 +36,7 @@ class LogCommandService final : public CommandService {
   // `sealer` seals the command's sensitive fields before it is stored (design D4).
   LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup, Watermarks& projected,
                     Sealer& sealer, Clock& clock, MetricsRegistry& metrics,
-                    PasswordService* passwords = nullptr);
+                    PasswordService* passwords = nullptr, TotpService* totp = nullptr);
 
   Result<v1::CommandOutcome> Submit(const v1::Command& command,
                                     std::chrono::milliseconds wait) override;
@@ -45,6 +46,7 @@ class LogCommandService final : public CommandService {
  private:
   EventLog& log_;
   PasswordService* passwords_;  // null: commands carrying passwords are refused by the processor
+  TotpService* totp_;           // null: commands carrying TOTP codes are refused likewise
   OutcomeBoard& board_;
   OutcomeLookup lookup_;
   Watermarks& projected_;

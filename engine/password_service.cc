@@ -184,6 +184,15 @@ Status PasswordService::Prepare(v1::Command& command) {
       Wipe(p->mutable_new_password());
       return {};
     }
+    case v1::Command::kDisableTotp: {
+      // Re-authentication: the current password (the code is TotpService's part).
+      auto* p = command.mutable_disable_totp();
+      auto verified = VerifyCurrent(command.account_id(), p->password());
+      if (!verified) return std::unexpected(verified.error());
+      p->set_password_verified(*verified);
+      Wipe(p->mutable_password());
+      return {};
+    }
     default:
       return {};
   }

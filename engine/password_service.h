@@ -14,6 +14,8 @@
 //   - change_password -> current_password verified against the account's stored hash
 //     (current_password_verified), new_password checked and hashed (new_password_hash); both
 //     plaintexts cleared. The processor refuses an unverified change and records the rest.
+//   - disable_totp -> password verified against the account's stored hash (password_verified);
+//     the plaintext cleared (the code is checked by TotpService).
 // The salt of each hash is derived from a keyed hash of (account, command id), so a retried
 // command yields the same PHC string and the same request fingerprint (idempotency), and no two
 // commands share a salt.

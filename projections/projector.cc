@@ -43,6 +43,8 @@ std::string EmailKey(std::string_view email_lookup_hash) {
 }
 // The one password credential of an account (its primary user's).
 constexpr std::string_view kPrimaryCredential = "primary";
+// The account's TOTP secret (its primary user's).
+constexpr std::string_view kTotpCredential = "totp";
 // A live user session: "u|" + its id.
 std::string SessionKey(std::string_view session_id) { return "u|" + std::string(session_id); }
 std::string AccountPrefix(char table, std::string_view a) {
@@ -381,6 +383,25 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
     credential.set_field("password_changed.password_hash");
     view.Put(RowKey('p', account, kPrimaryCredential), credential);
   }
+  // The TOTP secret, still sealed, for the command service to check codes against.
+  if (event.has_totp_enrolled()) {
+    v1::TotpCredential credential;
+    credential.set_account_id(account);
+    *credential.mutable_secret() = event.totp_enrolled().secret();
+    credential.set_event_id(event.event_id());
+    credential.set_field("totp_enrolled.secret");
+    view.Put(RowKey('p', account, kTotpCredential), credential);
+  } else if (event.has_totp_enabled()) {
+    auto prior = view.Get<v1::TotpCredential>(RowKey('p', account, kTotpCredential));
+    if (!prior) return std::unexpected(prior.error());
+    if (prior->has_value()) {
+      v1::TotpCredential credential = **prior;
+      credential.set_enabled(true);
+      view.Put(RowKey('p', account, kTotpCredential), credential);
+    }
+  } else if (event.has_totp_disabled()) {
+    view.Delete(RowKey('p', account, kTotpCredential));
+  }
   // The sessions projection: one row per live session, found by its id (derived from its token
   // hash). Revoke-all is a watermark on the account (sessions_revoked_through_version).
   if (event.has_session_started()) {
@@ -674,6 +695,11 @@ Result<std::optional<v1::SessionView>> Projector::GetSession(std::string_view se
 Result<std::optional<v1::PasswordCredential>> Projector::GetPasswordCredential(
     std::string_view account_id) {
   return GetMessage<v1::PasswordCredential>(store_, RowKey('p', account_id, kPrimaryCredential));
+}
+
+Result<std::optional<v1::TotpCredential>> Projector::GetTotpCredential(
+    std::string_view account_id) {
+  return GetMessage<v1::TotpCredential>(store_, RowKey('p', account_id, kTotpCredential));
 }
 
 Result<std::optional<v1::AccountView>> Projector::GetAccount(std::string_view account_id) {

@@ -16,6 +16,7 @@
 //   x|<account>                                        AccountLookup: the account's lookup hashes
 //                                                      (so erasure can delete its e| row)
 //   p|<account>|primary                                PasswordCredential (sealed; never served)
+//   p|<account>|totp                                   TotpCredential (sealed; never served)
 //   u|<session id>                                     SessionView (live sessions; never served)
 //   j|<account>|<export id>                            AuditExportView (audit export jobs)
 //   q|<account>|<export id>                            AuditExportView, while pending
@@ -95,6 +96,7 @@ class Projector final : public ReadModel {
   // The account's current password hash, sealed (for the command service's PasswordService;
   // not part of ReadModel: the API never serves it).
   Result<std::optional<v1::PasswordCredential>> GetPasswordCredential(std::string_view account_id);
+  Result<std::optional<v1::TotpCredential>> GetTotpCredential(std::string_view account_id);
 
   // A live session by its id (not part of ReadModel: never served; the session resolver reads
   // it). Revocation by AllSessionsRevoked shows in the AccountView, not here.

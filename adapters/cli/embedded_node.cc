@@ -222,6 +222,9 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
         return projector->FindAccountByEmailHash(email_hash);
       },
       &node->random_);
+  node->totp_ = std::make_unique<TotpService>(
+      *node->vault_, node->clock_,
+      [projector](std::string_view account) { return projector->GetTotpCredential(account); });
   node->sessions_ =
       std::make_shared<ProjectedSessionResolver>(*node->projector_, *node->vault_, node->clock_);
   if (node->options_.http) {
@@ -239,7 +242,8 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
       [projector](std::string_view account, std::string_view command) {
         return projector->GetCommandOutcome(account, command);
       },
-      node->projected_, *node->vault_, node->clock_, node->metrics_, node->passwords_.get());
+      node->projected_, *node->vault_, node->clock_, node->metrics_, node->passwords_.get(),
+      node->totp_.get());
   node->export_area_ = std::make_unique<FileAuditExportArea>(dir / "exports");
   node->export_worker_ = std::make_unique<AuditExportWorker>(
       *node->log_, *node->vault_, *node->projector_, *node->commands_, *node->export_area_,

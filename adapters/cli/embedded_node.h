@@ -36,6 +36,7 @@
 #include "engine/processor.h"
 #include "engine/reconciler.h"
 #include "engine/reconciler_service.h"
+#include "engine/totp_service.h"
 #include "projections/audit_export_worker.h"
 #include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
@@ -117,6 +118,7 @@ class EmbeddedNode {
   std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
   std::unique_ptr<Argon2idPasswordHasher> password_hasher_;
   std::unique_ptr<PasswordService> passwords_;
+  std::unique_ptr<TotpService> totp_;
   std::shared_ptr<SessionResolver> sessions_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<LogCommandService> commands_;

@@ -42,6 +42,9 @@ enum class RouteId {
   kListAuditExports,
   kGetAuditExport,
   kDownloadAuditExport,
+  kEnrollTotp,
+  kConfirmTotp,
+  kDisableTotp,
 };
 
 struct RouteSpec {

@@ -11,6 +11,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -24,6 +25,7 @@
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
 #include "engine/seal_fields.h"
+#include "engine/totp.h"
 #include "events/codec.h"
 #include "tests/support/files.h"
 #include "tests/support/http_client.h"
@@ -37,6 +39,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::HttpRequest;
 using testing::HttpResponse;
+using testing::JsonStringArrayMember;
 using testing::JsonStringMember;
 using testing::ParseJson;
 using testing::ReadFile;
@@ -262,6 +265,40 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
                                      R"(","password":")" + wrong_password + R"("}})")
                 .status,
             401);
+  // TOTP: the secret and the recovery codes are shown once, in the enrolment's answer; codes and
+  // recovery codes at sign-in never reach a log or a file.
+  auto enrolled = Post("/v1/accounts/" + account + "/totp", R"({"command_id":"totp-1"})",
+                       /*shows_a_secret=*/true);
+  ASSERT_EQ(enrolled.status, 200) << enrolled.body;
+  EXPECT_EQ(enrolled.headers["cache-control"], "no-store");
+  const std::string totp_secret = JsonStringMember(enrolled.body, "totp_secret");
+  ASSERT_EQ(totp_secret.size(), 32u) << enrolled.body;
+  const std::vector<std::string> recovery_codes =
+      JsonStringArrayMember(enrolled.body, "recovery_codes");
+  ASSERT_EQ(recovery_codes.size(), 10u) << enrolled.body;
+  auto enrolled_again = Post("/v1/accounts/" + account + "/totp", R"({"command_id":"totp-1"})");
+  EXPECT_NE(enrolled_again.body.find("\"totp_secret\":null"), std::string::npos);
+  const std::string totp_key = *Base32Decode(totp_secret);
+  const std::span<const uint8_t> key_bytes(reinterpret_cast<const uint8_t*>(totp_key.data()),
+                                           totp_key.size());
+  const uint64_t step = TotpTimeStep(std::time(nullptr));
+  ASSERT_EQ(Post("/v1/accounts/" + account + "/totp/confirm",
+                 R"({"command_id":"totp-2","confirm_totp":{"code":")" + TotpCode(key_bytes, step) +
+                     R"("}})")
+                .status,
+            200);
+  auto totp_login =
+      Post("/v1/sessions",
+           R"({"command_id":"login-3","login":{"email":")" + email + R"(","password":")" +
+               password + R"(","totp_code":")" + TotpCode(key_bytes, step + 1) + R"("}})",
+           /*shows_a_secret=*/true);
+  ASSERT_EQ(totp_login.status, 200) << totp_login.body;
+  auto recovery_login =
+      Post("/v1/sessions",
+           R"({"command_id":"login-4","login":{"email":")" + email + R"(","password":")" +
+               password + R"(","totp_code":")" + recovery_codes[0] + R"("}})",
+           /*shows_a_secret=*/true);
+  ASSERT_EQ(recovery_login.status, 200) << recovery_login.body;
   const std::string first_token = CreateInstance(account, "ins_a");
   ASSERT_EQ(first_token.size(), 43u);
   for (const auto& [name, kv] : credentials) {
@@ -337,6 +374,12 @@ TEST_F(SecretsTest, CanariesNeverAppearInPlaintext) {
                                        second_token,   refused,      generic,          password,
                                        wrong_password, session_token};
   for (const auto& [name, kv] : credentials) canaries.push_back(kv.second);
+  canaries.push_back(totp_secret);
+  canaries.push_back(totp_key);
+  for (const std::string& code : recovery_codes) {
+    canaries.push_back(code);
+    canaries.push_back(*NormalizeRecoveryCode(code));
+  }
   // Each also hex- and base64-encoded (as a log or a JSON bytes field would carry it).
   const size_t plain = canaries.size();
   for (size_t i = 0; i < plain; ++i) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace clawvisor::testing {
 
@@ -30,4 +31,23 @@ inline std::string JsonStringMember(const std::string& json, const std::string& 
   return json.substr(at + key.size(), end - at - key.size());
 }
 
+// The strings of a top-level array-of-strings member ("" elements dropped), empty if absent.
+inline std::vector<std::string> JsonStringArrayMember(const std::string& json,
+                                                      const std::string& name) {
+  std::vector<std::string> out;
+  const std::string key = "\"" + name + "\":[";
+  const size_t at = json.find(key);
+  if (at == std::string::npos) return out;
+  const size_t end = json.find(']', at);
+  size_t pos = at + key.size();
+  while (true) {
+    const size_t open = json.find('"', pos);
+    if (open == std::string::npos || open > end) break;
+    const size_t close = json.find('"', open + 1);
+    if (close == std::string::npos || close > end) break;
+    out.push_back(json.substr(open + 1, close - open - 1));
+    pos = close + 1;
+  }
+  return out;
+}
 }  // namespace clawvisor::testing

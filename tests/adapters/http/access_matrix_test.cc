@@ -239,6 +239,12 @@ TEST_F(AccessMatrixTest, EveryCommandRouteAndPayload) {
       {"/v1/sessions",
        R"({"command_id":"c1","login":{"email":"o@example.com","password":"some password"}})",
        v1::Command::kLogin},
+      {"/v1/accounts/{a}/totp", R"({"command_id":"c1"})", v1::Command::kEnrollTotp},
+      {"/v1/accounts/{a}/totp/confirm", R"({"command_id":"c1","confirm_totp":{"code":"123456"}})",
+       v1::Command::kConfirmTotp},
+      {"/v1/accounts/{a}/totp/disable",
+       R"({"command_id":"c1","disable_totp":{"password":"some password","code":"123456"}})",
+       v1::Command::kDisableTotp},
   };
   size_t post_routes = 0;
   for (const RouteSpec& spec : Routes()) post_routes += spec.method == "POST" ? 1 : 0;
