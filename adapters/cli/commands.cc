@@ -88,6 +88,12 @@ Flags:
                          a session unused this long is over (default 30)
   --session-absolute-hours N
                          every session is over this long after its login (default 12)
+  --login-free-failures N
+                         failed sign-ins of an account without delay (default 4); each
+                         further one locks sign-in for a delay doubling from 1 s
+  --login-lockout-failures N
+                         consecutive failures that lock sign-in until an operator sends
+                         unlock_login (default 10; more than the free ones, at most 100)
   --log-level L          debug | info | warn | error (default info)
   --vms                  also run this host's microVMs: the reconciler in-process, with
                          the flags below (see `clawvisor reconcile --help`)
@@ -231,6 +237,8 @@ int Serve(const std::vector<std::string>& args) {
                                  {"argon2-iterations"},
                                  {"session-idle-minutes"},
                                  {"session-absolute-hours"},
+                                 {"login-free-failures"},
+                                 {"login-lockout-failures"},
                                  {"log-level"},
                                  {"vms", false},
                                  {"help", false}};
@@ -266,7 +274,19 @@ int Serve(const std::vector<std::string>& args) {
   auto absolute_hours = flags->GetInt("session-absolute-hours", 12, 1, 24 * 30);
   if (!absolute_hours) return UsageError(absolute_hours.error().message, kServeHelp);
 
+  // NIST SP 800-63B 5.2.2: at most 100 consecutive failures before the account is locked.
+  auto free_failures = flags->GetInt("login-free-failures", 4, 0, 99);
+  if (!free_failures) return UsageError(free_failures.error().message, kServeHelp);
+  auto lockout_failures = flags->GetInt("login-lockout-failures", 10, 1, 100);
+  if (!lockout_failures) return UsageError(lockout_failures.error().message, kServeHelp);
+  if (*lockout_failures <= *free_failures) {
+    return UsageError("--login-lockout-failures must be more than --login-free-failures",
+                      kServeHelp);
+  }
+
   EmbeddedNodeOptions options;
+  options.processor.decide.login_free_failures = static_cast<uint32_t>(*free_failures);
+  options.processor.decide.login_lockout_failures = static_cast<uint32_t>(*lockout_failures);
   options.session_idle_timeout_us = *idle_minutes * 60 * 1'000'000;
   options.session_absolute_timeout_us = *absolute_hours * 3600 * 1'000'000;
   options.argon2.memory_kib = static_cast<uint32_t>(*argon2_memory);
