@@ -71,6 +71,9 @@ struct AccountState {
   bool totp_enabled = false;
   uint64_t totp_last_step = 0;
   std::set<std::string> recovery_code_hashes;
+  // Outstanding password-reset tokens: keyed hash (raw bytes) -> expiry. All die when one is
+  // used or the password changes; expired ones are pruned as new ones are requested.
+  std::map<std::string, TimestampUs> reset_tokens;
   uint32_t login_failures = 0;            // consecutive failed logins of the primary user
   TimestampUs login_locked_until_us = 0;  // no sign-in before this (kLockedForever: until unlock)
   // Sessions started and not yet revoked; expired ones are pruned as new ones start.

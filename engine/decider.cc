@@ -740,6 +740,53 @@ Decision Login(const AccountState& state, const v1::Login& cmd, TimestampUs now_
   return out;
 }
 
+// The API drew the token and the command service hashed it; only the hash is recorded. An
+// unknown email never gets here (the API sends the same request to an account id nobody has,
+// and it is refused as ACCOUNT_NOT_FOUND: the answer and the work are the same).
+Decision RequestPasswordReset(const AccountState& state, const v1::RequestPasswordReset& cmd,
+                              TimestampUs now_us, const DecideOptions& options) {
+  if (!cmd.email().empty() || !cmd.token().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "a reset request must reach the processor hashed by the command service");
+  }
+  const std::string raw = HashBytes(cmd.token_hash());
+  if (raw.empty()) return Reject(v1::REJECTION_INVALID_ARGUMENT, "token_hash is not a token hash");
+  auto requested = AccountEvent(state);
+  auto* p = requested.mutable_password_reset_requested();
+  p->set_token_hash(raw);
+  p->set_expires_at_us(now_us + options.password_reset_validity_us);
+  return Events{std::move(requested)};
+}
+
+// A valid token (known, unused, unexpired) sets the new password and ends every session.
+Decision CompletePasswordReset(const AccountState& state, const v1::CompletePasswordReset& cmd,
+                               TimestampUs now_us) {
+  if (!cmd.token().empty() || !cmd.new_password().empty()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "a reset must reach the processor hashed by the command service");
+  }
+  if (!IsArgon2idPhc(cmd.new_password_hash())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "new_password_hash is not an Argon2id PHC string");
+  }
+  const std::string raw = HashBytes(cmd.token_hash());
+  auto it = raw.empty() ? state.reset_tokens.end() : state.reset_tokens.find(raw);
+  // Unknown, used and expired tokens get one answer.
+  if (it == state.reset_tokens.end() || now_us >= it->second) {
+    return Reject(v1::REJECTION_UNAUTHENTICATED, "the reset token is not valid");
+  }
+  Events out;
+  auto completed = AccountEvent(state);
+  auto* p = completed.mutable_password_reset_completed();
+  p->set_token_hash(raw);
+  PendingSeal(p->mutable_password_hash(), cmd.new_password_hash());
+  out.push_back(std::move(completed));
+  auto revoked = AccountEvent(state);
+  revoked.mutable_all_sessions_revoked()->set_reason("password_reset");
+  out.push_back(std::move(revoked));
+  return out;
+}
+
 // An operator lifts a login lockout (the failure count starts again).
 Decision UnlockLogin(const AccountState& state, const v1::UnlockLogin& cmd) {
   if (cmd.user_id() != state.owner_user_id) {
@@ -912,6 +959,10 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return Login(state, command.login(), now_us, options);
     case v1::Command::kLogout:
       return Logout(state, command);
+    case v1::Command::kRequestPasswordReset:
+      return RequestPasswordReset(state, command.request_password_reset(), now_us, options);
+    case v1::Command::kCompletePasswordReset:
+      return CompletePasswordReset(state, command.complete_password_reset(), now_us);
     case v1::Command::kEnrollTotp:
       return EnrollTotp(state, command);
     case v1::Command::kConfirmTotp:
@@ -970,8 +1021,21 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
     case v1::Envelope::kPasswordChanged: {
       state.has_password = true;
       ++state.password_changes;
+      state.reset_tokens.clear();  // a reset link mailed before the change is void
       break;
     }
+    case v1::Envelope::kPasswordResetRequested: {
+      const auto& p = event.password_reset_requested();
+      std::erase_if(state.reset_tokens,
+                    [&](const auto& kv) { return kv.second <= event.occurred_at_us(); });
+      state.reset_tokens[p.token_hash()] = p.expires_at_us();
+      break;
+    }
+    case v1::Envelope::kPasswordResetCompleted:
+      state.has_password = true;
+      ++state.password_changes;
+      state.reset_tokens.clear();  // single use, and every other outstanding token dies too
+      break;
     case v1::Envelope::kSessionStarted: {
       const auto& p = event.session_started();
       std::erase_if(state.sessions, [&](const auto& kv) {

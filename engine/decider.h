@@ -57,6 +57,8 @@ struct DecideOptions {
   uint32_t login_free_failures = 4;
   uint32_t login_lockout_failures = 10;
   int64_t login_base_delay_us = 1'000'000;
+  // A password-reset token works once, within this long of its request.
+  int64_t password_reset_validity_us = 3600LL * 1'000'000;
 };
 
 // "Locked until an operator unlocks it."

@@ -25,11 +25,13 @@ void Wipe(std::string* s) {
 }  // namespace
 
 PasswordService::PasswordService(PasswordHasher& hasher, Sealer& sealer, CredentialLookup lookup,
-                                 EmailLookup by_email, RandomSource* random)
+                                 EmailLookup by_email, RandomSource* random,
+                                 ResetTokenLookup by_reset_token)
     : hasher_(hasher),
       sealer_(sealer),
       lookup_(std::move(lookup)),
       by_email_(std::move(by_email)),
+      by_reset_token_(std::move(by_reset_token)),
       random_(random) {
   // Made with today's parameters, so verifying against it costs what a real check costs.
   auto phc = hasher_.Hash("clawvisor: no such account", std::string(kPasswordSaltBytes, 'x'));
@@ -45,6 +47,31 @@ Result<std::optional<std::string>> PasswordService::FindAccountByEmail(std::stri
   auto hash = EmailLookupHash(email);
   if (!hash) return std::unexpected(hash.error());
   return by_email_(*hash);
+}
+
+Result<std::string> PasswordService::ResetAccountFor(std::string_view email) {
+  auto hash = EmailLookupHash(email);
+  if (!hash) return std::unexpected(hash.error());
+  std::optional<std::string> account;
+  if (by_email_) {
+    auto found = by_email_(*hash);
+    if (!found) return std::unexpected(found.error());
+    account = std::move(*found);
+  }
+  if (account) return *account;
+  // Registered accounts are "acc_" + 24 hex digits of a hash of their command id; "acc_r" + 23
+  // keeps this one out of their way while looking like one.
+  auto decoy = sealer_.LookupHash("clawvisor.password-reset.decoy.v1", NormalizeEmail(email));
+  if (!decoy) return std::unexpected(decoy.error());
+  return "acc_r" + decoy->substr(0, 23);
+}
+
+Result<std::optional<std::string>> PasswordService::FindAccountByResetToken(
+    std::string_view token) {
+  if (!by_reset_token_ || !IsSessionTokenShape(token)) return std::optional<std::string>();
+  auto hash = sealer_.LookupHash(kResetTokenPurpose, token);
+  if (!hash) return std::unexpected(hash.error());
+  return by_reset_token_(*hash);
 }
 
 void PasswordService::SpendLoginWork(std::string_view password) {
@@ -181,6 +208,36 @@ Status PasswordService::Prepare(v1::Command& command) {
         p->set_new_password_hash(std::move(*phc));
       }
       Wipe(p->mutable_current_password());
+      Wipe(p->mutable_new_password());
+      return {};
+    }
+    case v1::Command::kRequestPasswordReset: {
+      auto* p = command.mutable_request_password_reset();
+      if (!IsSessionTokenShape(p->token())) {
+        return MakeError(Errc::kInvalidArgument, "token must be drawn by the API");
+      }
+      auto hash = sealer_.LookupHash(kResetTokenPurpose, p->token());
+      if (!hash) return std::unexpected(hash.error());
+      p->set_token_hash(std::move(*hash));
+      Wipe(p->mutable_token());
+      Wipe(p->mutable_email());
+      return {};
+    }
+    case v1::Command::kCompletePasswordReset: {
+      auto* p = command.mutable_complete_password_reset();
+      if (p->new_password().empty()) {
+        return MakeError(Errc::kInvalidArgument, "new_password is required");
+      }
+      if (auto why = PasswordPolicyViolation(p->new_password())) {
+        return MakeError(Errc::kInvalidArgument, "new_password: " + *why);
+      }
+      auto hash = sealer_.LookupHash(kResetTokenPurpose, p->token());
+      if (!hash) return std::unexpected(hash.error());
+      p->set_token_hash(std::move(*hash));
+      auto phc = HashFor(command, "complete_password_reset.new_password", p->new_password());
+      if (!phc) return std::unexpected(phc.error());
+      p->set_new_password_hash(std::move(*phc));
+      Wipe(p->mutable_token());
       Wipe(p->mutable_new_password());
       return {};
     }

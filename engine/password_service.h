@@ -11,6 +11,10 @@
 //   - login -> password verified against the account's stored hash (password_verified); when
 //     that hash was made with weaker parameters, the password is rehashed
 //     (rehashed_password_hash); both plaintexts cleared.
+//   - request_password_reset -> token_hash = keyed hash of the token the API drew; the token
+//     and the email are cleared (nothing of the request is sealed or stored in the clear).
+//   - complete_password_reset -> token_hash as above; new_password checked and hashed
+//     (new_password_hash); both plaintexts cleared.
 //   - change_password -> current_password verified against the account's stored hash
 //     (current_password_verified), new_password checked and hashed (new_password_hash); both
 //     plaintexts cleared. The processor refuses an unverified change and records the rest.
@@ -43,6 +47,12 @@ class LoginDirectory {
   // Spends the work a password check would (one Argon2id verification), so a login for an
   // unknown email costs what one for a known email costs.
   virtual void SpendLoginWork(std::string_view password) = 0;
+  // The account a password reset for `email` goes to: the one registered with it, or else an
+  // account id nobody has ("acc_r" + a keyed hash of the email), so an unknown email's request
+  // does the same work and gets the same answer (it is refused as ACCOUNT_NOT_FOUND there).
+  virtual Result<std::string> ResetAccountFor(std::string_view email) = 0;
+  // The account a reset token was issued for (the projection's index), or nullopt.
+  virtual Result<std::optional<std::string>> FindAccountByResetToken(std::string_view token) = 0;
   // A new session token (256 random bits, base64url, 43 characters) and its keyed hash (hex):
   // the token goes to the caller once, only the hash into the login command.
   virtual Result<std::pair<std::string, std::string>> NewSessionToken() = 0;
@@ -50,6 +60,8 @@ class LoginDirectory {
 
 // The keyed-hash purpose of session tokens (Sealer::LookupHash).
 inline constexpr std::string_view kSessionTokenPurpose = "clawvisor.session.v1";
+// The keyed-hash purpose of password-reset tokens.
+inline constexpr std::string_view kResetTokenPurpose = "clawvisor.password-reset.v1";
 // Whether `token` has the shape of a session token (43 base64url characters).
 bool IsSessionTokenShape(std::string_view token);
 
@@ -60,16 +72,22 @@ class PasswordService final : public LoginDirectory {
   using CredentialLookup =
       std::function<Result<std::optional<v1::PasswordCredential>>(std::string_view account_id)>;
 
-  // The account registered with an email, by the email's lookup hash (the projector's index).
+  // The account registered with an email, by the email's lookup hash (the projector's index);
+  // the same for a reset token's hash.
   using EmailLookup =
       std::function<Result<std::optional<std::string>>(std::string_view email_hash)>;
+  using ResetTokenLookup =
+      std::function<Result<std::optional<std::string>>(std::string_view token_hash)>;
 
   PasswordService(PasswordHasher& hasher, Sealer& sealer, CredentialLookup lookup,
-                  EmailLookup by_email = nullptr, RandomSource* random = nullptr);
+                  EmailLookup by_email = nullptr, RandomSource* random = nullptr,
+                  ResetTokenLookup by_reset_token = nullptr);
 
   Result<std::optional<std::string>> FindAccountByEmail(std::string_view email) override;
   void SpendLoginWork(std::string_view password) override;
   Result<std::pair<std::string, std::string>> NewSessionToken() override;
+  Result<std::string> ResetAccountFor(std::string_view email) override;
+  Result<std::optional<std::string>> FindAccountByResetToken(std::string_view token) override;
 
   // The keyed hash under which an email is indexed (lowercased first).
   Result<std::string> EmailLookupHash(std::string_view email);
@@ -87,6 +105,7 @@ class PasswordService final : public LoginDirectory {
   Sealer& sealer_;
   CredentialLookup lookup_;
   EmailLookup by_email_;
+  ResetTokenLookup by_reset_token_;
   RandomSource* random_;
   std::string dummy_phc_;  // a hash of nothing, verified against for unknown emails
 };

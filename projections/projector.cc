@@ -41,6 +41,16 @@ std::string AccountKey(char table, std::string_view a) {
 std::string EmailKey(std::string_view email_lookup_hash) {
   return "e|" + std::string(email_lookup_hash);
 }
+// The index row of a password-reset token, by its keyed hash as the API computes it (hex).
+std::string ResetTokenKey(std::string_view raw_token_hash) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key = "r|";
+  for (unsigned char c : raw_token_hash) {
+    key += kHex[c >> 4];
+    key += kHex[c & 15];
+  }
+  return key;
+}
 // The one password credential of an account (its primary user's).
 constexpr std::string_view kPrimaryCredential = "primary";
 // The account's TOTP secret (its primary user's).
@@ -373,6 +383,18 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
     credential.set_event_id(event.event_id());
     credential.set_field("account_registered.password_hash");
     view.Put(RowKey('p', account, kPrimaryCredential), credential);
+  } else if (event.has_password_reset_completed()) {
+    v1::PasswordCredential credential;
+    credential.set_account_id(account);
+    *credential.mutable_password_hash() = event.password_reset_completed().password_hash();
+    credential.set_event_id(event.event_id());
+    credential.set_field("password_reset_completed.password_hash");
+    view.Put(RowKey('p', account, kPrimaryCredential), credential);
+    view.Delete(ResetTokenKey(event.password_reset_completed().token_hash()));
+  } else if (event.has_password_reset_requested()) {
+    v1::AccountLookup lookup;
+    lookup.set_account_id(account);
+    view.Put(ResetTokenKey(event.password_reset_requested().token_hash()), lookup);
   } else if (event.has_password_changed()) {
     auto prior = view.Get<v1::PasswordCredential>(RowKey('p', account, kPrimaryCredential));
     if (!prior) return std::unexpected(prior.error());
@@ -769,6 +791,14 @@ Result<v1::AuditPage> Projector::ListAudit(std::string_view account_id, int64_t 
 Result<std::optional<std::string>> Projector::FindAccountByEmailHash(
     std::string_view email_lookup_hash) {
   auto lookup = GetMessage<v1::AccountLookup>(store_, EmailKey(email_lookup_hash));
+  if (!lookup) return std::unexpected(lookup.error());
+  if (!lookup->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>((*lookup)->account_id());
+}
+
+Result<std::optional<std::string>> Projector::FindAccountByResetTokenHash(
+    std::string_view token_hash) {
+  auto lookup = GetMessage<v1::AccountLookup>(store_, "r|" + std::string(token_hash));
   if (!lookup) return std::unexpected(lookup.error());
   if (!lookup->has_value()) return std::optional<std::string>();
   return std::optional<std::string>((*lookup)->account_id());

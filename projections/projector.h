@@ -18,6 +18,8 @@
 //   p|<account>|primary                                PasswordCredential (sealed; never served)
 //   p|<account>|totp                                   TotpCredential (sealed; never served)
 //   u|<session id>                                     SessionView (live sessions; never served)
+//   r|<reset token hash>                               AccountLookup: the account a password-reset
+//                                                      token was issued for (never served)
 //   j|<account>|<export id>                            AuditExportView (audit export jobs)
 //   q|<account>|<export id>                            AuditExportView, while pending
 //
@@ -97,6 +99,8 @@ class Projector final : public ReadModel {
   // not part of ReadModel: the API never serves it).
   Result<std::optional<v1::PasswordCredential>> GetPasswordCredential(std::string_view account_id);
   Result<std::optional<v1::TotpCredential>> GetTotpCredential(std::string_view account_id);
+  // The account a password-reset token (by its keyed hash, hex) was issued for.
+  Result<std::optional<std::string>> FindAccountByResetTokenHash(std::string_view token_hash);
 
   // A live session by its id (not part of ReadModel: never served; the session resolver reads
   // it). Revocation by AllSessionsRevoked shows in the AccountView, not here.

@@ -221,7 +221,10 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
       [projector](std::string_view email_hash) {
         return projector->FindAccountByEmailHash(email_hash);
       },
-      &node->random_);
+      &node->random_,
+      [projector](std::string_view token_hash) {
+        return projector->FindAccountByResetTokenHash(token_hash);
+      });
   node->totp_ = std::make_unique<TotpService>(
       *node->vault_, node->clock_,
       [projector](std::string_view account) { return projector->GetTotpCredential(account); });

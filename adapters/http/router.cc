@@ -44,6 +44,8 @@ constexpr std::array kRoutes = {
               RouteId::kGetAuditExport},
     RouteSpec{"GET", "/v1/accounts/{account_id}/audit/exports/{export_id}/csv",
               RouteId::kDownloadAuditExport},
+    RouteSpec{"POST", "/v1/password-resets", RouteId::kRequestPasswordReset},
+    RouteSpec{"POST", "/v1/password-resets/complete", RouteId::kCompletePasswordReset},
     RouteSpec{"POST", "/v1/accounts/{account_id}/totp", RouteId::kEnrollTotp},
     RouteSpec{"POST", "/v1/accounts/{account_id}/totp/confirm", RouteId::kConfirmTotp},
     RouteSpec{"POST", "/v1/accounts/{account_id}/totp/disable", RouteId::kDisableTotp},

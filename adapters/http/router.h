@@ -42,6 +42,8 @@ enum class RouteId {
   kListAuditExports,
   kGetAuditExport,
   kDownloadAuditExport,
+  kRequestPasswordReset,
+  kCompletePasswordReset,
   kEnrollTotp,
   kConfirmTotp,
   kDisableTotp,

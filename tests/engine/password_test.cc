@@ -226,6 +226,67 @@ TEST_F(PasswordServiceTest, FindsTheAccountByEmail) {
   with_index.SpendLoginWork("anything");  // does the work, answers nothing
 }
 
+// A reset for an unknown email goes to an account id nobody has, the same for the same email
+// every time; the request keeps only the token's keyed hash, the completion only hashes.
+TEST_F(PasswordServiceTest, PasswordResetPreparation) {
+  std::map<std::string, std::string> index;
+  std::map<std::string, std::string> tokens;
+  PasswordService with_index(
+      *hasher_, sealer_, nullptr,
+      [&](std::string_view hash) {
+        auto it = index.find(std::string(hash));
+        return Result<std::optional<std::string>>(it == index.end() ? std::nullopt
+                                                                    : std::optional(it->second));
+      },
+      nullptr,
+      [&](std::string_view hash) {
+        auto it = tokens.find(std::string(hash));
+        return Result<std::optional<std::string>>(it == tokens.end() ? std::nullopt
+                                                                     : std::optional(it->second));
+      });
+  index[*with_index.EmailLookupHash("q@example.com")] = "acc_q";
+  EXPECT_EQ(*with_index.ResetAccountFor("Q@example.com"), "acc_q");
+  const std::string decoy = *with_index.ResetAccountFor("nobody@example.com");
+  EXPECT_TRUE(decoy.starts_with("acc_r")) << decoy;
+  EXPECT_EQ(decoy.size(), std::string("acc_").size() + 24);
+  EXPECT_TRUE(IsValidResourceId(decoy));
+  EXPECT_EQ(*with_index.ResetAccountFor("NOBODY@example.com"), decoy);
+  EXPECT_NE(*with_index.ResetAccountFor("somebody@example.com"), decoy);
+
+  const std::string token(43, 'T');
+  v1::Command request;
+  request.set_command_id("p1");
+  request.set_account_id("acc_q");
+  request.mutable_request_password_reset()->set_email("q@example.com");
+  request.mutable_request_password_reset()->set_token(token);
+  ASSERT_TRUE(with_index.Prepare(request).has_value());
+  const auto& r = request.request_password_reset();
+  EXPECT_TRUE(r.token().empty());
+  EXPECT_TRUE(r.email().empty());
+  EXPECT_EQ(r.token_hash(), *sealer_.LookupHash(kResetTokenPurpose, token));
+  auto untokened = request;
+  untokened.mutable_request_password_reset()->set_token("short");
+  EXPECT_FALSE(with_index.Prepare(untokened).has_value());
+
+  tokens[r.token_hash()] = "acc_q";
+  EXPECT_EQ(with_index.FindAccountByResetToken(token)->value_or(""), "acc_q");
+  EXPECT_FALSE(with_index.FindAccountByResetToken(std::string(43, 'U'))->has_value());
+  v1::Command complete;
+  complete.set_command_id("p2");
+  complete.set_account_id("acc_q");
+  complete.mutable_complete_password_reset()->set_token(token);
+  complete.mutable_complete_password_reset()->set_new_password("quiet lantern meadow 17");
+  auto weak = complete;
+  weak.mutable_complete_password_reset()->set_new_password("password1");
+  EXPECT_EQ(with_index.Prepare(weak).error().code, Errc::kInvalidArgument);
+  ASSERT_TRUE(with_index.Prepare(complete).has_value());
+  const auto& c = complete.complete_password_reset();
+  EXPECT_TRUE(c.token().empty());
+  EXPECT_TRUE(c.new_password().empty());
+  EXPECT_EQ(c.token_hash(), r.token_hash());
+  EXPECT_EQ(hasher_->Verify(c.new_password_hash(), "quiet lantern meadow 17").value(), true);
+}
+
 class PasswordDecisionTest : public ::testing::Test {
  protected:
   static v1::Command Cmd(const std::string& id) {
@@ -365,6 +426,61 @@ TEST_F(PasswordDecisionTest, LoginRecordsSuccessRehashAndRefusesFailures) {
 // Failed logins per account: four free, then a doubling delay, then a lockout at ten that only
 // an operator lifts; a success resets the count. The right password does not sign in while
 // locked.
+// A reset token works once, within the hour after its request (on the injected clock), and
+// completing it sets the password and ends every session; a password change voids it.
+TEST_F(PasswordDecisionTest, ResetTokensWorkOncePerHourAndRevokeSessions) {
+  auto reg = Cmd("r");
+  reg.mutable_register_account()->set_email("o@example.com");
+  reg.mutable_register_account()->set_password_hash(kPhc);
+  ASSERT_TRUE(Apply(reg).has_value());
+  const std::string hash_a(64, 'a');
+  const std::string hash_b(64, 'b');
+  auto request = [&](const std::string& id, const std::string& hash) {
+    auto c = Cmd(id);
+    c.mutable_request_password_reset()->set_token_hash(hash);
+    return c;
+  };
+  auto complete = [&](const std::string& id, const std::string& hash) {
+    auto c = Cmd(id);
+    c.mutable_complete_password_reset()->set_token_hash(hash);
+    c.mutable_complete_password_reset()->set_new_password_hash(kPhc);
+    return c;
+  };
+  auto plain = request("p0", hash_a);
+  plain.mutable_request_password_reset()->set_token(std::string(43, 'T'));
+  EXPECT_EQ(Decide(state_, plain, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto d = Apply(request("p1", hash_a));
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ((*d)[0].password_reset_requested().token_hash(), std::string(32, '\xaa'));
+  EXPECT_EQ((*d)[0].password_reset_requested().expires_at_us(), kNow + 3600LL * 1'000'000);
+
+  EXPECT_EQ(Decide(state_, complete("c0", hash_b), kNow).error().reason,
+            v1::REJECTION_UNAUTHENTICATED);  // never issued
+  EXPECT_EQ(Decide(state_, complete("c1", hash_a), kNow + 3600LL * 1'000'000).error().reason,
+            v1::REJECTION_UNAUTHENTICATED);  // expired
+  auto unhashed = complete("c2", hash_a);
+  unhashed.mutable_complete_password_reset()->set_new_password("quiet lantern meadow 17");
+  EXPECT_EQ(Decide(state_, unhashed, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto done = Decide(state_, complete("c3", hash_a), kNow + 3599LL * 1'000'000);
+  ASSERT_TRUE(done.has_value());
+  ASSERT_EQ(done->size(), 2u);
+  EXPECT_EQ((*done)[0].password_reset_completed().password_hash().ciphertext(), kPhc);
+  EXPECT_EQ((*done)[1].all_sessions_revoked().reason(), "password_reset");
+  ASSERT_TRUE(Apply(complete("c3", hash_a)).has_value());
+  EXPECT_EQ(Decide(state_, complete("c4", hash_a), kNow).error().reason,
+            v1::REJECTION_UNAUTHENTICATED);  // used
+
+  // A change of password voids a token mailed before it.
+  ASSERT_TRUE(Apply(request("p2", hash_b)).has_value());
+  auto change = Cmd("ch");
+  change.mutable_change_password()->set_current_password_verified(true);
+  change.mutable_change_password()->set_new_password_hash(kPhc);
+  ASSERT_TRUE(Apply(change).has_value());
+  EXPECT_EQ(Decide(state_, complete("c5", hash_b), kNow).error().reason,
+            v1::REJECTION_UNAUTHENTICATED);
+}
+
 TEST_F(PasswordDecisionTest, FailedLoginsAreThrottledThenLockedUntilUnlocked) {
   auto reg = Cmd("r");
   reg.mutable_register_account()->set_email("o@example.com");

@@ -207,6 +207,88 @@ TEST_F(AccessE2eTest, TheWebTierActsForAUserThroughItsSession) {
 
 // Ten failed sign-ins lock the account's sign-in (the right password then fails alike, and the
 // answer never differs from an unknown email's); an operator unlocks it.
+// Password reset: the request answers the same for a known and an unknown email, and only to the
+// web tier; the token works once; completing it sets the password and ends every session.
+TEST_F(AccessE2eTest, PasswordResetIsBlindSingleUseAndRevokesSessions) {
+  const std::string password = "tangerine velvet orbit 42";
+  const std::string new_password = "quiet lantern meadow 17";
+  auto reg =
+      As(kWebToken, "POST", "/v1/accounts",
+         R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
+             password + R"("}})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  auto login = [&](const std::string& id, const std::string& pw) {
+    return As(kWebToken, "POST", "/v1/sessions",
+              R"({"command_id":")" + id + R"(","login":{"email":"owner@example.com","password":")" +
+                  pw + R"("}})");
+  };
+  auto member = [](const std::string& body, const std::string& name) {
+    const std::string key = "\"" + name + "\":\"";
+    const size_t at = body.find(key);
+    if (at == std::string::npos) return std::string();
+    return body.substr(at + key.size(), body.find('"', at + key.size()) - at - key.size());
+  };
+  auto session_get = [&](const std::string& token) {
+    return HttpRequest(serve_->port(), "GET", "/v1/accounts/" + account, "", "application/json",
+                       {{"Authorization", "Bearer " + kWebToken}, {"X-Clawvisor-Session", token}});
+  };
+  auto signed_in = login("l1", password);
+  ASSERT_EQ(signed_in.status, 200) << signed_in.body;
+  const std::string session = member(signed_in.body, "session_token");
+  ASSERT_EQ(session_get(session).status, 200);
+
+  auto request = [&](const std::string& id, const std::string& email) {
+    return As(
+        kWebToken, "POST", "/v1/password-resets",
+        R"({"command_id":")" + id + R"(","request_password_reset":{"email":")" + email + R"("}})");
+  };
+  auto known = request("p1", "Owner@Example.com");
+  auto unknown = request("p1", "nobody@example.com");
+  ASSERT_EQ(known.status, 200) << known.body;
+  const std::string token = member(known.body, "reset_token");
+  ASSERT_EQ(token.size(), 43u) << known.body;
+  // Byte for byte the same answer, but for the random token itself.
+  EXPECT_EQ(unknown.status, known.status);
+  std::string known_masked = known.body;
+  std::string unknown_masked = unknown.body;
+  known_masked.replace(known_masked.find(token), token.size(), "TOKEN");
+  const std::string decoy_token = member(unknown.body, "reset_token");
+  ASSERT_EQ(decoy_token.size(), 43u) << unknown.body;
+  unknown_masked.replace(unknown_masked.find(decoy_token), decoy_token.size(), "TOKEN");
+  EXPECT_EQ(known_masked, unknown_masked);
+  EXPECT_EQ(known.headers["cache-control"], "no-store");
+  EXPECT_EQ(unknown.headers["cache-control"], "no-store");
+  EXPECT_EQ(known.body.find(account), std::string::npos);
+  // A retry shows no token (it was returned once).
+  auto retry = request("p1", "owner@example.com");
+  EXPECT_NE(retry.body.find("\"reset_token\":null"), std::string::npos) << retry.body;
+  // A user session may not ask (the token would go back to the user).
+  auto by_user =
+      HttpRequest(serve_->port(), "POST", "/v1/password-resets",
+                  R"({"command_id":"p2","request_password_reset":{"email":"owner@example.com"}})",
+                  "application/json",
+                  {{"Authorization", "Bearer " + kWebToken}, {"X-Clawvisor-Session", session}});
+  EXPECT_EQ(by_user.status, 403) << by_user.body;
+
+  auto complete = [&](const std::string& id, const std::string& t, const std::string& pw) {
+    return As(kWebToken, "POST", "/v1/password-resets/complete",
+              R"({"command_id":")" + id + R"(","complete_password_reset":{"token":")" + t +
+                  R"(","new_password":")" + pw + R"("}})");
+  };
+  EXPECT_EQ(complete("x1", decoy_token, new_password).status, 401);
+  EXPECT_EQ(complete("x2", token, "password1").status, 422);  // the policy, as ever
+  auto done = complete("x3", token, new_password);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_NE(done.body.find("password_reset_completed"), std::string::npos);
+  EXPECT_NE(done.body.find("all_sessions_revoked"), std::string::npos);
+  auto reused = complete("x4", token, "yet another phrase 9");
+  EXPECT_EQ(reused.status, 401) << reused.body;
+  EXPECT_EQ(session_get(session).status, 401);  // every session ended
+  EXPECT_EQ(login("l2", password).status, 401);
+  EXPECT_EQ(login("l3", new_password).status, 200);
+}
+
 // Independent of timing: the fifth consecutive failure locks sign-in until an operator unlocks
 // it, so there is no timed window to expire between two slow attempts (the doubling delays
 // before the lockout are tested on a manual clock in tests/engine/password_test.cc).

@@ -67,6 +67,10 @@ class FixedLoginDirectory final : public LoginDirectory {
     return std::optional<std::string>("acc_1");
   }
   void SpendLoginWork(std::string_view) override {}
+  Result<std::string> ResetAccountFor(std::string_view) override { return std::string("acc_1"); }
+  Result<std::optional<std::string>> FindAccountByResetToken(std::string_view) override {
+    return std::optional<std::string>("acc_1");
+  }
   Result<std::pair<std::string, std::string>> NewSessionToken() override {
     return std::pair<std::string, std::string>(std::string(43, 'T'), std::string(64, 'a'));
   }
@@ -239,6 +243,12 @@ TEST_F(AccessMatrixTest, EveryCommandRouteAndPayload) {
       {"/v1/sessions",
        R"({"command_id":"c1","login":{"email":"o@example.com","password":"some password"}})",
        v1::Command::kLogin},
+      {"/v1/password-resets",
+       R"({"command_id":"c1","request_password_reset":{"email":"o@example.com"}})",
+       v1::Command::kRequestPasswordReset},
+      {"/v1/password-resets/complete",
+       R"({"command_id":"c1","complete_password_reset":{"token":"t","new_password":"p"}})",
+       v1::Command::kCompletePasswordReset},
       {"/v1/accounts/{a}/totp", R"({"command_id":"c1"})", v1::Command::kEnrollTotp},
       {"/v1/accounts/{a}/totp/confirm", R"({"command_id":"c1","confirm_totp":{"code":"123456"}})",
        v1::Command::kConfirmTotp},
