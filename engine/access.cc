@@ -43,6 +43,8 @@ constexpr std::array kCommandRules = {
     // The hosting service's own staff and meters.
     CommandRule{C::kGrantCredits, kOperator},
     CommandRule{C::kUnlockLogin, kOperator},
+    CommandRule{C::kDisableAccount, kOperator},
+    CommandRule{C::kEnableAccount, kOperator},
     CommandRule{C::kRecordUsage, kReconciler},
     // Instances: configure and operate. Stopping is also the operators' kill switch; the
     // engine's lifecycle timers (idle pause, trial end, cancellation, inactivity) stop, pause,

@@ -56,7 +56,8 @@ struct AccountState {
   std::string account_id;
   bool registered = false;
   bool erased = false;
-  uint64_t version = 0;  // the account aggregate's event count
+  bool disabled = false;  // by an operator: no sign-in, no instance started
+  uint64_t version = 0;   // the account aggregate's event count
   v1::Plan plan = v1::PLAN_UNSPECIFIED;
   std::string owner_user_id;
   TimestampUs trial_ends_at_us = 0;

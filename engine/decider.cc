@@ -787,6 +787,38 @@ Decision CompletePasswordReset(const AccountState& state, const v1::CompletePass
   return out;
 }
 
+// An operator suspends the account: every session ends and every instance that runs or is
+// paused is asked to stop, in the same decision (so no window where a session outlives it).
+Decision DisableAccount(const AccountState& state, const v1::DisableAccount& cmd) {
+  if (cmd.reason().empty() || cmd.reason().size() > 256) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "reason must be 1..256 bytes");
+  }
+  if (state.disabled) return Events{};  // already so: nothing to record
+  Events out;
+  auto disabled = AccountEvent(state);
+  disabled.mutable_account_disabled()->set_reason(TruncateUtf8(cmd.reason(), 256));
+  out.push_back(std::move(disabled));
+  auto revoked = AccountEvent(state);
+  revoked.mutable_all_sessions_revoked()->set_reason("account_disabled");
+  out.push_back(std::move(revoked));
+  for (const auto& [id, instance] : state.instances) {
+    if (instance.desired != DesiredState::kRunning && instance.desired != DesiredState::kPaused) {
+      continue;
+    }
+    auto stop = InstanceEvent(id);
+    stop.mutable_instance_stop_requested()->set_reason("account_disabled");
+    out.push_back(std::move(stop));
+  }
+  return out;
+}
+
+Decision EnableAccount(const AccountState& state) {
+  if (!state.disabled) return Events{};
+  auto enabled = AccountEvent(state);
+  enabled.mutable_account_enabled();
+  return Events{std::move(enabled)};
+}
+
 // An operator lifts a login lockout (the failure count starts again).
 Decision UnlockLogin(const AccountState& state, const v1::UnlockLogin& cmd) {
   if (cmd.user_id() != state.owner_user_id) {
@@ -937,6 +969,20 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
   }
   if (state.erased) return Reject(v1::REJECTION_ACCOUNT_ERASED, "account was erased");
   if (!state.registered) return Reject(v1::REJECTION_ACCOUNT_NOT_FOUND, "no such account");
+  // A disabled account signs nobody in and starts nothing (stopping, deleting, reading and the
+  // operators' commands still work).
+  if (state.disabled) {
+    switch (command.payload_case()) {
+      case v1::Command::kLogin:
+      case v1::Command::kCreateInstance:
+      case v1::Command::kStartInstance:
+      case v1::Command::kResumeInstance:
+      case v1::Command::kCompletePasswordReset:
+        return Reject(v1::REJECTION_ACCOUNT_DISABLED, "the account is disabled");
+      default:
+        break;
+    }
+  }
 
   switch (command.payload_case()) {
     case v1::Command::kCreateInstance:
@@ -971,6 +1017,10 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return DisableTotp(state, command);
     case v1::Command::kUnlockLogin:
       return UnlockLogin(state, command.unlock_login());
+    case v1::Command::kDisableAccount:
+      return DisableAccount(state, command.disable_account());
+    case v1::Command::kEnableAccount:
+      return EnableAccount(state);
     case v1::Command::kInviteMember:
       return InviteMember(state, command.invite_member());
     case v1::Command::kGrantRole:
@@ -1089,6 +1139,12 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
       break;
     case v1::Envelope::kTrialStarted:
       state.trial_ends_at_us = event.trial_started().ends_at_us();
+      break;
+    case v1::Envelope::kAccountDisabled:
+      state.disabled = true;
+      break;
+    case v1::Envelope::kAccountEnabled:
+      state.disabled = false;
       break;
     case v1::Envelope::kSubscriptionStarted:
       state.plan = event.subscription_started().plan();

@@ -288,6 +288,10 @@ std::string_view AuditAction(v1::Envelope::PayloadCase payload) {
       return "account.erasure_requested";
     case E::kAccountErased:
       return "account.erased";
+    case E::kAccountDisabled:
+      return "account.disabled";
+    case E::kAccountEnabled:
+      return "account.enabled";
     case E::kAuditExportRequested:
       return "audit.export_requested";
     case E::kAuditExportCompleted:
@@ -405,7 +409,11 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
       if (!p.display_name_masked().empty()) d.Text("display_name", p.display_name_masked());
       break;
     }
+    case E::kAccountDisabled:
+      d.Text("reason", event.account_disabled().reason());
+      break;
     case E::kEmailVerified:
+    case E::kAccountEnabled:
     case E::kTotpEnabled:
     case E::kTotpDisabled:
     case E::kTrialExpired:

@@ -493,6 +493,12 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
         case v1::Envelope::kAllSessionsRevoked:
           acc.set_sessions_revoked_through_version(event.aggregate_version());
           break;
+        case v1::Envelope::kAccountDisabled:
+          acc.set_status("disabled");
+          break;
+        case v1::Envelope::kAccountEnabled:
+          acc.set_status("active");
+          break;
         case v1::Envelope::kRoleRevoked:
           view.Delete(RowKey('m', account, event.role_revoked().user_id()));
           break;

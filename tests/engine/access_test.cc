@@ -138,6 +138,8 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"record_usage", "R"},
     {"request_account_erasure", "O"},
     {"unlock_login", "P"},
+    {"disable_account", "P"},
+    {"enable_account", "P"},
     {"request_audit_export", "O"},
     {"complete_audit_export", "S"},  // the export worker records the file it wrote
     {"create_instance", "OA"},

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "adapters/argon2/argon2_password_hasher.h"
 #include "engine/decider.h"
@@ -14,6 +15,7 @@
 #include "engine/password_service.h"
 #include "engine/seal_fields.h"
 #include "tests/support/fake_sealer.h"
+#include "tests/support/test_values.h"
 
 namespace clawvisor {
 namespace {
@@ -479,6 +481,79 @@ TEST_F(PasswordDecisionTest, ResetTokensWorkOncePerHourAndRevokeSessions) {
   ASSERT_TRUE(Apply(change).has_value());
   EXPECT_EQ(Decide(state_, complete("c5", hash_b), kNow).error().reason,
             v1::REJECTION_UNAUTHENTICATED);
+}
+
+// An operator disables an account: sign-in refused, sessions revoked, running and paused
+// instances stopped, nothing started; enabling restores sign-in.
+TEST_F(PasswordDecisionTest, DisabledAccountsSignNobodyInAndStopTheirInstances) {
+  auto reg = Cmd("r");
+  reg.mutable_register_account()->set_email("o@example.com");
+  reg.mutable_register_account()->set_password_hash(kPhc);
+  ASSERT_TRUE(Apply(reg).has_value());
+  for (const char* id : {"ins_run", "ins_pause", "ins_idle"}) {
+    auto create = Cmd(std::string("mk-") + id);
+    create.mutable_create_instance()->set_instance_id(id);
+    create.mutable_create_instance()->set_name("bot");
+    create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    ASSERT_TRUE(Apply(create).has_value());
+  }
+  for (const char* id : {"ins_run", "ins_pause"}) {
+    auto start = Cmd(std::string("go-") + id);
+    start.mutable_start_instance()->set_instance_id(id);
+    ASSERT_TRUE(Apply(start).has_value());
+  }
+  auto pause = Cmd("pz");
+  pause.mutable_pause_instance()->set_instance_id("ins_pause");
+  ASSERT_TRUE(Apply(pause).has_value());
+  auto operator_cmd = [](const std::string& id) {
+    v1::Command c;
+    c.set_command_id(id);
+    c.set_account_id("acc_a");
+    c.mutable_actor()->set_kind(v1::Actor::KIND_OPERATOR);
+    c.mutable_actor()->set_id("op-1");
+    return c;
+  };
+  // Only an operator (the table), and with a reason.
+  auto by_owner = Cmd("d0");
+  by_owner.mutable_disable_account()->set_reason("abuse report 17");
+  EXPECT_EQ(Decide(state_, by_owner, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  auto no_reason = operator_cmd("d1");
+  no_reason.mutable_disable_account();
+  EXPECT_EQ(Decide(state_, no_reason, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+
+  auto disable = operator_cmd("d2");
+  disable.mutable_disable_account()->set_reason("abuse report 17");
+  auto d = Apply(disable);
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  ASSERT_EQ(d->size(), 4u);
+  EXPECT_EQ((*d)[0].account_disabled().reason(), "abuse report 17");
+  EXPECT_EQ((*d)[1].all_sessions_revoked().reason(), "account_disabled");
+  std::set<std::string> stopped;
+  for (size_t i = 2; i < d->size(); ++i) {
+    ASSERT_TRUE((*d)[i].has_instance_stop_requested());
+    EXPECT_EQ((*d)[i].instance_stop_requested().reason(), "account_disabled");
+    stopped.insert((*d)[i].aggregate_id());
+  }
+  EXPECT_EQ(stopped, (std::set<std::string>{"ins_pause", "ins_run"}));
+  auto again = operator_cmd("d4");
+  again.mutable_disable_account()->set_reason("again");
+  EXPECT_TRUE(Apply(again)->empty());  // already disabled: nothing to record
+
+  auto login = Cmd("l1");
+  login.mutable_login()->set_password_verified(true);
+  EXPECT_EQ(Decide(state_, login, kNow).error().reason, v1::REJECTION_ACCOUNT_DISABLED);
+  auto start = Cmd("s1");
+  start.mutable_start_instance()->set_instance_id("ins_idle");
+  EXPECT_EQ(Decide(state_, start, kNow).error().reason, v1::REJECTION_ACCOUNT_DISABLED);
+  auto stop = Cmd("s2");
+  stop.mutable_stop_instance()->set_instance_id("ins_idle");
+  EXPECT_TRUE(Decide(state_, stop, kNow).has_value());  // stopping still works
+
+  auto enable = operator_cmd("e1");
+  enable.mutable_enable_account();
+  ASSERT_EQ(Apply(enable)->size(), 1u);
+  EXPECT_TRUE(Apply(login).has_value());
+  EXPECT_TRUE(Decide(state_, start, kNow).has_value());
 }
 
 TEST_F(PasswordDecisionTest, FailedLoginsAreThrottledThenLockedUntilUnlocked) {

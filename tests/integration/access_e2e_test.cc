@@ -289,6 +289,61 @@ TEST_F(AccessE2eTest, PasswordResetIsBlindSingleUseAndRevokesSessions) {
   EXPECT_EQ(login("l3", new_password).status, 200);
 }
 
+// An operator disables an account: its sessions end, sign-in is refused, its running instance is
+// asked to stop; enabling it restores sign-in. Neither the web tier nor the owner may do either.
+TEST_F(AccessE2eTest, OperatorDisablesAndEnablesAnAccount) {
+  const std::string password = "tangerine velvet orbit 42";
+  auto reg =
+      As(kWebToken, "POST", "/v1/accounts",
+         R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
+             password + R"("}})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string base = "/v1/accounts/" + account;
+  auto login = [&](const std::string& id) {
+    return As(kWebToken, "POST", "/v1/sessions",
+              R"({"command_id":")" + id + R"(","login":{"email":"owner@example.com","password":")" +
+                  password + R"("}})");
+  };
+  auto signed_in = login("l1");
+  ASSERT_EQ(signed_in.status, 200) << signed_in.body;
+  const std::string key = "\"session_token\":\"";
+  const std::string session = signed_in.body.substr(signed_in.body.find(key) + key.size(), 43);
+  auto as_user = [&](const std::string& method, const std::string& target,
+                     const std::string& body = "") {
+    return HttpRequest(
+        serve_->port(), method, target, body, "application/json",
+        {{"Authorization", "Bearer " + kWebToken}, {"X-Clawvisor-Session", session}});
+  };
+  ASSERT_EQ(as_user("POST", base + "/instances",
+                    R"({"command_id":"c1","create_instance":{"instance_id":"ins_1","name":"bot"}})")
+                .status,
+            201);
+  ASSERT_EQ(as_user("POST", base + "/instances/ins_1/start", R"({"command_id":"c2"})").status, 200);
+
+  const std::string disable =
+      R"({"command_id":"d1","disable_account":{"reason":"abuse report 17"}})";
+  EXPECT_EQ(As(kWebToken, "POST", base + "/commands", disable).status, 403);
+  EXPECT_EQ(as_user("POST", base + "/commands", disable).status, 403);
+  auto disabled = As(kOpToken, "POST", base + "/commands", disable);
+  ASSERT_EQ(disabled.status, 200) << disabled.body;
+  EXPECT_NE(disabled.body.find("account_disabled"), std::string::npos);
+  EXPECT_NE(disabled.body.find("all_sessions_revoked"), std::string::npos);
+  EXPECT_NE(disabled.body.find("instance_stop_requested"), std::string::npos);
+  EXPECT_EQ(as_user("GET", base).status, 401);  // the session ended
+  EXPECT_EQ(login("l2").status, 401);
+  auto view = As(kOpToken, "GET", base);
+  EXPECT_NE(view.body.find("\"status\":\"disabled\""), std::string::npos) << view.body;
+  auto instance = As(kOpToken, "GET", base + "/instances/ins_1");
+  EXPECT_NE(instance.body.find("\"desired_state\":\"stopped\""), std::string::npos)
+      << instance.body;
+
+  auto enabled =
+      As(kOpToken, "POST", base + "/commands", R"({"command_id":"e1","enable_account":{}})");
+  ASSERT_EQ(enabled.status, 200) << enabled.body;
+  EXPECT_EQ(login("l3").status, 200);
+}
+
 // Independent of timing: the fifth consecutive failure locks sign-in until an operator unlocks
 // it, so there is no timed window to expire between two slow attempts (the doubling delays
 // before the lockout are tested on a manual clock in tests/engine/password_test.cc).
