@@ -120,6 +120,7 @@ std::pair<unsigned, std::string> RejectionStatus(v1::RejectionReason reason) {
       status = 404;
       break;
     case v1::REJECTION_PERMISSION_DENIED:
+    case v1::REJECTION_ACCOUNT_DISABLED:
       status = 403;
       break;
     case v1::REJECTION_UNAUTHENTICATED:
