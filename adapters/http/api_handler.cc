@@ -812,7 +812,7 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
   auto outcome = commands_.Submit(command, command_wait_);
   if (!outcome) {
     const Errc code = outcome.error().code;
-    if (code == Errc::kTimeout && route == RouteId::kRequestPasswordReset) {
+    if (code == Errc::kTimeout && command.payload_case() == v1::Command::kRequestPasswordReset) {
       // Appended, so it will be decided and the token will work: the same answer as decided.
       return ResetRequestAnswer(command.command_id(), &reset_token);
     }
@@ -846,7 +846,7 @@ ApiResponse ApiHandler::HandleCommand(RouteId route, const PathIds& ids, const A
     return Internal();
   }
 
-  if (route == RouteId::kRequestPasswordReset) {
+  if (command.payload_case() == v1::Command::kRequestPasswordReset) {
     // Accepted (the email's account) or refused (ACCOUNT_NOT_FOUND, the decoy; or an erased
     // account): one answer.
     return ResetRequestAnswer(command.command_id(),
