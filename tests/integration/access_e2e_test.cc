@@ -217,7 +217,7 @@ TEST_F(AccessE2eTest, PasswordResetIsBlindSingleUseAndRevokesSessions) {
          R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
              password + R"("}})");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string account = testing::ParseJson<v1::CommandOutcome>(reg.body).account_id();
   auto login = [&](const std::string& id, const std::string& pw) {
     return As(kWebToken, "POST", "/v1/sessions",
               R"({"command_id":")" + id + R"(","login":{"email":"owner@example.com","password":")" +
@@ -298,7 +298,7 @@ TEST_F(AccessE2eTest, OperatorDisablesAndEnablesAnAccount) {
          R"({"command_id":"r1","register_account":{"email":"owner@example.com","password":")" +
              password + R"("}})");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  const std::string account = Parse<v1::CommandOutcome>(reg.body).account_id();
+  const std::string account = testing::ParseJson<v1::CommandOutcome>(reg.body).account_id();
   const std::string base = "/v1/accounts/" + account;
   auto login = [&](const std::string& id) {
     return As(kWebToken, "POST", "/v1/sessions",
