@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,7 +26,9 @@
 #include "adapters/cli/kafka_commands.h"
 #include "adapters/cli/reconcile_command.h"
 #include "adapters/cli/vm_flags.h"
+#include "adapters/http/request_parsing.h"
 #include "adapters/http/service_token_authenticator.h"
+#include "adapters/openssl/tls_server_context.h"
 #include "engine/logging.h"
 #include "events/codec.h"
 
@@ -69,7 +73,17 @@ is kept, locked, in DATA_DIR/serve.pid.
 Flags:
   --data-dir DIR         state directory (default: $CLAWVISOR_DATA_DIR, else
                          $XDG_DATA_HOME/clawvisor, else ~/.local/share/clawvisor)
-  --listen HOST:PORT     API address (default 127.0.0.1:8470; loopback only until TLS)
+  --listen HOST:PORT     API address (default 127.0.0.1:8470); an address other than
+                         loopback needs --service-tokens-file
+  --tls-cert FILE        HTTPS certificate chain (PEM: the server's certificate first, then
+                         intermediates); with --tls-key
+  --tls-key FILE         its private key (PEM, unencrypted, mode 0600 or 0400: a key other
+                         users may read is refused); with --tls-cert
+                         Without both, serve keeps a self-signed ECDSA P-256 pair in
+                         DATA_DIR/tls (made on first run, renewed 30 days before it expires
+                         or when the listen host changes) and logs its SHA-256 fingerprint
+  --insecure-http        plain HTTP instead of HTTPS; refused unless --listen is loopback
+                         (for tests and a local TLS-terminating proxy)
   --partitions N         partitions of a new data directory (default 16; fixed afterwards)
   --master-key-file F    master key file (default: $CLAWVISOR_MASTER_KEY_FILE, else
                          $CREDENTIALS_DIRECTORY/master.key (systemd LoadCredential), else
@@ -180,11 +194,6 @@ Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s) {
   if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) {
     return MakeError(Errc::kInvalidArgument, "--listen port must be 0..65535");
   }
-  // Plain HTTP with no end-user authentication yet (#4): refuse anything but loopback.
-  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
-    return MakeError(Errc::kInvalidArgument,
-                     "--listen must be a loopback address until TLS and authentication are on");
-  }
   if (host == "localhost") host = "127.0.0.1";
   return std::pair{host, static_cast<uint16_t>(port)};
 }
@@ -226,6 +235,86 @@ std::optional<pid_t> RunningServe(const std::filesystem::path& data_dir) {
   return running;
 }
 
+struct TransportFlags {
+  bool insecure_http = false;
+  std::optional<openssl::TlsServerFiles> given;  // --tls-cert and --tls-key
+};
+
+// The transport rules of issue #4: HTTPS by default; plain HTTP only when asked for and only on
+// loopback; a non-loopback address only with real caller authentication (without a tokens file
+// every caller would act as the owner of every account).
+Result<TransportFlags> ParseTransportFlags(const Flags& flags, const std::string& listen_host) {
+  TransportFlags out;
+  out.insecure_http = flags.Has("insecure-http");
+  const auto cert = flags.Get("tls-cert");
+  const auto key = flags.Get("tls-key");
+  const bool loopback = IsLoopbackAddress(listen_host);
+  if (out.insecure_http) {
+    if (!loopback) {
+      return MakeError(Errc::kInvalidArgument,
+                       "--insecure-http serves plain HTTP and is allowed only on a loopback "
+                       "--listen address (127.0.0.1, ::1, localhost); remove it to serve HTTPS");
+    }
+    if (cert || key) {
+      return MakeError(Errc::kInvalidArgument,
+                       "--insecure-http cannot be combined with --tls-cert or --tls-key");
+    }
+  }
+  if (!loopback && !flags.Has("service-tokens-file")) {
+    return MakeError(Errc::kInvalidArgument,
+                     "--listen on a non-loopback address needs --service-tokens-file (without it "
+                     "every caller acts as the owner of every account)");
+  }
+  if (cert.has_value() != key.has_value()) {
+    return MakeError(Errc::kInvalidArgument, "--tls-cert and --tls-key must be given together");
+  }
+  if (cert) {
+    if (auto mode = openssl::CheckPrivateKeyFileMode(*key); !mode) {
+      return std::unexpected(mode.error());
+    }
+    out.given = openssl::TlsServerFiles{*cert, *key};
+  }
+  return out;
+}
+
+// The certificate and key HTTPS uses: the given pair, checked now (a bad file is a usage error
+// before anything starts), or the self-signed pair kept in DATA_DIR/tls. Logs the certificate's
+// SHA-256 fingerprint, which a client pins or compares (never anything of the key).
+Result<openssl::TlsServerFiles> ResolveTlsFiles(const TransportFlags& transport,
+                                                const std::filesystem::path& data_dir,
+                                                const std::string& listen_host) {
+  openssl::TlsServerFiles files;
+  bool generated = false;
+  if (transport.given) {
+    auto ctx = openssl::MakeTlsServerContext(*transport.given);
+    if (!ctx) return std::unexpected(ctx.error());
+    files = *transport.given;
+  } else {
+    std::vector<std::string> hosts = {"localhost", "127.0.0.1", "::1"};
+    if (listen_host == "0.0.0.0" || listen_host == "::") {
+      char name[256] = {};
+      if (::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0') hosts.emplace_back(name);
+    } else if (std::find(hosts.begin(), hosts.end(), listen_host) == hosts.end()) {
+      hosts.push_back(listen_host);
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);  // 0700: the process umask is 077
+    auto ensured = openssl::EnsureSelfSignedCertificate(data_dir / "tls", hosts,
+                                                        std::chrono::system_clock::now());
+    if (!ensured) return std::unexpected(ensured.error());
+    files = ensured->files;
+    generated = ensured->generated;
+  }
+  auto fingerprint = openssl::CertificateSha256Fingerprint(files.certificate_chain_file);
+  if (!fingerprint) return std::unexpected(fingerprint.error());
+  Log(LogLevel::kInfo, "serve",
+      generated ? "generated a self-signed TLS certificate" : "TLS certificate",
+      {{"certificate", files.certificate_chain_file.string()},
+       {"sha256_fingerprint", *fingerprint},
+       {"self_signed", transport.given ? "false" : "true"}});
+  return files;
+}
+
 int Serve(const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = {{"data-dir"},
                                  {"listen"},
@@ -240,6 +329,9 @@ int Serve(const std::vector<std::string>& args) {
                                  {"login-free-failures"},
                                  {"login-lockout-failures"},
                                  {"log-level"},
+                                 {"tls-cert"},
+                                 {"tls-key"},
+                                 {"insecure-http", false},
                                  {"vms", false},
                                  {"help", false}};
   for (auto& spec : VmFlagSpecs()) specs.push_back(spec);
@@ -257,6 +349,8 @@ int Serve(const std::vector<std::string>& args) {
   SetLogLevel(*level);
   auto listen = ParseListen(flags->GetOr("listen", std::string(kDefaultListen)));
   if (!listen) return UsageError(listen.error().message, kServeHelp);
+  auto transport = ParseTransportFlags(*flags, listen->first);
+  if (!transport) return UsageError(transport.error().message, kServeHelp);
   auto partitions = flags->GetInt("partitions", 16, 1, 1024);
   if (!partitions) return UsageError(partitions.error().message, kServeHelp);
   auto wait_ms = flags->GetInt("command-wait-ms", 5000, 1, 60'000);
@@ -298,6 +392,11 @@ int Serve(const std::vector<std::string>& args) {
   http.listen_address = listen->first;
   http.port = listen->second;
   http.command_wait = std::chrono::milliseconds(*wait_ms);
+  if (!transport->insecure_http) {
+    auto tls = ResolveTlsFiles(*transport, options.data_dir, listen->first);
+    if (!tls) return Fail(tls.error());
+    http.tls = *tls;
+  }
   options.http = http;
   if (auto tokens_file = flags->Get("service-tokens-file")) {
     // Checked here for a usage error; the node loads it again with its session resolver.
@@ -328,6 +427,7 @@ int Serve(const std::vector<std::string>& args) {
   Log(LogLevel::kInfo, "serve", "listening",
       {{"address", listen->first},
        {"port", static_cast<int64_t>((*node)->http_port())},
+       {"scheme", transport->insecure_http ? "http" : "https"},
        {"data_dir", options.data_dir.string()}});
   const auto pid_file = options.data_dir / "serve.pid";
   auto pid_lock = LockPidFile(pid_file);

@@ -5,12 +5,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
 #include <array>
@@ -19,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +46,11 @@ constexpr std::string_view kComponent = "http";
 constexpr std::chrono::milliseconds kMaxLinger{2'000};
 constexpr size_t kMaxLingerBytes = 1 << 20;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// How long closing a TLS connection waits for the client's close_notify after sending ours.
+constexpr std::chrono::milliseconds kMaxTlsShutdown{1'000};
+// Two years, as the HSTS preload list asks; no includeSubDomains: the API cannot know what else
+// runs under its parent domain.
+constexpr std::string_view kHstsValue = "max-age=63072000";
 
 std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
 
@@ -78,7 +87,11 @@ class HttpApi::Impl {
             metrics.GetGauge("clawvisor_http_open_connections", "HTTP connections currently open")),
         rejected_connections_(
             metrics.GetCounter("clawvisor_http_connections_rejected_total",
-                               "HTTP connections refused because max_connections were open")) {
+                               "HTTP connections refused because max_connections were open")),
+        tls_handshake_failures_(metrics.GetCounter(
+            "clawvisor_http_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out (wrong protocol version, no shared cipher, "
+            "plain HTTP on the HTTPS port, a client that stalls)")) {
     handler_.SetAuditExportArea(options_.audit_export_area);
   }
 
@@ -92,6 +105,7 @@ class HttpApi::Impl {
   bool stopping() const { return stopping_flag_.load(std::memory_order_acquire); }
   ApiHandler& handler() { return handler_; }
   MetricsRegistry& metrics() { return metrics_; }
+  Counter& tls_handshake_failures() { return tls_handshake_failures_; }
 
   enum class Admission { kAdmitted, kOverCapacity, kStopping };
   Admission Register(uint64_t& id, const std::shared_ptr<SessionBase>& session) {
@@ -122,6 +136,8 @@ class HttpApi::Impl {
  private:
   void DoAccept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
+  template <typename SessionType>
+  void Admit(const std::shared_ptr<SessionType>& session);
   void RunIo();
 
   HttpApiOptions options_;
@@ -141,6 +157,10 @@ class HttpApi::Impl {
   uint64_t next_session_id_ = 0;            // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, std::weak_ptr<SessionBase>> sessions_;  // GUARDED_BY(mu_)
 
+  // Set by Start when options_.tls is; shared by every connection (OpenSSL allows that).
+  // Declared before the io_context, so it outlives every connection that uses it.
+  std::unique_ptr<asio::ssl::context> tls_context_;
+
   // Declared before everything that holds its executor, so it is destroyed after them.
   asio::io_context ioc_;
   tcp::acceptor acceptor_;           // on its own strand
@@ -151,6 +171,7 @@ class HttpApi::Impl {
 
   Gauge& open_connections_;
   Counter& rejected_connections_;
+  Counter& tls_handshake_failures_;
 };
 
 namespace {
@@ -159,14 +180,18 @@ namespace {
 // used parts are thread-safe) and the work posted to the pool, which gets its own copy of the
 // request and reaches back only by posting to the strand.
 //
-// Written against any Beast stream whose lowest layer is a beast::tcp_stream, so that a
-// beast::ssl_stream<beast::tcp_stream> can run it unchanged once TLS lands (#4); Close() will
-// then also need ssl async_shutdown.
+// Written against beast::tcp_stream (plain HTTP) and beast::ssl_stream<beast::tcp_stream>
+// (HTTPS). Under TLS the connection starts with a handshake bounded by handshake_timeout, and
+// ends after a response with close_notify (async_shutdown, bounded by kMaxTlsShutdown) instead of
+// the plain lingering close; a connection closed for any other reason (timeout, error, Stop
+// while idle) is simply closed.
 //
-//   read header --(Expect: 100-continue)--> write 100 --> read body --> handle (inline | pool)
-//        ^                                                                       |
-//        +------------------ keep-alive <-------- write response <--------------+
-//                                          \--> close / lingering close
+//   [TLS handshake] --> read header --(Expect: 100-continue)--> write 100 --> read body
+//                          ^                                                      |
+//                          |                                     handle (inline | pool)
+//                          |                                                      |
+//                          +------- keep-alive <------- write response <---------+
+//                                                  \--> close / lingering close / TLS shutdown
 //
 // `Host` is HttpApi::Impl (a template parameter only because that class is private to HttpApi).
 template <typename Stream, typename Host>
@@ -185,9 +210,16 @@ class Session final : public SessionBase,
     registered_ = true;
   }
 
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
   void Run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::DoRead, this->shared_from_this()));
+    if constexpr (kTls) {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&Session::DoHandshake, this->shared_from_this()));
+    } else {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&Session::DoRead, this->shared_from_this()));
+    }
   }
 
   // Refuses a connection beyond max_connections: a 503 it can read, then close.
@@ -212,6 +244,25 @@ class Session final : public SessionBase,
 
  private:
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void DoHandshake() {
+    if (stopping_ || closed_) return Close();
+    Lowest().expires_after(api_.options().handshake_timeout);
+    stream_.async_handshake(
+        asio::ssl::stream_base::server,
+        beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // Routine on a public port (scanners, old clients): counted, logged at debug only.
+      api_.tls_handshake_failures().Inc();
+      Log(LogLevel::kDebug, kComponent, "TLS handshake failed",
+          {{"peer", peer_ip_}, {"error", ec.message()}});
+      return Close();
+    }
+    DoRead();
+  }
 
   void DoRead() {
     if (stopping_ || closed_) return Close();
@@ -264,7 +315,11 @@ class Session final : public SessionBase,
                            ec == http::error::partial_message ||
                            ec == asio::error::connection_reset ||
                            ec == asio::error::operation_aborted || ec == beast::error::timeout;
-    if (peer_gone || stopping_ || closed_) return Close();
+    // A TLS-level failure (bad record, truncation, an alert): the channel is gone, nothing more
+    // can be said on it.
+    const bool tls_broken = kTls && (ec == asio::ssl::error::stream_truncated ||
+                                     ec.category() == asio::error::get_ssl_category());
+    if (peer_gone || tls_broken || stopping_ || closed_) return Close();
     // Anything else is a message Beast cannot parse: say so, then close, since where the next
     // request would start is unknown.
     WriteTransportError(400, "bad_request", "the request is not valid HTTP/1.1");
@@ -295,6 +350,7 @@ class Session final : public SessionBase,
     request.info.authorization = ToString(req[http::field::authorization]);
     request.info.user_agent = ToString(req[http::field::user_agent]);
     request.info.peer_ip = peer_ip_;
+    request.info.tls = kTls;
     request.info.session_token =
         ToString(req[beast::string_view(kSessionHeader.data(), kSessionHeader.size())]);
     request.info.forwarded_client_ip =
@@ -383,6 +439,11 @@ class Session final : public SessionBase,
     // browser should guess a type other than the one we send.
     res.set(http::field::cache_control, "no-store");
     res.set("X-Content-Type-Options", "nosniff");
+    // Only over HTTPS: browsers ignore it on plain HTTP, and it would be a lie there.
+    if constexpr (kTls) {
+      res.set(http::field::strict_transport_security,
+              beast::string_view(kHstsValue.data(), kHstsValue.size()));
+    }
     for (const auto& [name, value] : response.headers) res.set(name, value);
     res.keep_alive(keep_alive_ && !stopping_ && !api_.stopping());
   }
@@ -393,9 +454,25 @@ class Session final : public SessionBase,
     res_.reset();
     file_res_.reset();
     if (ec) return Close();
-    if (stopping_ || api_.stopping()) return Close();
-    if (!keep_alive) return linger_after_write_ ? Linger() : Close();
+    if constexpr (kTls) {
+      if (stopping_ || api_.stopping() || !keep_alive) return ShutdownTls();
+    } else {
+      if (stopping_ || api_.stopping()) return Close();
+      if (!keep_alive) return linger_after_write_ ? Linger() : Close();
+    }
     DoRead();
+  }
+
+  // Sends close_notify, so the client knows the response was not truncated, then waits (bounded)
+  // for the client's own close_notify or its close. No read or write is pending when called.
+  void ShutdownTls() {
+    if (closed_) return;
+    closed_ = true;
+    Lowest().expires_after(std::min(kMaxTlsShutdown, api_.options().write_timeout));
+    if constexpr (kTls) {
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->CloseSocket(); });
+    }
   }
 
   // Half-closes, then reads and discards until the client closes (or a bound is reached).
@@ -420,6 +497,10 @@ class Session final : public SessionBase,
   void Close() {
     if (closed_) return;
     closed_ = true;
+    CloseSocket();
+  }
+
+  void CloseSocket() {
     beast::error_code ec;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
     Lowest().close();
@@ -474,6 +555,16 @@ Result<uint16_t> HttpApi::Impl::Start() {
                                              std::to_string(options_.port) + ": " + ec.message());
   }
   const uint16_t port = acceptor_.local_endpoint(ec).port();
+  if (options_.tls) {
+    auto ctx = openssl::MakeTlsServerContext(*options_.tls);
+    if (!ctx) {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+      return std::unexpected(ctx.error());
+    }
+    // asio::ssl::context adopts the SSL_CTX and frees it.
+    tls_context_ = std::make_unique<asio::ssl::context>(ctx->release());
+  }
 
   pool_ = std::make_unique<asio::thread_pool>(options_.worker_threads);
   work_.emplace(asio::make_work_guard(ioc_));
@@ -481,7 +572,9 @@ Result<uint16_t> HttpApi::Impl::Start() {
   for (size_t i = 0; i < options_.io_threads; ++i) io_threads_.emplace_back([this] { RunIo(); });
   state_ = State::kRunning;
   Log(LogLevel::kInfo, kComponent, "listening",
-      {{"address", options_.listen_address}, {"port", port}});
+      {{"address", options_.listen_address},
+       {"port", port},
+       {"scheme", tls_context_ ? "https" : "http"}});
   return port;
 }
 
@@ -516,12 +609,22 @@ void HttpApi::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   const auto peer = socket.remote_endpoint(peer_ec);
   std::string peer_ip = peer_ec ? "" : peer.address().to_string();
 
-  // TLS (#4) goes here: with a server ssl::context configured, construct
-  // Session<beast::ssl_stream<beast::tcp_stream>>, run async_handshake under read_timeout, and
-  // start the session once it completes. Nothing past this point depends on the transport.
-  using PlainSession = Session<beast::tcp_stream, Impl>;
-  auto session = std::make_shared<PlainSession>(*this, beast::tcp_stream(std::move(socket)),
-                                                std::move(peer_ip));
+  if (tls_context_) {
+    using TlsSession = Session<beast::ssl_stream<beast::tcp_stream>, Impl>;
+    Admit(std::make_shared<TlsSession>(
+        *this,
+        beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_context_),
+        std::move(peer_ip)));
+  } else {
+    using PlainSession = Session<beast::tcp_stream, Impl>;
+    Admit(std::make_shared<PlainSession>(*this, beast::tcp_stream(std::move(socket)),
+                                         std::move(peer_ip)));
+  }
+  if (!stopping()) DoAccept();
+}
+
+template <typename SessionType>
+void HttpApi::Impl::Admit(const std::shared_ptr<SessionType>& session) {
   uint64_t id = 0;
   switch (Register(id, session)) {
     case Admission::kAdmitted:
@@ -530,12 +633,12 @@ void HttpApi::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
       break;
     case Admission::kOverCapacity:
       rejected_connections_.Inc();
-      session->RunOverCapacity();
+      // Plain HTTP: a 503 the client can read. TLS: closed before any handshake work.
+      if constexpr (!SessionType::kTls) session->RunOverCapacity();
       break;
     case Admission::kStopping:
-      return;  // dropping the session closes the socket
+      break;  // dropping the session closes the socket
   }
-  DoAccept();
 }
 
 void HttpApi::Impl::Stop() {

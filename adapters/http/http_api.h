@@ -16,9 +16,14 @@
 // Slowloris: read_timeout bounds the whole of reading one request (header and body), and the
 // wait for the next request on a kept-alive connection; write_timeout bounds sending a response.
 //
-// TLS (#4) plugs in at one place: HttpApi::Impl::OnAccept in http_api.cc wraps the accepted
-// socket in beast::ssl_stream<beast::tcp_stream>, handshakes (under read_timeout) and runs the
-// same Session template on it; authentication plugs in through HttpApiOptions::authenticator.
+// HTTPS (#4): with HttpApiOptions::tls set, every accepted socket is wrapped in
+// beast::ssl_stream<beast::tcp_stream> and handshakes (bounded by handshake_timeout) before the
+// same Session template reads a request from it; the SSL_CTX comes from adapters/openssl
+// (tls_server_context.h: versions, ciphers, key-file checks). The handshake happens inside a
+// connection slot, so max_connections bounds handshakes in progress too; a TLS connection beyond
+// the cap is closed without a handshake (answering it would cost the ECDHE work the cap exists
+// to bound). HTTPS responses carry Strict-Transport-Security. Authentication plugs in through
+// HttpApiOptions::authenticator.
 //
 // Thread-safety: Start and Stop may be called from any thread but not concurrently with each
 // other, and never from inside a request handler (Stop joins the threads that run them).
@@ -28,9 +33,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "adapters/http/authenticator.h"
+#include "adapters/openssl/tls_server_context.h"
 #include "engine/clock.h"
 #include "engine/command_service.h"
 #include "engine/metrics.h"
@@ -42,8 +49,8 @@
 namespace clawvisor {
 
 struct HttpApiOptions {
-  std::string listen_address = "127.0.0.1";  // loopback until TLS and authentication land (#4)
-  uint16_t port = 0;                         // 0: any free port; Start returns the one bound
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port; Start returns the one bound
   size_t io_threads = 1;
   size_t worker_threads = 8;  // concurrent handlers, i.e. commands waiting for a decision
   size_t max_body_bytes = 64 * 1024;
@@ -52,6 +59,11 @@ struct HttpApiOptions {
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds command_wait{5'000};  // then 202 and the client polls the outcome
   size_t max_connections = 1024;
+  // HTTPS with this certificate chain and key; unset: plain HTTP (callers allow that on loopback
+  // only, see `clawvisor serve --insecure-http`).
+  std::optional<openssl::TlsServerFiles> tls;
+  // Bounds a TLS handshake from accept to its end (a client that never finishes one is closed).
+  std::chrono::milliseconds handshake_timeout{10'000};
   // Who is calling; null: LocalServiceAuthenticator.
   std::shared_ptr<Authenticator> authenticator;
   // Finds the account of a login (POST /v1/sessions); not owned; null: logins answer 503.
@@ -76,8 +88,8 @@ class HttpApi {
   HttpApi& operator=(const HttpApi&) = delete;
 
   // Binds and listens, then serves on background threads. Returns the bound port. Fails with
-  // kInvalidArgument for a bad listen address, kUnavailable if the bind fails, and
-  // kFailedPrecondition if called twice.
+  // kInvalidArgument for a bad listen address or TLS files that cannot be used, kUnavailable if
+  // the bind fails, and kFailedPrecondition if called twice.
   Result<uint16_t> Start();
 
   // Stops accepting, closes idle connections, lets requests already being handled finish and

@@ -62,10 +62,11 @@ RunResult RunClawvisor(const std::vector<std::string>& args) {
 }
 
 ServeProcess::ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
-                           std::vector<std::string> extra_args)
+                           std::vector<std::string> extra_args, ServeTransport transport)
     : data_dir_(std::move(data_dir)),
       log_file_(std::move(log_file)),
-      extra_args_(std::move(extra_args)) {}
+      extra_args_(std::move(extra_args)),
+      transport_(transport) {}
 
 ServeProcess::~ServeProcess() {
   if (pid_ > 0) Kill();
@@ -79,6 +80,7 @@ void ServeProcess::Start(std::chrono::seconds timeout) {
   const auto start_size = std::filesystem::file_size(log_file_);
   std::vector<std::string> args{ClawvisorBinary(),  "serve",    "--data-dir",
                                 data_dir_.string(), "--listen", "127.0.0.1:0"};
+  if (transport_ == ServeTransport::kInsecureHttp) args.emplace_back("--insecure-http");
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = Spawn(args, fd, fd);
   ::close(fd);

@@ -3,6 +3,11 @@
 // Runs the real `clawvisor` binary as a child process for integration tests: starts
 // `clawvisor serve` on a port chosen by the kernel, learns the port from its JSON "listening"
 // log line, and stops it with SIGTERM (clean) or SIGKILL (crash).
+//
+// Transport: most tests exercise the API, not TLS, and talk through the plain client of
+// http_client.h, so by default serve runs with --insecure-http on 127.0.0.1. Tests of the
+// transport itself (tests/integration/tls_e2e_test.cc) ask for kHttps and talk to the server
+// with independent TLS clients (curl, openssl s_client).
 
 #include <sys/types.h>
 
@@ -24,10 +29,16 @@ struct RunResult {
 // Runs `clawvisor args...` to completion.
 RunResult RunClawvisor(const std::vector<std::string>& args);
 
+enum class ServeTransport {
+  kInsecureHttp,  // --insecure-http
+  kHttps,         // serve's default: HTTPS (TLS flags, if any, in extra_args)
+};
+
 class ServeProcess {
  public:
   ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
-               std::vector<std::string> extra_args = {});
+               std::vector<std::string> extra_args = {},
+               ServeTransport transport = ServeTransport::kInsecureHttp);
   ~ServeProcess();  // SIGKILLs if still running
 
   // Starts and waits until it serves (its "listening" line), or fails the test.
@@ -45,6 +56,7 @@ class ServeProcess {
   std::filesystem::path data_dir_;
   std::filesystem::path log_file_;
   std::vector<std::string> extra_args_;
+  ServeTransport transport_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };
