@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev
   python3 python3-pip python3-yaml python3-venv curl ca-certificates
   openssl                       # independent TLS client and certificate checks (#4, transport)
+  clang-19 libclang-rt-19-dev   # libFuzzer targets (tests/fuzz): a clang whose C++23 reads GCC 12's <expected>
   # microVMs (#6): QEMU's microvm machine, the packaged kernel the test guest boots (it only
   # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
   qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod

@@ -26,8 +26,9 @@ struct RequestInfo {
   std::string authorization;  // the Authorization header, empty when absent
   std::string user_agent;     // the User-Agent header, raw (sanitize before storing)
   std::string peer_ip;        // the TCP peer's address
-  bool tls = false;           // whether the request arrived over TLS (always false for now)
-  // When TLS lands: the verified client certificate's subject, for mTLS authenticators.
+  bool tls = false;           // whether the request arrived over TLS
+  // For an mTLS authenticator (not built; see ARCHITECTURE.md, known limits): the verified
+  // client certificate's subject. Empty.
   std::string client_cert_subject;
   // What the web tier forwards when it acts for a user (trusted only from a web-tier caller):
   std::string session_token;         // kSessionHeader: the user's session token
@@ -46,9 +47,9 @@ class Authenticator {
   virtual Result<v1::Actor> Authenticate(const RequestInfo& request) = 0;
 };
 
-// The default while the API listens on loopback only: every caller is the local web tier, acting
-// as a service with the owner role. Source IP and user agent still come from the connection so
-// the audit trail says where a request came from.
+// The default without --service-tokens-file, which serve allows on loopback only: every caller
+// is the local web tier, acting as a service with the owner role. Source IP and user agent still
+// come from the connection so the audit trail says where a request came from.
 class LocalServiceAuthenticator final : public Authenticator {
  public:
   Result<v1::Actor> Authenticate(const RequestInfo& request) override;

@@ -192,7 +192,7 @@ TEST_F(HttpsApiTest, StalledHandshakeIsClosed) {
   HttpApiOptions options;
   options.handshake_timeout = std::chrono::milliseconds(200);
   StartApi(options);
-  for (const std::string partial : {std::string(), std::string("\x16\x03\x01\x02\x00", 5)}) {
+  for (const std::string& partial : {std::string(), std::string("\x16\x03\x01\x02\x00", 5)}) {
     asio::io_context ioc;
     tcp::socket socket(ioc);
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
