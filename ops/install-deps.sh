@@ -15,13 +15,13 @@ packages=(
   libgtest-dev libgmock-dev
   python3 python3-pip python3-yaml python3-venv curl ca-certificates
   openssl                       # independent TLS client and certificate checks (#4, transport)
-  clang-19 libclang-rt-19-dev   # libFuzzer targets (tests/fuzz): a clang whose C++23 reads GCC 12's <expected>
   # microVMs (#6): QEMU's microvm machine, the packaged kernel the test guest boots (it only
   # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
   qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod
   # Kafka (#5): a real broker for tests, fetched by ops/kafka/kafka.sh with Maven
   openjdk-17-jre-headless maven
   clang libclang-rt-14-dev   # the CSV writer's libFuzzer target (tests/fuzz)
+  clang-19 libclang-rt-19-dev   # the HTTP request fuzz target (tests/fuzz): its C++23 reads GCC 12's <expected>
 )
 
 missing=()
