@@ -392,11 +392,6 @@ int Serve(const std::vector<std::string>& args) {
   http.listen_address = listen->first;
   http.port = listen->second;
   http.command_wait = std::chrono::milliseconds(*wait_ms);
-  if (!transport->insecure_http) {
-    auto tls = ResolveTlsFiles(*transport, options.data_dir, listen->first);
-    if (!tls) return Fail(tls.error());
-    http.tls = *tls;
-  }
   options.http = http;
   if (auto tokens_file = flags->Get("service-tokens-file")) {
     // Checked here for a usage error; the node loads it again with its session resolver.
@@ -410,6 +405,13 @@ int Serve(const std::vector<std::string>& args) {
     auto vms = ParseVmFlags(*flags, options.data_dir);
     if (!vms) return UsageError(vms.error().message, kServeHelp);
     options.vms = *vms;
+  }
+
+  // Last of the checks, as it may write the self-signed pair: a refused start changes nothing.
+  if (!transport->insecure_http) {
+    auto tls = ResolveTlsFiles(*transport, options.data_dir, listen->first);
+    if (!tls) return Fail(tls.error());
+    options.http->tls = *tls;
   }
 
   // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
