@@ -116,6 +116,14 @@ class HttpsApiTest : public ::testing::Test {
   uint64_t HandshakeFailures() {
     return metrics_.GetCounter("clawvisor_http_tls_handshake_failures_total", "").value();
   }
+  // The failures counted once the server has seen `n`: it counts a failure after the handshake
+  // operation completes, which may be after the client saw its alert or the close.
+  uint64_t HandshakeFailuresOnceAtLeast(uint64_t n) {
+    for (int i = 0; HandshakeFailures() < n && i < 10'000; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return HandshakeFailures();
+  }
 
   clawvisor::testing::TempDir dir_;
   openssl::TlsServerFiles files_;
@@ -163,11 +171,7 @@ TEST_F(HttpsApiTest, OnlyTls12And13) {
     ASSERT_TRUE(ec) << "TLS version " << std::hex << version << " was accepted";
     EXPECT_THAT(ec.message(), ::testing::HasSubstr("protocol version"));
   }
-  // The server counts a failure after sending its alert, so possibly after the client saw it.
-  for (int i = 0; HandshakeFailures() < failures_before + 2 && i < 5000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_EQ(HandshakeFailures(), failures_before + 2);
+  EXPECT_EQ(HandshakeFailuresOnceAtLeast(failures_before + 2), failures_before + 2);
 }
 
 // Plain HTTP sent to the HTTPS port gets no HTTP answer: the server drops it as a failed
@@ -183,7 +187,7 @@ TEST_F(HttpsApiTest, PlainHttpOnTheHttpsPortIsDropped) {
   const std::string got = ReadUntilClosed(socket, closed);
   EXPECT_TRUE(closed);
   EXPECT_FALSE(got.starts_with("HTTP/"));
-  EXPECT_EQ(HandshakeFailures(), 1u);
+  EXPECT_EQ(HandshakeFailuresOnceAtLeast(1), 1u);
 }
 
 // A client that connects and never finishes its handshake (slowloris at the TLS layer) is
@@ -201,7 +205,7 @@ TEST_F(HttpsApiTest, StalledHandshakeIsClosed) {
     ReadUntilClosed(socket, closed);
     EXPECT_TRUE(closed) << "partial ClientHello of " << partial.size() << " bytes";
   }
-  EXPECT_EQ(HandshakeFailures(), 2u);
+  EXPECT_EQ(HandshakeFailuresOnceAtLeast(2), 2u);
 }
 
 // Beyond max_connections a TLS connection is closed before any handshake; a freed slot is
