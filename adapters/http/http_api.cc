@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "adapters/http/api_handler.h"
+#include "adapters/http/beast_request.h"
 #include "adapters/http/request_parsing.h"
 #include "adapters/http/router.h"
 #include "engine/logging.h"
@@ -344,21 +345,7 @@ class Session final : public SessionBase,
     version_ = req.version();
     keep_alive_ = req.keep_alive();
 
-    ApiRequest request;
-    request.info.method = ToString(req.method_string());
-    request.info.target = ToString(req.target());
-    request.info.authorization = ToString(req[http::field::authorization]);
-    request.info.user_agent = ToString(req[http::field::user_agent]);
-    request.info.peer_ip = peer_ip_;
-    request.info.tls = kTls;
-    request.info.session_token =
-        ToString(req[beast::string_view(kSessionHeader.data(), kSessionHeader.size())]);
-    request.info.forwarded_client_ip =
-        ToString(req[beast::string_view(kClientIpHeader.data(), kClientIpHeader.size())]);
-    request.info.forwarded_user_agent = ToString(
-        req[beast::string_view(kClientUserAgentHeader.data(), kClientUserAgentHeader.size())]);
-    request.content_type = ToString(req[http::field::content_type]);
-    request.body = std::move(req.body());
+    ApiRequest request = ToApiRequest(std::move(req), peer_ip_, kTls);
 
     busy_ = true;
     // A server on loopback answers only to loopback names: a web page that rebinds its own

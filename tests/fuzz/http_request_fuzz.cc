@@ -28,6 +28,7 @@
 
 #include "adapters/http/api_handler.h"
 #include "adapters/http/authenticator.h"
+#include "adapters/http/beast_request.h"
 #include "adapters/http/json_check.h"
 #include "adapters/http/request_parsing.h"
 #include "adapters/http/service_token_authenticator.h"
@@ -62,8 +63,6 @@ class OneSessionResolver final : public SessionResolver {
     return MakeError(Errc::kNotFound, "no such session");
   }
 };
-
-std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
 
 void CheckPureParsers(std::string_view input) {
   // A request target never holds a raw NUL (Beast refuses it), so only a decoded one counts.
@@ -127,21 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto req = parser.release();
 
   // As Session::Dispatch in adapters/http/http_api.cc builds it.
-  ApiRequest request;
-  request.info.method = ToString(req.method_string());
-  request.info.target = ToString(req.target());
-  request.info.authorization = ToString(req[http::field::authorization]);
-  request.info.user_agent = ToString(req[http::field::user_agent]);
-  request.info.peer_ip = "192.0.2.1";
-  request.info.tls = true;
-  request.info.session_token =
-      ToString(req[beast::string_view(kSessionHeader.data(), kSessionHeader.size())]);
-  request.info.forwarded_client_ip =
-      ToString(req[beast::string_view(kClientIpHeader.data(), kClientIpHeader.size())]);
-  request.info.forwarded_user_agent = ToString(
-      req[beast::string_view(kClientUserAgentHeader.data(), kClientUserAgentHeader.size())]);
-  request.content_type = ToString(req[http::field::content_type]);
-  request.body = std::move(req.body());
+  ApiRequest request = ToApiRequest(std::move(req), "192.0.2.1", /*tls=*/true);
 
   static auto sessions = std::make_shared<OneSessionResolver>();
   static auto authenticator = ServiceTokenAuthenticator::FromText(kTokensFile, sessions);
