@@ -32,6 +32,9 @@ namespace clawvisor {
 
 inline constexpr std::string_view kCommandsTopic = "clawvisor.commands";
 inline constexpr std::string_view kEventsTopic = "clawvisor.events";
+// Wrapped data keys shared by the processes of a Kafka deployment
+// (projections/shared_vault_store.h).
+inline constexpr std::string_view kKeysTopic = "clawvisor.keys";
 
 struct Header {
   std::string key;

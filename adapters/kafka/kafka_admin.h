@@ -17,12 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "events/event_log.h"
 #include "events/result.h"
 
 namespace clawvisor {
 
 // The compacted topic of wrapped data keys (the vault shared by every process on Kafka).
-inline constexpr std::string_view kKeysTopic = "clawvisor.keys";
 
 struct KafkaTopicSpec {
   std::string name;

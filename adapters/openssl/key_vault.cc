@@ -217,6 +217,7 @@ class KeyVault::Impl {
   Result<std::string> Open(const SealContext& context, const v1::Sealed& sealed);
   Result<std::string> LookupHash(std::string_view purpose, std::string_view value);
   Status DestroyAccountKeys(std::string_view account_id);
+  void ForgetAccount(std::string_view account_id);
   Status RotateMasterKey(MasterKey new_key);
   std::string CurrentMasterKeyId() const {
     std::lock_guard lock(mu_);
@@ -330,7 +331,14 @@ Status KeyVault::Impl::Init(MasterKey current, std::vector<MasterKey> previous) 
     KvBatch batch;
     batch.Put(lookup_row, std::move(*wrapped));
     if (auto written = store_.Write(batch, /*sync=*/true); !written) return written;
-    lookup_key_ = std::move(key);
+    // Read back what the store kept: a store shared by several processes keeps the first
+    // candidate written, which may be another process's (projections/shared_vault_store.h).
+    auto kept = store_.Get(lookup_row);
+    if (!kept) return std::unexpected(kept.error());
+    if (!*kept) return MakeError(Errc::kInternal, "the vault's lookup key was not kept");
+    auto kept_key = Unwrap(**kept, kLookupKeyId, "");
+    if (!kept_key) return std::unexpected(kept_key.error());
+    lookup_key_ = std::move(*kept_key);
   }
   auto marker = store_.Get(Row("meta/rotation"));
   if (!marker) return std::unexpected(marker.error());
@@ -610,14 +618,16 @@ Status KeyVault::Impl::DestroyAccountKeys(std::string_view account_id) {
   batch.Delete(CurrentRow(account_id));
   batch.Put(TombstoneRow(account_id), std::string(1, static_cast<char>(kRecordVersion)));
   if (auto written = store_.Write(batch, /*sync=*/true); !written) return written;
-  {
-    std::lock_guard lock(mu_);
-    accounts_.Erase(account_id);
-    keys_.ErasePrefix(CacheKey(account_id, ""));
-    erased_.insert(std::string(account_id));
-  }
+  ForgetAccount(account_id);
   // The wrapped keys must leave the store's files too, not just its view.
   return store_.Purge(dk_begin, dk_end);
+}
+
+void KeyVault::Impl::ForgetAccount(std::string_view account_id) {
+  std::lock_guard lock(mu_);
+  accounts_.Erase(account_id);
+  keys_.ErasePrefix(CacheKey(account_id, ""));
+  erased_.insert(std::string(account_id));
 }
 
 Status KeyVault::Impl::RotateMasterKey(MasterKey new_key) {
@@ -733,6 +743,8 @@ Result<std::string> KeyVault::Open(const SealContext& context, const v1::Sealed&
 Result<std::string> KeyVault::LookupHash(std::string_view purpose, std::string_view value) {
   return impl_->LookupHash(purpose, value);
 }
+void KeyVault::ForgetAccount(std::string_view account_id) { impl_->ForgetAccount(account_id); }
+
 Status KeyVault::DestroyAccountKeys(std::string_view account_id) {
   return impl_->DestroyAccountKeys(account_id);
 }

@@ -106,6 +106,10 @@ class KeyVault final : public Sealer {
   // Deletes every wrapped data key of the account and leaves a tombstone, in one synced write;
   // drops its keys from memory. Idempotent. Every value sealed for it is unopenable for good.
   Status DestroyAccountKeys(std::string_view account_id) override;
+  // Drops the account's keys from memory and refuses them from now on, without touching the
+  // store: another process destroyed them in a store shared with this one (SharedVaultStore's
+  // erasure listener).
+  void ForgetAccount(std::string_view account_id);
 
   // Makes `new_key` the current master key and re-wraps every stored key under it. The old
   // master keys stay known to this vault, so nothing becomes unreadable midway; once this

@@ -1,0 +1,288 @@
+#include "projections/shared_vault_store.h"
+
+#include <condition_variable>
+#include <set>
+#include <unordered_map>
+
+#include "engine/logging.h"
+#include "engine/partitioner.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr std::string_view kComponent = "shared_vault";
+constexpr std::string_view kVaultRows = "keyvault/";
+constexpr std::string_view kDataKeyRows = "keyvault/dk/";
+constexpr std::string_view kTombRows = "keyvault/tomb/";
+constexpr std::string_view kCurrentRows = "keyvault/cur/";
+constexpr std::string_view kLookupRow = "keyvault/meta/lookup_key";
+constexpr std::string_view kRotationRow = "keyvault/meta/rotation";
+constexpr std::string_view kOffsetRows = "sharedvault/offset/";
+constexpr size_t kReadBatch = 1000;
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
+
+// "keyvault/dk/<account>\0<key id>" -> account; empty for a malformed row.
+std::string_view DataKeyAccount(std::string_view row) {
+  const std::string_view rest = row.substr(kDataKeyRows.size());
+  const size_t nul = rest.find('\0');
+  return nul == std::string_view::npos ? std::string_view() : rest.substr(0, nul);
+}
+
+std::string DataKeyRange(std::string_view account) {
+  std::string begin(kDataKeyRows);
+  begin.append(account);
+  begin.push_back('\0');
+  return begin;
+}
+
+std::string LookupCandidateKey(std::string_view wrapped) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key(kLookupRow);
+  key.push_back('\0');
+  for (unsigned char c : wrapped) {
+    key.push_back(kHex[c >> 4]);
+    key.push_back(kHex[c & 15]);
+  }
+  return key;
+}
+
+std::string OffsetRow(int32_t partition) {
+  return std::string(kOffsetRows) + std::to_string(partition);
+}
+
+// Does [begin, end) (empty end: unbounded) reach any row that may come from the topic?
+bool Overlaps(std::string_view begin, std::string_view end, std::string_view prefix) {
+  std::string prefix_end(prefix);
+  prefix_end.back() = static_cast<char>(prefix_end.back() + 1);
+  return begin < prefix_end && (end.empty() || end > prefix);
+}
+
+}  // namespace
+
+SharedVaultStore::SharedVaultStore(EventLog& log, KvStore& local, SharedVaultStoreOptions options,
+                                   int32_t partitions)
+    : log_(log), local_(local), options_(std::move(options)), partitions_(partitions) {}
+
+Result<std::unique_ptr<SharedVaultStore>> SharedVaultStore::Open(EventLog& log, KvStore& local,
+                                                                 SharedVaultStoreOptions options) {
+  auto partitions = log.PartitionCount(options.topic);
+  if (!partitions) {
+    return MakeError(partitions.error().code, "the keys topic " + options.topic +
+                                                  " is not usable (run `clawvisor kafka init`): " +
+                                                  partitions.error().message);
+  }
+  std::unique_ptr<SharedVaultStore> store(
+      new SharedVaultStore(log, local, std::move(options), *partitions));
+  if (auto caught_up = store->CatchUp(); !caught_up) return std::unexpected(caught_up.error());
+  return store;
+}
+
+void SharedVaultStore::OnAccountErased(std::function<void(std::string_view)> listener) {
+  std::lock_guard lock(mu_);
+  on_erased_ = std::move(listener);
+}
+
+Status SharedVaultStore::CatchUp() {
+  std::lock_guard lock(mu_);
+  return CatchUpLocked();
+}
+
+Status SharedVaultStore::CatchUpLocked() {
+  std::vector<std::string> erased;
+  for (int32_t p = 0; p < partitions_; ++p) {
+    const TopicPartition tp{options_.topic, p};
+    auto end = log_.EndOffset(tp);
+    if (!end) return std::unexpected(end.error());
+    auto stored = local_.Get(OffsetRow(p));
+    if (!stored) return std::unexpected(stored.error());
+    int64_t next = *stored ? std::stoll(**stored) : 0;
+    while (next < *end) {
+      auto records = log_.Read(tp, next, kReadBatch);
+      if (!records) return std::unexpected(records.error());
+      // Nothing readable before the end: the rest are transaction markers.
+      if (records->empty()) break;
+      if (auto applied = ApplyLocked(*records, erased); !applied) return applied;
+      next = records->back().offset + 1;
+    }
+  }
+  if (!erased.empty()) {
+    // The listener takes only the vault's short in-memory lock, never this store's.
+    for (const std::string& account : erased) {
+      Log(LogLevel::kInfo, kComponent, "account keys destroyed by another process",
+          {{"account_id", account}});
+      if (on_erased_) on_erased_(account);
+    }
+  }
+  return {};
+}
+
+Status SharedVaultStore::ApplyLocked(std::span<const Record> records,
+                                     std::vector<std::string>& erased) {
+  KvBatch batch;
+  std::set<std::string, std::less<>> tombed;
+  std::unordered_map<std::string, std::vector<std::string>> put_in_batch;  // account -> dk rows
+  auto has_tomb = [&](std::string_view account) -> Result<bool> {
+    if (tombed.contains(account)) return true;
+    auto row = local_.Get(std::string(kTombRows) + std::string(account));
+    if (!row) return std::unexpected(row.error());
+    return row->has_value();
+  };
+  std::optional<bool> lookup_known;
+  for (const Record& r : records) {
+    if (StartsWith(r.key, std::string(kLookupRow) + '\0')) {
+      if (!lookup_known) {
+        auto row = local_.Get(kLookupRow);
+        if (!row) return std::unexpected(row.error());
+        lookup_known = row->has_value();
+      }
+      if (!*lookup_known && r.partition == 0 && !r.value.empty()) {
+        batch.Put(std::string(kLookupRow), r.value);  // the first candidate wins
+        lookup_known = true;
+      }
+    } else if (StartsWith(r.key, kDataKeyRows)) {
+      const std::string account(DataKeyAccount(r.key));
+      if (account.empty()) continue;
+      if (r.value.empty()) {
+        batch.Delete(r.key);
+        continue;
+      }
+      auto tomb = has_tomb(account);
+      if (!tomb) return std::unexpected(tomb.error());
+      if (*tomb) continue;  // created after the erasure began: void everywhere
+      batch.Put(r.key, r.value);
+      put_in_batch[account].push_back(r.key);
+    } else if (StartsWith(r.key, kTombRows)) {
+      const std::string account = r.key.substr(kTombRows.size());
+      if (account.empty()) continue;
+      batch.Put(r.key, r.value);
+      const std::string begin = DataKeyRange(account);
+      std::string end = begin;
+      end.back() = '\x01';
+      auto scanned = local_.Scan(begin, end, [&](std::string_view key, std::string_view) {
+        batch.Delete(std::string(key));
+        return true;
+      });
+      if (!scanned) return scanned;
+      for (const std::string& key : put_in_batch[account]) batch.Delete(key);
+      batch.Delete(std::string(kCurrentRows) + account);
+      if (tombed.insert(account).second) erased.push_back(account);
+    } else {
+      Log(LogLevel::kWarn, kComponent, "ignoring a record of unknown kind on the keys topic",
+          {{"partition", static_cast<int64_t>(r.partition)}, {"offset", r.offset}});
+    }
+  }
+  std::unordered_map<int32_t, int64_t> next;
+  for (const Record& r : records) next[r.partition] = std::max(next[r.partition], r.offset + 1);
+  for (const auto& [partition, offset] : next) {
+    batch.Put(OffsetRow(partition), std::to_string(offset));
+  }
+  // Not synced: a crash loses only what the topic still holds.
+  return local_.Write(batch, /*sync=*/false);
+}
+
+void SharedVaultStore::Run(std::stop_token stop) {
+  std::mutex wait_mu;
+  std::condition_variable_any wake;
+  bool failing = false;
+  while (!stop.stop_requested()) {
+    if (auto caught_up = CatchUp(); !caught_up) {
+      if (!failing) {
+        Log(LogLevel::kWarn, kComponent, "cannot read the keys topic; retrying",
+            {{"error", caught_up.error().message}});
+      }
+      failing = true;
+    } else {
+      failing = false;
+    }
+    std::unique_lock lock(wait_mu);
+    wake.wait_for(lock, stop, options_.poll_interval, [] { return false; });
+  }
+}
+
+Result<std::optional<std::string>> SharedVaultStore::Get(std::string_view key) {
+  auto row = local_.Get(key);
+  if (!row || row->has_value() || !StartsWith(key, kDataKeyRows)) return row;
+  // A data key another process created moments ago: read the topic to its end, then answer.
+  std::lock_guard lock(mu_);
+  if (auto caught_up = CatchUpLocked(); !caught_up) return std::unexpected(caught_up.error());
+  return local_.Get(key);
+}
+
+Status SharedVaultStore::Write(const KvBatch& batch, bool sync) {
+  std::lock_guard lock(mu_);
+  std::vector<OutgoingRecord> records;
+  auto record = [&](std::string key, std::string value, std::string_view account) {
+    OutgoingRecord out;
+    out.topic = options_.topic;
+    out.partition = account.empty() ? 0 : PartitionFor(account, partitions_);
+    out.key = std::move(key);
+    out.value = std::move(value);
+    records.push_back(std::move(out));
+  };
+  KvBatch local;
+  bool lookup_proposed = false;
+  for (const auto& [begin, end] : batch.ranges()) {
+    if (Overlaps(begin, end, kDataKeyRows)) {
+      // Destroying keys: every process's keys of the range, so first everything on the topic.
+      if (auto caught_up = CatchUpLocked(); !caught_up) return caught_up;
+      auto scanned = local_.Scan(begin, end, [&](std::string_view key, std::string_view) {
+        if (StartsWith(key, kDataKeyRows)) {
+          record(std::string(key), std::string(), DataKeyAccount(key));
+        }
+        return true;
+      });
+      if (!scanned) return scanned;
+    }
+    local.DeleteRange(begin, end);
+  }
+  for (const KvBatch::Op& op : batch.ops()) {
+    if (op.key == kRotationRow) {
+      return MakeError(Errc::kUnsupported,
+                       "master-key rotation is not supported on a vault shared through Kafka "
+                       "yet: every process must hold the new key first");
+    }
+    if (StartsWith(op.key, kDataKeyRows)) {
+      record(op.key, op.value.value_or(""), DataKeyAccount(op.key));
+    } else if (StartsWith(op.key, kTombRows)) {
+      if (!op.value) return MakeError(Errc::kInvalidArgument, "an account tombstone is forever");
+      record(op.key, *op.value, std::string_view(op.key).substr(kTombRows.size()));
+    } else if (op.key == kLookupRow) {
+      if (!op.value) return MakeError(Errc::kInvalidArgument, "the lookup key is forever");
+      record(LookupCandidateKey(*op.value), *op.value, "");
+      lookup_proposed = true;
+      continue;  // applied from the topic: another process's candidate may come first
+    }
+    if (op.value) {
+      local.Put(op.key, *op.value);
+    } else {
+      local.Delete(op.key);
+    }
+  }
+  // Durable on the topic before this process uses (or forgets) the keys: all or nothing.
+  if (!records.empty()) {
+    if (auto appended = log_.Append(records); !appended) {
+      return std::unexpected(appended.error());
+    }
+  }
+  if (!local.empty()) {
+    if (auto written = local_.Write(local, sync); !written) return written;
+  }
+  if (lookup_proposed) return CatchUpLocked();
+  return {};
+}
+
+Status SharedVaultStore::Scan(
+    std::string_view begin, std::string_view end,
+    const std::function<bool(std::string_view key, std::string_view value)>& visit) {
+  if (Overlaps(begin, end, kVaultRows)) {
+    if (auto caught_up = CatchUp(); !caught_up) return caught_up;
+  }
+  return local_.Scan(begin, end, visit);
+}
+
+Status SharedVaultStore::Purge(std::string_view begin, std::string_view end) {
+  return local_.Purge(begin, end);
+}
+
+}  // namespace clawvisor
