@@ -62,6 +62,39 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& path
   }
 }
 
+Result<std::unique_ptr<RocksDbStore>> RocksDbStore::OpenSecondary(
+    const std::string& primary_path, const std::string& secondary_path,
+    const RocksDbStoreOptions& options) {
+  try {
+    rocksdb::Options db_options = MakeOptions(options);
+    db_options.create_if_missing = false;
+    db_options.max_open_files = -1;  // required of a secondary instance
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s =
+        rocksdb::DB::OpenAsSecondary(db_options, primary_path, secondary_path, &raw);
+    if (!s.ok()) {
+      return std::unexpected(FromRocksDb(s, "open store at " + primary_path + " as a secondary"));
+    }
+    std::unique_ptr<RocksDbStore> store(
+        new RocksDbStore(primary_path, options, std::unique_ptr<rocksdb::DB>(raw)));
+    store->secondary_ = true;
+    return store;
+  } catch (const std::exception& e) {
+    return std::unexpected(Internal(e));
+  }
+}
+
+Status RocksDbStore::CatchUpWithPrimary() {
+  try {
+    if (!secondary_) return MakeError(Errc::kFailedPrecondition, "not a secondary store");
+    rocksdb::Status s = db_->TryCatchUpWithPrimary();
+    if (!s.ok()) return std::unexpected(FromRocksDb(s, "catch up with the primary at " + path_));
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(Internal(e));
+  }
+}
+
 Status RocksDbStore::Destroy(const std::string& path, const RocksDbStoreOptions& options) {
   try {
     rocksdb::Status s = rocksdb::DestroyDB(path, MakeOptions(options));
@@ -108,6 +141,7 @@ Result<std::optional<std::string>> RocksDbStore::Get(std::string_view key) {
 }
 
 Status RocksDbStore::Purge(std::string_view begin, std::string_view end) {
+  if (secondary_) return MakeError(Errc::kFailedPrecondition, "store is a read-only secondary");
   rocksdb::FlushOptions flush;
   flush.wait = true;
   if (auto s = db_->Flush(flush); !s.ok()) {
@@ -126,6 +160,7 @@ Status RocksDbStore::Purge(std::string_view begin, std::string_view end) {
 Status RocksDbStore::Write(const KvBatch& batch, bool sync) {
   try {
     if (!db_) return MakeError(Errc::kFailedPrecondition, "store at " + path_ + " is closed");
+    if (secondary_) return MakeError(Errc::kFailedPrecondition, "store is a read-only secondary");
     if (batch.empty()) return {};
     rocksdb::WriteBatch wb;
     for (const auto& [begin, end] : batch.ranges()) {

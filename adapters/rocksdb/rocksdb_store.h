@@ -43,6 +43,16 @@ class RocksDbStore final : public KvStore {
  public:
   static Result<std::unique_ptr<RocksDbStore>> Open(const std::string& path,
                                                     const RocksDbStoreOptions& options = {});
+  // Opens the store another process writes at `primary_path` read-only, as a RocksDB secondary
+  // instance (its own state in `secondary_path`): it sees what the primary had written when it
+  // opened, then more at each CatchUpWithPrimary(). Write and Purge answer kFailedPrecondition.
+  // The API service reads the projector's read models this way (ARCHITECTURE.md, #5).
+  static Result<std::unique_ptr<RocksDbStore>> OpenSecondary(
+      const std::string& primary_path, const std::string& secondary_path,
+      const RocksDbStoreOptions& options = {});
+  // Makes what the primary wrote since visible (secondary stores only).
+  Status CatchUpWithPrimary();
+
   // Deletes the database at `path` (a projection rebuild starts from nothing). The store must
   // not be open. Succeeds when there is nothing to delete.
   static Status Destroy(const std::string& path, const RocksDbStoreOptions& options = {});
@@ -72,6 +82,7 @@ class RocksDbStore final : public KvStore {
   std::string path_;
   RocksDbStoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
+  bool secondary_ = false;
 };
 
 // Maps a RocksDB status to our Error, naming the operation `what`: corruption to kCorruption,

@@ -143,5 +143,32 @@ TEST_F(RocksDbStoreTest, MissingStoreWithoutCreate) {
   EXPECT_FALSE(RocksDbStore::Open(dir_.Sub("absent"), options).has_value());
 }
 
+// A secondary follows what the primary (another process, in production) writes, and refuses
+// writes of its own.
+TEST_F(RocksDbStoreTest, SecondaryFollowsThePrimaryAndIsReadOnly) {
+  KvBatch first;
+  first.Put("a", "1");
+  WriteOk(first);
+  auto secondary = RocksDbStore::OpenSecondary(dir_.Sub("store"), dir_.Sub("secondary"));
+  ASSERT_TRUE(secondary) << secondary.error().ToString();
+  EXPECT_EQ((*secondary)->Get("a")->value_or(""), "1");
+  KvBatch second;
+  second.Put("b", "2");
+  second.Delete("a");
+  WriteOk(second);
+  ASSERT_TRUE((*secondary)->CatchUpWithPrimary());
+  EXPECT_EQ((*secondary)->Get("b")->value_or(""), "2");
+  EXPECT_FALSE((*secondary)->Get("a")->has_value());
+  KvBatch refused;
+  refused.Put("c", "3");
+  EXPECT_EQ((*secondary)->Write(refused, true).error().code, Errc::kFailedPrecondition);
+  EXPECT_FALSE(store_->Get("c")->has_value());
+  EXPECT_EQ(store_->CatchUpWithPrimary().error().code, Errc::kFailedPrecondition);
+}
+
+TEST_F(RocksDbStoreTest, SecondaryOfMissingStoreFails) {
+  EXPECT_FALSE(RocksDbStore::OpenSecondary(dir_.Sub("absent"), dir_.Sub("secondary")));
+}
+
 }  // namespace
 }  // namespace clawvisor
