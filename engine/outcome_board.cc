@@ -27,6 +27,18 @@ void OutcomeBoard::Publish(const v1::CommandOutcome& outcome) {
   }
 }
 
+std::vector<std::pair<std::string, std::string>> OutcomeBoard::Watched() {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::lock_guard lock(mu_);
+  for (auto it = watchers_.begin(); it != watchers_.end();
+       it = watchers_.equal_range(it->first).second) {
+    const std::string& key = it->first;
+    const size_t nul = key.find('\0');
+    out.emplace_back(key.substr(0, nul), key.substr(nul + 1));
+  }
+  return out;
+}
+
 void OutcomeBoard::Forget(const std::string& key, Ticket* ticket) {
   std::lock_guard lock(mu_);
   auto [begin, end] = watchers_.equal_range(key);

@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "clawvisor/v1/commands.pb.h"
 
@@ -27,6 +29,10 @@ class OutcomeBoard {
 
   // Posts an outcome to every current watcher of its command.
   void Publish(const v1::CommandOutcome& outcome);
+
+  // The (account id, command id) of every command watched right now, each once: a process
+  // that learns outcomes by looking them up (the API service over Kafka) asks for these.
+  std::vector<std::pair<std::string, std::string>> Watched();
 
   class Ticket {
    public:

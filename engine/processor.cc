@@ -92,6 +92,22 @@ bool SameSubmission(const v1::CommandOutcome& recorded, std::string_view fingerp
   return !fingerprint.empty() && recorded.request_hash() == fingerprint;
 }
 
+v1::CommandOutcome AccountErasedOutcome(std::string_view account_id, std::string_view command_id,
+                                        int32_t partition, TimestampUs now_us,
+                                        std::string_view request_hash) {
+  v1::CommandOutcome refused;
+  refused.set_command_id(std::string(command_id));
+  refused.set_account_id(std::string(account_id));
+  refused.set_accepted(false);
+  refused.set_decided_at_us(now_us);
+  refused.set_partition(partition);
+  refused.set_rejection_reason(v1::REJECTION_ACCOUNT_ERASED);
+  refused.set_message("account was erased");
+  refused.set_request_hash(std::string(request_hash));
+  (void)refused.add_event_types("command_rejected");
+  return refused;
+}
+
 v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id) {
   v1::CommandOutcome outcome;
   outcome.set_account_id(std::string(account_id));
@@ -295,13 +311,8 @@ void Processor::DecideRecord(const Record& record, PartitionState& partition, Tr
   AccountState& state = account_it->second;
   if (inserted) state.account_id = command->account_id();
   if (state.erased) {
-    v1::CommandOutcome refused = NewOutcome(*command, record.partition, now_us);
-    refused.set_accepted(false);
-    refused.set_rejection_reason(v1::REJECTION_ACCOUNT_ERASED);
-    refused.set_message("account was erased");
-    refused.set_request_hash(fingerprint);
-    (void)refused.add_event_types("command_rejected");
-    unrecorded.push_back(std::move(refused));
+    unrecorded.push_back(AccountErasedOutcome(command->account_id(), command->command_id(),
+                                              record.partition, now_us, fingerprint));
     rejected_.Inc();
     return;
   }

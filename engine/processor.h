@@ -157,5 +157,10 @@ bool SameRequest(const v1::CommandOutcome& recorded, std::string_view fingerprin
 // that submission may show a gateway token it generated; a retry or a racing duplicate may not).
 bool SameSubmission(const v1::CommandOutcome& recorded, std::string_view fingerprint);
 v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id);
+// The answer to a command for an erased account: refused, and not recorded (nothing more is
+// written about the account). `request_hash` may be empty (then any request matches it).
+v1::CommandOutcome AccountErasedOutcome(std::string_view account_id, std::string_view command_id,
+                                        int32_t partition, TimestampUs now_us,
+                                        std::string_view request_hash);
 
 }  // namespace clawvisor

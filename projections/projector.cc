@@ -306,6 +306,7 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
   // A command's events are contiguous in its partition (one transaction), so a command id
   // that differs from the previous event's starts a new outcome; only the first event of a
   // batch may continue an outcome stored by an earlier batch.
+  std::optional<v1::CommandOutcome> command_outcome;
   if (!event.command_id().empty()) {
     const std::string key = RowKey('c', account, event.command_id());
     std::optional<v1::CommandOutcome> existing;
@@ -319,6 +320,7 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
         existing.has_value() ? std::move(*existing) : OutcomeOfFirstEvent(event, partition, offset);
     AddToOutcome(outcome, event);
     view.Put(key, outcome);
+    command_outcome = std::move(outcome);
   }
 
   // Audit exports: the job's view, and a pending marker the export worker lists.
@@ -373,6 +375,9 @@ Status Projector::ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t
     erased.set_status("erased");
     erased.set_updated_at_us(at);
     view.Put(AccountKey(account), erased);
+    // The erasure's own outcome stays (ids and event types only): a retry of it, and a process
+    // that learns outcomes from this store (the API service on Kafka), still find its answer.
+    if (command_outcome) view.Put(RowKey('c', account, event.command_id()), *command_outcome);
     return {};
   }
   // The credentials projection: the current password hash, still sealed, with its binding.
@@ -737,6 +742,12 @@ Result<std::optional<v1::AccountView>> Projector::GetAccount(std::string_view ac
     return std::optional<v1::AccountView>();
   }
   return acc;
+}
+
+Result<bool> Projector::IsAccountErased(std::string_view account_id) {
+  auto acc = GetMessage<v1::AccountView>(store_, AccountKey(account_id));
+  if (!acc) return std::unexpected(acc.error());
+  return acc->has_value() && (*acc)->status() == "erased";
 }
 
 Result<v1::MemberList> Projector::ListMembers(std::string_view account_id) {

@@ -83,6 +83,9 @@ class Projector final : public ReadModel {
   Result<std::optional<v1::AuditExportView>> GetAuditExport(std::string_view account_id,
                                                             std::string_view export_id) override;
 
+  // Whether the account was erased (GetAccount answers such an account like an unknown one).
+  Result<bool> IsAccountErased(std::string_view account_id);
+
   // Audit exports of every account still waiting for their file, oldest account key first (the
   // export worker's queue; deliberately not on ReadModel, whose queries are per account).
   Result<std::vector<v1::AuditExportView>> ListPendingAuditExports(size_t limit);

@@ -1,11 +1,12 @@
 #include "projections/shared_vault_store.h"
 
-#include <condition_variable>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "engine/logging.h"
 #include "engine/partitioner.h"
+#include "engine/run_loop.h"
 
 namespace clawvisor {
 namespace {
@@ -182,22 +183,13 @@ Status SharedVaultStore::ApplyLocked(std::span<const Record> records,
 }
 
 void SharedVaultStore::Run(std::stop_token stop) {
-  std::mutex wait_mu;
-  std::condition_variable_any wake;
-  bool failing = false;
-  while (!stop.stop_requested()) {
-    if (auto caught_up = CatchUp(); !caught_up) {
-      if (!failing) {
-        Log(LogLevel::kWarn, kComponent, "cannot read the keys topic; retrying",
-            {{"error", caught_up.error().message}});
-      }
-      failing = true;
-    } else {
-      failing = false;
-    }
-    std::unique_lock lock(wait_mu);
-    wake.wait_for(lock, stop, options_.poll_interval, [] { return false; });
-  }
+  RunUntilStopped(
+      stop, kComponent,
+      [this]() -> Result<bool> {
+        if (auto caught_up = CatchUp(); !caught_up) return std::unexpected(caught_up.error());
+        return true;  // wait the poll interval
+      },
+      options_.poll_interval);
 }
 
 Result<std::optional<std::string>> SharedVaultStore::Get(std::string_view key) {
@@ -260,16 +252,33 @@ Status SharedVaultStore::Write(const KvBatch& batch, bool sync) {
     }
   }
   // Durable on the topic before this process uses (or forgets) the keys: all or nothing.
+  std::optional<int64_t> candidate_offset;
   if (!records.empty()) {
-    if (auto appended = log_.Append(records); !appended) {
-      return std::unexpected(appended.error());
-    }
+    auto appended = log_.Append(records);
+    if (!appended) return std::unexpected(appended.error());
+    if (lookup_proposed) candidate_offset = appended->offsets.back();
   }
   if (!local.empty()) {
     if (auto written = local_.Write(local, sync); !written) return written;
   }
-  if (lookup_proposed) return CatchUpLocked();
+  if (candidate_offset) return CatchUpPastLocked(0, *candidate_offset);
   return {};
+}
+
+Status SharedVaultStore::CatchUpPastLocked(int32_t partition, int64_t offset) {
+  // Another process's transaction still open before our record holds the readable end below
+  // it (Kafka's last stable offset): wait for it to be decided, within a bound.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    if (auto caught_up = CatchUpLocked(); !caught_up) return caught_up;
+    auto stored = local_.Get(OffsetRow(partition));
+    if (!stored) return std::unexpected(stored.error());
+    if (*stored && std::stoll(**stored) > offset) return {};
+    if (std::chrono::steady_clock::now() > deadline) {
+      return MakeError(Errc::kTimeout, "the keys topic did not show this process's own record");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 Status SharedVaultStore::Scan(

@@ -86,6 +86,8 @@ class SharedVaultStore final : public KvStore {
                    int32_t partitions);
   // REQUIRES: mu_ held.
   Status CatchUpLocked();
+  // Catches up until `partition` was applied past `offset`.
+  Status CatchUpPastLocked(int32_t partition, int64_t offset);
   Status ApplyLocked(std::span<const Record> records, std::vector<std::string>& erased);
 
   EventLog& log_;

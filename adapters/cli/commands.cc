@@ -24,6 +24,7 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/cli/kafka_commands.h"
+#include "adapters/cli/kafka_services.h"
 #include "adapters/cli/reconcile_command.h"
 #include "adapters/cli/vm_flags.h"
 #include "adapters/http/request_parsing.h"
@@ -54,6 +55,9 @@ Commands:
   vault rotate-master-key
                         re-wrap every data key under a new master key (online or offline)
   kafka init            create or check the Kafka topics (the production event log)
+  processor             decide commands from Kafka (one of a consumer group)
+  project               keep the read models from Kafka's events topic
+  api                   serve the HTTP API over Kafka, reading a projector's read models
   audit export          write an account's audit trail as CSV
   version               print the version
 
@@ -166,6 +170,8 @@ Flags:
   --help                 this help
 )";
 
+}  // namespace
+
 int UsageError(std::string_view message, std::string_view help) {
   std::cerr << "clawvisor: " << message << "\n\n" << help;
   return kExitUsage;
@@ -197,6 +203,8 @@ Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s) {
   if (host == "localhost") host = "127.0.0.1";
   return std::pair{host, static_cast<uint16_t>(port)};
 }
+
+namespace {
 
 // serve's pid file, locked (flock) for as long as serve runs: the lock, not the file's
 // existence, says that serve runs, so a stale file or a reused pid cannot mislead the CLI.
@@ -235,10 +243,7 @@ std::optional<pid_t> RunningServe(const std::filesystem::path& data_dir) {
   return running;
 }
 
-struct TransportFlags {
-  bool insecure_http = false;
-  std::optional<openssl::TlsServerFiles> given;  // --tls-cert and --tls-key
-};
+}  // namespace
 
 // The transport rules of issue #4: HTTPS by default; plain HTTP only when asked for and only on
 // loopback; a non-loopback address only with real caller authentication (without a tokens file
@@ -315,25 +320,83 @@ Result<openssl::TlsServerFiles> ResolveTlsFiles(const TransportFlags& transport,
   return files;
 }
 
+std::vector<FlagSpec> ApiFlagSpecs() {
+  return {{"listen"},
+          {"tls-cert"},
+          {"tls-key"},
+          {"insecure-http", false},
+          {"service-tokens-file"},
+          {"command-wait-ms"},
+          {"argon2-memory-kib"},
+          {"argon2-iterations"}};
+}
+
+Result<ApiFlags> ParseApiFlags(const Flags& flags) {
+  ApiFlags out;
+  auto listen = ParseListen(flags.GetOr("listen", std::string(kDefaultListen)));
+  if (!listen) return std::unexpected(listen.error());
+  auto transport = ParseTransportFlags(flags, listen->first);
+  if (!transport) return std::unexpected(transport.error());
+  out.transport = std::move(*transport);
+  auto wait_ms = flags.GetInt("command-wait-ms", 5000, 1, 60'000);
+  if (!wait_ms) return std::unexpected(wait_ms.error());
+  auto argon2_memory = flags.GetInt("argon2-memory-kib", kOwaspMinimumArgon2.memory_kib,
+                                    kOwaspMinimumArgon2.memory_kib, 4 * 1024 * 1024);
+  if (!argon2_memory) return std::unexpected(argon2_memory.error());
+  auto argon2_iterations = flags.GetInt("argon2-iterations", kOwaspMinimumArgon2.iterations,
+                                        kOwaspMinimumArgon2.iterations, 64);
+  if (!argon2_iterations) return std::unexpected(argon2_iterations.error());
+  out.argon2.memory_kib = static_cast<uint32_t>(*argon2_memory);
+  out.argon2.iterations = static_cast<uint32_t>(*argon2_iterations);
+  out.http.listen_address = listen->first;
+  out.http.port = listen->second;
+  out.http.command_wait = std::chrono::milliseconds(*wait_ms);
+  if (auto tokens_file = flags.Get("service-tokens-file")) {
+    // Checked here for a usage error; the node loads it again with its session resolver.
+    auto tokens = ServiceTokenAuthenticator::FromFile(*tokens_file, nullptr);
+    if (!tokens) return std::unexpected(tokens.error());
+    Log(LogLevel::kInfo, "serve", "service tokens loaded",
+        {{"services", static_cast<int64_t>((*tokens)->service_count())}});
+    out.service_tokens_file = *tokens_file;
+  }
+  return out;
+}
+
+std::vector<FlagSpec> DecisionFlagSpecs() {
+  return {{"session-idle-minutes"},
+          {"session-absolute-hours"},
+          {"login-free-failures"},
+          {"login-lockout-failures"}};
+}
+
+Status ParseDecisionFlags(const Flags& flags, DecideOptions& decide) {
+  auto idle_minutes = flags.GetInt("session-idle-minutes", 30, 1, 24 * 60);
+  if (!idle_minutes) return std::unexpected(idle_minutes.error());
+  auto absolute_hours = flags.GetInt("session-absolute-hours", 12, 1, 24 * 30);
+  if (!absolute_hours) return std::unexpected(absolute_hours.error());
+  // NIST SP 800-63B 5.2.2: at most 100 consecutive failures before the account is locked.
+  auto free_failures = flags.GetInt("login-free-failures", 4, 0, 99);
+  if (!free_failures) return std::unexpected(free_failures.error());
+  auto lockout_failures = flags.GetInt("login-lockout-failures", 10, 1, 100);
+  if (!lockout_failures) return std::unexpected(lockout_failures.error());
+  if (*lockout_failures <= *free_failures) {
+    return MakeError(Errc::kInvalidArgument,
+                     "--login-lockout-failures must be more than --login-free-failures");
+  }
+  decide.login_free_failures = static_cast<uint32_t>(*free_failures);
+  decide.login_lockout_failures = static_cast<uint32_t>(*lockout_failures);
+  decide.session_idle_timeout_us = *idle_minutes * 60 * 1'000'000;
+  decide.session_absolute_timeout_us = *absolute_hours * 3600 * 1'000'000;
+  return {};
+}
+
+namespace {
+
 int Serve(const std::vector<std::string>& args) {
-  std::vector<FlagSpec> specs = {{"data-dir"},
-                                 {"listen"},
-                                 {"partitions"},
-                                 {"master-key-file"},
-                                 {"command-wait-ms"},
-                                 {"service-tokens-file"},
-                                 {"argon2-memory-kib"},
-                                 {"argon2-iterations"},
-                                 {"session-idle-minutes"},
-                                 {"session-absolute-hours"},
-                                 {"login-free-failures"},
-                                 {"login-lockout-failures"},
-                                 {"log-level"},
-                                 {"tls-cert"},
-                                 {"tls-key"},
-                                 {"insecure-http", false},
-                                 {"vms", false},
-                                 {"help", false}};
+  std::vector<FlagSpec> specs = {{"data-dir"},  {"partitions"}, {"master-key-file"},
+                                 {"log-level"}, {"vms", false}, {"help", false}};
+  for (auto& spec : ApiFlagSpecs()) specs.push_back(spec);
+  for (auto& spec : DecisionFlagSpecs()) specs.push_back(spec);
   for (auto& spec : VmFlagSpecs()) specs.push_back(spec);
   auto flags = Flags::Parse(args, specs);
   if (!flags) return UsageError(flags.error().message, kServeHelp);
@@ -347,60 +410,23 @@ int Serve(const std::vector<std::string>& args) {
   auto level = ParseLogLevel(flags->GetOr("log-level", "info"));
   if (!level) return UsageError(level.error().message, kServeHelp);
   SetLogLevel(*level);
-  auto listen = ParseListen(flags->GetOr("listen", std::string(kDefaultListen)));
-  if (!listen) return UsageError(listen.error().message, kServeHelp);
-  auto transport = ParseTransportFlags(*flags, listen->first);
-  if (!transport) return UsageError(transport.error().message, kServeHelp);
+  auto api = ParseApiFlags(*flags);
+  if (!api) return UsageError(api.error().message, kServeHelp);
   auto partitions = flags->GetInt("partitions", 16, 1, 1024);
   if (!partitions) return UsageError(partitions.error().message, kServeHelp);
-  auto wait_ms = flags->GetInt("command-wait-ms", 5000, 1, 60'000);
-  if (!wait_ms) return UsageError(wait_ms.error().message, kServeHelp);
-
-  auto argon2_memory = flags->GetInt("argon2-memory-kib", kOwaspMinimumArgon2.memory_kib,
-                                     kOwaspMinimumArgon2.memory_kib, 4 * 1024 * 1024);
-  if (!argon2_memory) return UsageError(argon2_memory.error().message, kServeHelp);
-  auto argon2_iterations = flags->GetInt("argon2-iterations", kOwaspMinimumArgon2.iterations,
-                                         kOwaspMinimumArgon2.iterations, 64);
-  if (!argon2_iterations) return UsageError(argon2_iterations.error().message, kServeHelp);
-
-  auto idle_minutes = flags->GetInt("session-idle-minutes", 30, 1, 24 * 60);
-  if (!idle_minutes) return UsageError(idle_minutes.error().message, kServeHelp);
-  auto absolute_hours = flags->GetInt("session-absolute-hours", 12, 1, 24 * 30);
-  if (!absolute_hours) return UsageError(absolute_hours.error().message, kServeHelp);
-
-  // NIST SP 800-63B 5.2.2: at most 100 consecutive failures before the account is locked.
-  auto free_failures = flags->GetInt("login-free-failures", 4, 0, 99);
-  if (!free_failures) return UsageError(free_failures.error().message, kServeHelp);
-  auto lockout_failures = flags->GetInt("login-lockout-failures", 10, 1, 100);
-  if (!lockout_failures) return UsageError(lockout_failures.error().message, kServeHelp);
-  if (*lockout_failures <= *free_failures) {
-    return UsageError("--login-lockout-failures must be more than --login-free-failures",
-                      kServeHelp);
-  }
 
   EmbeddedNodeOptions options;
-  options.processor.decide.login_free_failures = static_cast<uint32_t>(*free_failures);
-  options.processor.decide.login_lockout_failures = static_cast<uint32_t>(*lockout_failures);
-  options.session_idle_timeout_us = *idle_minutes * 60 * 1'000'000;
-  options.session_absolute_timeout_us = *absolute_hours * 3600 * 1'000'000;
-  options.argon2.memory_kib = static_cast<uint32_t>(*argon2_memory);
-  options.argon2.iterations = static_cast<uint32_t>(*argon2_iterations);
+  if (auto decide = ParseDecisionFlags(*flags, options.processor.decide); !decide) {
+    return UsageError(decide.error().message, kServeHelp);
+  }
+  options.argon2 = api->argon2;
   options.data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   options.partitions = static_cast<int32_t>(*partitions);
   if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
-  HttpApiOptions http;
-  http.listen_address = listen->first;
-  http.port = listen->second;
-  http.command_wait = std::chrono::milliseconds(*wait_ms);
-  options.http = http;
-  if (auto tokens_file = flags->Get("service-tokens-file")) {
-    // Checked here for a usage error; the node loads it again with its session resolver.
-    auto tokens = ServiceTokenAuthenticator::FromFile(*tokens_file, nullptr);
-    if (!tokens) return UsageError(tokens.error().message, kServeHelp);
-    Log(LogLevel::kInfo, "serve", "service tokens loaded",
-        {{"services", static_cast<int64_t>((*tokens)->service_count())}});
-    options.service_tokens_file = *tokens_file;
-  }
+  options.http = api->http;
+  options.service_tokens_file = api->service_tokens_file;
+  const auto listen = std::pair{api->http.listen_address, api->http.port};
+  const auto transport = &api->transport;
   if (flags->Has("vms")) {
     auto vms = ParseVmFlags(*flags, options.data_dir);
     if (!vms) return UsageError(vms.error().message, kServeHelp);
@@ -409,7 +435,7 @@ int Serve(const std::vector<std::string>& args) {
 
   // Last of the checks, as it may write the self-signed pair: a refused start changes nothing.
   if (!transport->insecure_http) {
-    auto tls = ResolveTlsFiles(*transport, options.data_dir, listen->first);
+    auto tls = ResolveTlsFiles(*transport, options.data_dir, listen.first);
     if (!tls) return Fail(tls.error());
     options.http->tls = *tls;
   }
@@ -427,7 +453,7 @@ int Serve(const std::vector<std::string>& args) {
   if (!node) return Fail(node.error());
   if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
   Log(LogLevel::kInfo, "serve", "listening",
-      {{"address", listen->first},
+      {{"address", listen.first},
        {"port", static_cast<int64_t>((*node)->http_port())},
        {"scheme", transport->insecure_http ? "http" : "https"},
        {"data_dir", options.data_dir.string()}});
@@ -755,6 +781,9 @@ int Main(int argc, char** argv) {
   if (command == "vault") return Vault(rest);
   if (command == "reconcile") return Reconcile(rest);
   if (command == "kafka") return KafkaCommand(rest);
+  if (command == "api") return ApiService(rest);
+  if (command == "processor") return ProcessorService(rest);
+  if (command == "project") return ProjectService(rest);
   if (command == "audit") return Audit(rest);
   return UsageError("unknown command " + command, kTopHelp);
 }

@@ -17,6 +17,8 @@ namespace {
 
 constexpr std::string_view kComponent = "node";
 
+}  // namespace
+
 Status EnsurePrivateDir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -42,7 +44,40 @@ Status EnsurePrivateDir(const std::filesystem::path& dir) {
   return {};
 }
 
-}  // namespace
+Result<AccessServices> MakeAccessServices(Projector& projector, Sealer& vault, Clock& clock,
+                                          RandomSource& random, const Argon2Params& argon2) {
+  AccessServices access;
+  auto hasher = Argon2idPasswordHasher::Create(argon2);
+  if (!hasher) return std::unexpected(hasher.error());
+  access.hasher = std::move(*hasher);
+  Projector* reads = &projector;
+  access.passwords = std::make_unique<PasswordService>(
+      *access.hasher, vault,
+      [reads](std::string_view account) { return reads->GetPasswordCredential(account); },
+      [reads](std::string_view email_hash) { return reads->FindAccountByEmailHash(email_hash); },
+      &random,
+      [reads](std::string_view token_hash) {
+        return reads->FindAccountByResetTokenHash(token_hash);
+      });
+  access.totp = std::make_unique<TotpService>(vault, clock, [reads](std::string_view account) {
+    return reads->GetTotpCredential(account);
+  });
+  access.sessions = std::make_shared<ProjectedSessionResolver>(projector, vault, clock);
+  return access;
+}
+
+Status WireHttpAccess(HttpApiOptions& http, AccessServices& access,
+                      const std::optional<std::filesystem::path>& service_tokens_file) {
+  http.logins = access.passwords.get();
+  http.sessions = access.sessions.get();
+  if (service_tokens_file) {
+    auto tokens =
+        ServiceTokenAuthenticator::FromFile(service_tokens_file->string(), access.sessions);
+    if (!tokens) return std::unexpected(tokens.error());
+    http.authenticator = std::shared_ptr<Authenticator>(std::move(*tokens));
+  }
+  return {};
+}
 
 Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path& data_dir,
                                                     int32_t partitions, bool create) {
@@ -65,14 +100,12 @@ Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path&
   return LocalEventLog::Open(options);
 }
 
-Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_dir,
-                                            const std::optional<std::filesystem::path>& key_file,
-                                            RandomSource& random,
-                                            std::unique_ptr<RocksDbStore>& store_out,
-                                            std::optional<std::filesystem::path>* key_path_out) {
+Result<ResolvedMasterKey> ResolveMasterKey(const std::optional<std::filesystem::path>& key_file,
+                                           const std::optional<std::filesystem::path>& create_at,
+                                           RandomSource& random) {
   // Where the master key comes from, first match wins: the flag, $CLAWVISOR_MASTER_KEY_FILE,
-  // a systemd credential, the key itself in $CLAWVISOR_MASTER_KEY, else DATA_DIR/master.key
-  // (created on first run).
+  // a systemd credential, the key itself in $CLAWVISOR_MASTER_KEY, else `create_at` (created on
+  // first run).
   std::optional<std::filesystem::path> file = key_file;
   if (!file) {
     if (const char* f = std::getenv("CLAWVISOR_MASTER_KEY_FILE"); f && *f) file = f;
@@ -94,14 +127,28 @@ Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_di
     source = std::string("$") + std::string(kMasterKeyEnvVar);
     // The key must not linger in /proc/PID/environ or reach child processes.
     ::unsetenv(std::string(kMasterKeyEnvVar).c_str());
-    if (!master && master.error().code == Errc::kNotFound) {
-      file = data_dir / "master.key";
+    if (!master && master.error().code == Errc::kNotFound && create_at) {
+      file = *create_at;
       rewritable = true;
       master = LoadOrCreateMasterKeyFile(*file, random);
       source = file->string();
     }
   }
   if (!master) return std::unexpected(master.error());
+  return ResolvedMasterKey{std::move(*master), std::move(source), rewritable ? file : std::nullopt};
+}
+
+Result<std::unique_ptr<KeyVault>> OpenVault(const std::filesystem::path& data_dir,
+                                            const std::optional<std::filesystem::path>& key_file,
+                                            RandomSource& random,
+                                            std::unique_ptr<RocksDbStore>& store_out,
+                                            std::optional<std::filesystem::path>* key_path_out) {
+  auto resolved = ResolveMasterKey(key_file, data_dir / "master.key", random);
+  if (!resolved) return std::unexpected(resolved.error());
+  Result<MasterKey> master = std::move(resolved->key);
+  const std::string source = resolved->source;
+  const std::optional<std::filesystem::path> file = resolved->rewritable_file;
+  const bool rewritable = file.has_value();
   // A rotation that was interrupted left its new key beside the old one: finish it first.
   std::vector<MasterKey> previous;
   std::optional<std::filesystem::path> next_path;
@@ -211,42 +258,25 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
   node->processor_ =
       std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_, node->random_,
                                   node->metrics_, &node->board_, node->options_.processor);
-  Projector* projector = node->projector_.get();
-  auto hasher = Argon2idPasswordHasher::Create(node->options_.argon2);
-  if (!hasher) return std::unexpected(hasher.error());
-  node->password_hasher_ = std::move(*hasher);
-  node->passwords_ = std::make_unique<PasswordService>(
-      *node->password_hasher_, *node->vault_,
-      [projector](std::string_view account) { return projector->GetPasswordCredential(account); },
-      [projector](std::string_view email_hash) {
-        return projector->FindAccountByEmailHash(email_hash);
-      },
-      &node->random_,
-      [projector](std::string_view token_hash) {
-        return projector->FindAccountByResetTokenHash(token_hash);
-      });
-  node->totp_ = std::make_unique<TotpService>(
-      *node->vault_, node->clock_,
-      [projector](std::string_view account) { return projector->GetTotpCredential(account); });
-  node->sessions_ =
-      std::make_shared<ProjectedSessionResolver>(*node->projector_, *node->vault_, node->clock_);
+  auto access = MakeAccessServices(*node->projector_, *node->vault_, node->clock_, node->random_,
+                                   node->options_.argon2);
+  if (!access) return std::unexpected(access.error());
+  node->access_ = std::move(*access);
   if (node->options_.http) {
-    node->options_.http->logins = node->passwords_.get();
-    node->options_.http->sessions = node->sessions_.get();
-    if (node->options_.service_tokens_file) {
-      auto tokens = ServiceTokenAuthenticator::FromFile(
-          node->options_.service_tokens_file->string(), node->sessions_);
-      if (!tokens) return std::unexpected(tokens.error());
-      node->options_.http->authenticator = std::shared_ptr<Authenticator>(std::move(*tokens));
+    if (auto wired =
+            WireHttpAccess(*node->options_.http, node->access_, node->options_.service_tokens_file);
+        !wired) {
+      return std::unexpected(wired.error());
     }
   }
+  Projector* projector = node->projector_.get();
   node->commands_ = std::make_unique<LogCommandService>(
       *node->log_, node->board_,
       [projector](std::string_view account, std::string_view command) {
         return projector->GetCommandOutcome(account, command);
       },
-      node->projected_, *node->vault_, node->clock_, node->metrics_, node->passwords_.get(),
-      node->totp_.get());
+      node->projected_, *node->vault_, node->clock_, node->metrics_, node->access_.passwords.get(),
+      node->access_.totp.get());
   node->export_area_ = std::make_unique<FileAuditExportArea>(dir / "exports");
   node->export_worker_ = std::make_unique<AuditExportWorker>(
       *node->log_, *node->vault_, *node->projector_, *node->commands_, *node->export_area_,

@@ -43,6 +43,24 @@
 
 namespace clawvisor {
 
+// The sign-in machinery of an HTTP API (serve, and the api service on Kafka): Argon2id password
+// hashing, TOTP and the session resolver, all reading the projector's read models.
+struct AccessServices {
+  std::unique_ptr<Argon2idPasswordHasher> hasher;
+  std::unique_ptr<PasswordService> passwords;
+  std::unique_ptr<TotpService> totp;
+  std::shared_ptr<SessionResolver> sessions;
+};
+// `projector`, `vault`, `clock` and `random` must outlive the result.
+Result<AccessServices> MakeAccessServices(Projector& projector, Sealer& vault, Clock& clock,
+                                          RandomSource& random, const Argon2Params& argon2);
+// Points `http` at the sign-in services and, given a tokens file, authenticates callers as
+// services with its bearer tokens.
+Status WireHttpAccess(HttpApiOptions& http, AccessServices& access,
+                      const std::optional<std::filesystem::path>& service_tokens_file);
+// Creates `dir` if needed and checks that it is a directory of ours (not a symlink), mode 0700.
+Status EnsurePrivateDir(const std::filesystem::path& dir);
+
 struct EmbeddedNodeOptions {
   std::filesystem::path data_dir;
   int32_t partitions = 16;  // fixed when the data directory is created
@@ -116,10 +134,7 @@ class EmbeddedNode {
   std::optional<std::filesystem::path> master_key_path_;  // set when the key is a rewritable file
   std::unique_ptr<Projector> projector_;
   std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
-  std::unique_ptr<Argon2idPasswordHasher> password_hasher_;
-  std::unique_ptr<PasswordService> passwords_;
-  std::unique_ptr<TotpService> totp_;
-  std::shared_ptr<SessionResolver> sessions_;
+  AccessServices access_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<LogCommandService> commands_;
   std::unique_ptr<FileAuditExportArea> export_area_;
@@ -139,6 +154,18 @@ class EmbeddedNode {
 // Opens the data directory's parts for offline tools (events dump, projections rebuild).
 Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path& data_dir,
                                                     int32_t partitions, bool create);
+// A master key and where it came from: `key_file`, $CLAWVISOR_MASTER_KEY_FILE,
+// $CREDENTIALS_DIRECTORY/master.key (systemd), $CLAWVISOR_MASTER_KEY (unset once read), else
+// `create_at` (created 0600 on first run; nullopt: kNotFound instead).
+struct ResolvedMasterKey {
+  MasterKey key;
+  std::string source;  // a path or "$CLAWVISOR_MASTER_KEY", for logs (never the key)
+  std::optional<std::filesystem::path> rewritable_file;  // a file clawvisor may rotate
+};
+Result<ResolvedMasterKey> ResolveMasterKey(const std::optional<std::filesystem::path>& key_file,
+                                           const std::optional<std::filesystem::path>& create_at,
+                                           RandomSource& random);
+
 // `key_path_out`, if given, receives the master key's file when clawvisor may rewrite it (the
 // data directory's key or one named by flag or $CLAWVISOR_MASTER_KEY_FILE), else nullopt.
 // Finishes a master-key rotation that a crash interrupted (KEY_FILE.next present).

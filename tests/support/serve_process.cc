@@ -61,64 +61,83 @@ RunResult RunClawvisor(const std::vector<std::string>& args) {
   return r;
 }
 
-ServeProcess::ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
-                           std::vector<std::string> extra_args, ServeTransport transport)
-    : data_dir_(std::move(data_dir)),
+ServiceProcess::ServiceProcess(std::vector<std::string> args, std::filesystem::path log_file,
+                               std::string ready_message)
+    : args_(std::move(args)),
       log_file_(std::move(log_file)),
-      extra_args_(std::move(extra_args)),
-      transport_(transport) {}
+      ready_message_(std::move(ready_message)) {}
 
-ServeProcess::~ServeProcess() {
+ServiceProcess::~ServiceProcess() {
   if (pid_ > 0) Kill();
 }
 
-void ServeProcess::Start(std::chrono::seconds timeout) {
+namespace {
+
+std::vector<std::string> ServeArgs(const std::filesystem::path& data_dir,
+                                   const std::vector<std::string>& extra_args,
+                                   ServeTransport transport) {
+  std::vector<std::string> args{"serve", "--data-dir", data_dir.string(), "--listen",
+                                "127.0.0.1:0"};
+  if (transport == ServeTransport::kInsecureHttp) args.emplace_back("--insecure-http");
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return args;
+}
+
+}  // namespace
+
+ServeProcess::ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
+                           std::vector<std::string> extra_args, ServeTransport transport)
+    : ServiceProcess(ServeArgs(data_dir, extra_args, transport), std::move(log_file)) {}
+
+void ServiceProcess::Start(std::chrono::seconds timeout) {
   ASSERT_LE(pid_, 0) << "already running";
   // Append: the log of every run of this process in one file, for the canary searches.
   const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   ASSERT_GE(fd, 0);
   const auto start_size = std::filesystem::file_size(log_file_);
-  std::vector<std::string> args{ClawvisorBinary(),  "serve",    "--data-dir",
-                                data_dir_.string(), "--listen", "127.0.0.1:0"};
-  if (transport_ == ServeTransport::kInsecureHttp) args.emplace_back("--insecure-http");
-  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  std::vector<std::string> args{ClawvisorBinary()};
+  args.insert(args.end(), args_.begin(), args_.end());
   pid_ = Spawn(args, fd, fd);
   ::close(fd);
   ASSERT_GT(pid_, 0);
+  const std::string marker = "\"msg\":\"" + ready_message_ + "\"";
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string log = ReadFile(log_file_).substr(start_size);
-    if (const auto line = log.find("\"msg\":\"listening\""); line != std::string::npos) {
-      const auto port = log.find("\"port\":", line);
-      if (port != std::string::npos) {
-        port_ = static_cast<uint16_t>(std::stoi(log.substr(port + 7)));
+    if (const auto line = log.find(marker); line != std::string::npos) {
+      const auto line_end = log.find('\n', line);
+      if (line_end != std::string::npos) {
+        const auto port = log.find("\"port\":", line);
+        if (port != std::string::npos && port < line_end) {
+          port_ = static_cast<uint16_t>(std::stoi(log.substr(port + 7)));
+        }
         return;
       }
     }
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      FAIL() << "clawvisor serve exited during start-up:\n" << log;
+      FAIL() << "clawvisor " << args_.front() << " exited during start-up:\n" << log;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  FAIL() << "clawvisor serve did not report listening in time";
+  FAIL() << "clawvisor " << args_.front() << " did not report " << ready_message_ << " in time";
 }
 
-int ServeProcess::Wait() {
+int ServiceProcess::Wait() {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int ServeProcess::Stop() {
+int ServiceProcess::Stop() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
   return Wait();
 }
 
-void ServeProcess::Kill() {
+void ServiceProcess::Kill() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
   Wait();

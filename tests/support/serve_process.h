@@ -34,14 +34,16 @@ enum class ServeTransport {
   kHttps,         // serve's default: HTTPS (TLS flags, if any, in extra_args)
 };
 
-class ServeProcess {
+// Runs `clawvisor ARGS...` as a long-running child (serve, api, processor, project), its stdout
+// and stderr appended to `log_file`. Start waits for the log line whose "msg" is `ready_message`
+// and takes the port from it when it has one.
+class ServiceProcess {
  public:
-  ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
-               std::vector<std::string> extra_args = {},
-               ServeTransport transport = ServeTransport::kInsecureHttp);
-  ~ServeProcess();  // SIGKILLs if still running
+  ServiceProcess(std::vector<std::string> args, std::filesystem::path log_file,
+                 std::string ready_message = "listening");
+  virtual ~ServiceProcess();  // SIGKILLs if still running
 
-  // Starts and waits until it serves (its "listening" line), or fails the test.
+  // Starts and waits until it is ready, or fails the test.
   void Start(std::chrono::seconds timeout = std::chrono::seconds(60));
   // SIGTERM and wait; returns the exit code.
   int Stop();
@@ -50,15 +52,23 @@ class ServeProcess {
   bool running() const { return pid_ > 0; }
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
+  const std::filesystem::path& log_file() const { return log_file_; }
 
  private:
   int Wait();
-  std::filesystem::path data_dir_;
+  std::vector<std::string> args_;
   std::filesystem::path log_file_;
-  std::vector<std::string> extra_args_;
-  ServeTransport transport_;
+  std::string ready_message_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+};
+
+// `clawvisor serve --data-dir DATA_DIR --listen 127.0.0.1:0 [--insecure-http] EXTRA...`.
+class ServeProcess : public ServiceProcess {
+ public:
+  ServeProcess(std::filesystem::path data_dir, std::filesystem::path log_file,
+               std::vector<std::string> extra_args = {},
+               ServeTransport transport = ServeTransport::kInsecureHttp);
 };
 
 }  // namespace clawvisor::testing

@@ -1,0 +1,258 @@
+// The Kafka deployment end to end (#5): two `clawvisor processor`, one `clawvisor project` and
+// one `clawvisor api`, each its own process, on a real broker. The web tier's requests go through
+// the API; one processor is killed with SIGKILL and the other takes its partitions; every later
+// command succeeds, every command is decided exactly once, the secrets planted on the way appear
+// nowhere in plaintext, and an erasure decided by one process destroys the keys of all of them.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/kafka/kafka_event_log.h"
+#include "clawvisor/v1/commands.pb.h"
+#include "clawvisor/v1/views.pb.h"
+#include "events/codec.h"
+#include "tests/support/files.h"
+#include "tests/support/http_client.h"
+#include "tests/support/json.h"
+#include "tests/support/kafka_cluster.h"
+#include "tests/support/serve_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace clawvisor {
+namespace {
+
+using testing::HttpRequest;
+using testing::HttpResponse;
+using testing::ParseJson;
+using testing::ServiceProcess;
+
+constexpr int32_t kPartitions = 4;
+
+class KafkaServicesE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_ = std::make_unique<testing::KafkaCluster>(dir_.path() / "kafka", 1);
+    ASSERT_TRUE(cluster_->ok());
+    auto init = testing::RunClawvisor(
+        {"kafka", "init", "--bootstrap-servers", cluster_->bootstrap(), "--partitions",
+         std::to_string(kPartitions), "--replication-factor", "1", "--min-insync-replicas", "1"});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    key_file_ = dir_.path() / "master.key";
+    std::ofstream(key_file_)
+        << "6b1d0c5e4f3a29187766554433221100ffeeddccbbaa99887766554433221100\n";
+    std::filesystem::permissions(
+        key_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+
+  std::unique_ptr<ServiceProcess> Service(const std::string& name, std::vector<std::string> args,
+                                          const std::string& ready = "ready") {
+    args.insert(args.end(), {"--bootstrap-servers", cluster_->bootstrap(), "--master-key-file",
+                             key_file_.string(), "--data-dir", (dir_.path() / name).string()});
+    return std::make_unique<ServiceProcess>(std::move(args), dir_.path() / (name + ".log"), ready);
+  }
+
+  HttpResponse Post(const std::string& target, const std::string& body) {
+    return HttpRequest(api_->port(), "POST", target, body);
+  }
+
+  // Submits until decided: a 202 (not decided within the API's wait, e.g. while the group moves
+  // a dead processor's partitions) is retried with the same command id, as a web tier does.
+  HttpResponse PostUntilDecided(const std::string& target, const std::string& body) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    for (;;) {
+      HttpResponse r = Post(target, body);
+      if (r.status != 202 || std::chrono::steady_clock::now() > deadline) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+
+  bool LogHas(const std::string& name, const std::string& text) {
+    return testing::ReadFile(dir_.path() / (name + ".log")).find(text) != std::string::npos;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::KafkaCluster> cluster_;
+  std::filesystem::path key_file_;
+  std::unique_ptr<ServiceProcess> api_;
+};
+
+TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) {
+  auto projector = Service("project", {"project"});
+  projector->Start();
+  ASSERT_FALSE(HasFailure());
+  auto a = Service("processor-a", {"processor", "--transactional-id", "proc-a"});
+  auto b = Service("processor-b", {"processor", "--transactional-id", "proc-b"});
+  a->Start();
+  b->Start();
+  ASSERT_FALSE(HasFailure());
+  api_ = Service("api",
+                 {"api", "--projections", (dir_.path() / "project" / "projections").string(),
+                  "--listen", "127.0.0.1:0", "--insecure-http", "--command-wait-ms", "30000"},
+                 "listening");
+  api_->Start();
+  ASSERT_FALSE(HasFailure());
+  // Both processors own partitions before anything is sent.
+  const auto joined = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!(LogHas("processor-a", "partition assigned") &&
+           LogHas("processor-b", "partition assigned")) &&
+         std::chrono::steady_clock::now() < joined) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(LogHas("processor-a", "partition assigned"));
+  ASSERT_TRUE(LogHas("processor-b", "partition assigned"));
+  EXPECT_EQ(HttpRequest(api_->port(), "GET", "/readyz").status, 200);
+
+  // Accounts on every partition, each with a password, an instance and a credential: secrets
+  // sealed by the API, opened and sealed again by a processor, read back by the projector.
+  std::vector<std::string> canaries;
+  std::map<std::string, std::string> email_of;  // account -> email
+  std::set<int32_t> partitions;
+  std::vector<std::string> accounts;
+  std::set<std::string> submitted;  // account/command id
+  for (int i = 0; partitions.size() < kPartitions && i < 48; ++i) {
+    const std::string email = "user" + std::to_string(i) + "@example.com";
+    const std::string password = "Canary-Passphrase-" + std::to_string(i) + "-Kq7";
+    canaries.push_back(password);
+    const std::string id = "reg-" + std::to_string(i);
+    auto r = PostUntilDecided("/v1/accounts", R"({"command_id":")" + id +
+                                                  R"(","register_account":{"email":")" + email +
+                                                  R"(","password":")" + password + R"("}})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto outcome = ParseJson<v1::CommandOutcome>(r.body);
+    accounts.push_back(outcome.account_id());
+    email_of[outcome.account_id()] = email;
+    partitions.insert(outcome.partition());
+    submitted.insert(outcome.account_id() + "/" + id);
+  }
+  ASSERT_EQ(partitions.size(), static_cast<size_t>(kPartitions));
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const std::string base = "/v1/accounts/" + accounts[i] + "/instances";
+    auto created = PostUntilDecided(
+        base, R"({"command_id":"ci-1","create_instance":{"instance_id":"ins_one","name":"one"}})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    submitted.insert(accounts[i] + "/ci-1");
+    const std::string secret = "sk-canary-credential-" + std::to_string(i) + "-Xw3Lp9Qz";
+    canaries.push_back(secret);
+    auto set = PostUntilDecided(base + "/ins_one/credentials",
+                                R"({"command_id":"cred-1","set_credential":{"name":"openai",)"
+                                R"("kind":"CREDENTIAL_KIND_MODEL_API_KEY","value":")" +
+                                    secret + R"("}})");
+    ASSERT_EQ(set.status, 200) << set.body;
+    submitted.insert(accounts[i] + "/cred-1");
+  }
+  // A sign-in: the API checks a password hash that a processor sealed under its own key.
+  auto login =
+      Post("/v1/sessions", R"({"command_id":"login-1","login":{"email":")" + email_of[accounts[0]] +
+                               R"(","password":"Canary-Passphrase-0-Kq7"}})");
+  ASSERT_EQ(login.status, 200) << login.body;
+  EXPECT_NE(login.body.find("session_token"), std::string::npos);
+  submitted.insert(accounts[0] + "/login-1");
+
+  // Kill processor A; B takes every partition and every later command succeeds.
+  a->Kill();
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const std::string base = "/v1/accounts/" + accounts[i] + "/instances";
+    auto created = PostUntilDecided(
+        base, R"({"command_id":"ci-2","create_instance":{"instance_id":"ins_two","name":"two"}})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    submitted.insert(accounts[i] + "/ci-2");
+    // Read-your-writes across processes: the answer came once the read models showed it.
+    auto list = HttpRequest(api_->port(), "GET", base);
+    ASSERT_EQ(list.status, 200);
+    EXPECT_EQ(ParseJson<v1::InstanceList>(list.body).instances_size(), 2) << list.body;
+  }
+  EXPECT_TRUE(LogHas("processor-b", R"("count":4)")) << "B never held every partition";
+
+  // Erasure, decided by B, destroys the keys every process holds for the account.
+  const std::string erased = accounts[1];
+  auto erase = PostUntilDecided("/v1/accounts/" + erased + "/erase", R"({"command_id":"erase-1"})");
+  ASSERT_EQ(erase.status, 200) << erase.body;
+  submitted.insert(erased + "/erase-1");
+  EXPECT_EQ(HttpRequest(api_->port(), "GET", "/v1/accounts/" + erased).status, 404);
+  // The API learns it from the keys topic (its reader's interval), then refuses to seal for it.
+  const std::string forgotten = R"("account_id":")" + erased + R"(")";
+  const auto learned = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!LogHas("api", "account keys destroyed by another process\"," + forgotten) &&
+         std::chrono::steady_clock::now() < learned) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Post("/v1/accounts/" + erased + "/instances/ins_one/credentials",
+                 R"({"command_id":"cred-9","set_credential":{"name":"x",)"
+                 R"("kind":"CREDENTIAL_KIND_MODEL_API_KEY","value":"sk-after-erasure-123456"}})")
+                .status,
+            410);
+
+  // Every command decided exactly once (a read_committed reader of the events topic).
+  KafkaEventLogOptions reader_options;
+  reader_options.bootstrap_servers = cluster_->bootstrap();
+  auto reader = KafkaEventLog::Open(reader_options);
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  std::map<std::string, std::set<int64_t>> decisions;
+  std::map<std::string, std::string> latest_key_values;
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    int64_t next = 0;
+    for (;;) {
+      auto records = (*reader)->Read({std::string(kEventsTopic), p}, next, 1000);
+      ASSERT_TRUE(records) << records.error().ToString();
+      if (records->empty()) break;
+      for (const Record& r : *records) {
+        auto e = DecodeEnvelope(r.value);
+        ASSERT_TRUE(e);
+        decisions[e->account_id() + "/" + e->command_id()].insert(e->occurred_at_us());
+        next = r.offset + 1;
+      }
+    }
+    next = 0;
+    for (;;) {
+      auto records = (*reader)->Read({std::string(kKeysTopic), p}, next, 1000);
+      ASSERT_TRUE(records) << records.error().ToString();
+      if (records->empty()) break;
+      for (const Record& r : *records) {
+        latest_key_values[r.key] = r.value;
+        next = r.offset + 1;
+      }
+    }
+  }
+  for (const std::string& id : submitted) {
+    auto it = decisions.find(id);
+    ASSERT_NE(it, decisions.end()) << id << " was never decided";
+    EXPECT_EQ(it->second.size(), 1u) << id << " was decided " << it->second.size() << " times";
+  }
+  // The erased account's wrapped keys (the API's and the processors') are superseded on the keys
+  // topic; compaction drops their bytes.
+  size_t erased_keys = 0;
+  for (const auto& [key, value] : latest_key_values) {
+    if (key.starts_with("keyvault/dk/" + erased + std::string(1, '\0'))) {
+      EXPECT_TRUE(value.empty()) << "a wrapped key of the erased account is still current";
+      ++erased_keys;
+    }
+  }
+  EXPECT_GE(erased_keys, 2u) << "the API's and a processor's keys";
+
+  EXPECT_EQ(api_->Stop(), 0);
+  EXPECT_EQ(b->Stop(), 0);
+  EXPECT_EQ(projector->Stop(), 0);
+
+  // No canary in plaintext: not in any process's log, data directory, or the broker's files.
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
+    if (entry.is_regular_file()) files.push_back(entry.path());
+  }
+  ASSERT_GT(files.size(), 20u);
+  for (const auto& file : files) {
+    const std::string bytes = testing::ReadFile(file);
+    for (const std::string& canary : canaries) {
+      EXPECT_EQ(bytes.find(canary), std::string::npos) << canary << " in " << file;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clawvisor
