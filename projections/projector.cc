@@ -854,6 +854,15 @@ Result<std::vector<v1::AuditExportView>> Projector::ListPendingAuditExports(size
 
 Result<std::optional<v1::CommandOutcome>> Projector::GetCommandOutcome(
     std::string_view account_id, std::string_view command_id) {
+  // An erased account answers like an unknown one, its erasure's outcome included.
+  auto erased = IsAccountErased(account_id);
+  if (!erased) return std::unexpected(erased.error());
+  if (*erased) return std::optional<v1::CommandOutcome>();
+  return FindDecidedOutcome(account_id, command_id);
+}
+
+Result<std::optional<v1::CommandOutcome>> Projector::FindDecidedOutcome(
+    std::string_view account_id, std::string_view command_id) {
   return GetMessage<v1::CommandOutcome>(store_, RowKey('c', account_id, command_id));
 }
 

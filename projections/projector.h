@@ -83,6 +83,10 @@ class Projector final : public ReadModel {
   Result<std::optional<v1::AuditExportView>> GetAuditExport(std::string_view account_id,
                                                             std::string_view export_id) override;
 
+  // The recorded outcome of a command, also the erasure's own after the account was erased (for
+  // the command service's idempotent answers; queries use GetCommandOutcome, which hides it).
+  Result<std::optional<v1::CommandOutcome>> FindDecidedOutcome(std::string_view account_id,
+                                                               std::string_view command_id);
   // Whether the account was erased (GetAccount answers such an account like an unknown one).
   Result<bool> IsAccountErased(std::string_view account_id);
 

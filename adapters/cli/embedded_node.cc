@@ -273,7 +273,7 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
   node->commands_ = std::make_unique<LogCommandService>(
       *node->log_, node->board_,
       [projector](std::string_view account, std::string_view command) {
-        return projector->GetCommandOutcome(account, command);
+        return projector->FindDecidedOutcome(account, command);
       },
       node->projected_, *node->vault_, node->clock_, node->metrics_, node->access_.passwords.get(),
       node->access_.totp.get());

@@ -143,7 +143,7 @@ Status KafkaNode::OpenApi() {
   commands_ = std::make_unique<LogCommandService>(
       *log_, board_,
       [reads](std::string_view account, std::string_view command) {
-        return reads->GetCommandOutcome(account, command);
+        return reads->FindDecidedOutcome(account, command);
       },
       projected_, *vault_, clock_, metrics_, access_.passwords.get(), access_.totp.get());
   export_area_ = std::make_unique<FileAuditExportArea>(options_.data_dir / "exports");
@@ -213,7 +213,7 @@ void KafkaNode::FollowProjections(std::stop_token stop) {
         }
         // A watched command is answered from the store, which then already shows its events.
         for (const auto& [account, command] : board_.Watched()) {
-          auto outcome = projector_->GetCommandOutcome(account, command);
+          auto outcome = projector_->FindDecidedOutcome(account, command);
           if (!outcome) return std::unexpected(outcome.error());
           if (*outcome) {
             board_.Publish(**outcome);

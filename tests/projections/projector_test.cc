@@ -197,6 +197,14 @@ TEST_F(ProjectorTest, ErasurePurgesTheAccount) {
   EXPECT_EQ(projector_->ListMembers("acc_1")->members_size(), 0);
   EXPECT_EQ(projector_->ListAudit("acc_1", 0, INT64_MAX, "", 100)->entries_size(), 0);
   EXPECT_TRUE(projector_->GetAccount("acc_2")->has_value());
+  EXPECT_TRUE(*projector_->IsAccountErased("acc_1"));
+  EXPECT_FALSE(*projector_->IsAccountErased("acc_2"));
+  // Only the erasure's own outcome stays, for its answer and retries; queries do not show it.
+  auto kept = projector_->FindDecidedOutcome("acc_1", "erase");
+  ASSERT_TRUE(kept && kept->has_value());
+  EXPECT_EQ((*kept)->event_types(0), "account_erased");
+  EXPECT_FALSE(projector_->GetCommandOutcome("acc_1", "erase")->has_value());
+  EXPECT_FALSE(projector_->FindDecidedOutcome("acc_1", "create-ins_1")->has_value());
   // Both registered alice@example.com; the index names the later one, and erasing the earlier
   // one leaves it alone. Case does not matter.
   auto hash = EmailLookupHash("Alice@Example.COM", sealer_);
