@@ -20,6 +20,8 @@ std::string_view RoleName(KafkaRole role) {
       return "processor";
     case KafkaRole::kProjector:
       return "project";
+    case KafkaRole::kReconciler:
+      return "reconcile";
   }
   return "?";
 }
@@ -108,13 +110,20 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
       break;
     }
     case KafkaRole::kApi:
+      if (auto ok = node->OpenFollower(); !ok) return std::unexpected(ok.error());
       if (auto ok = node->OpenApi(); !ok) return std::unexpected(ok.error());
+      break;
+    case KafkaRole::kReconciler:
+      if (!o.vms) return MakeError(Errc::kInvalidArgument, "the reconciler needs its VM options");
+      if (auto ok = node->OpenFollower(); !ok) return std::unexpected(ok.error());
+      node->instance_secrets_ =
+          std::make_unique<ProjectedInstanceSecrets>(*node->projector_, *node->vault_);
       break;
   }
   return node;
 }
 
-Status KafkaNode::OpenApi() {
+Status KafkaNode::OpenFollower() {
   auto partitions = log_->PartitionCount(kCommandsTopic);
   if (!partitions) return std::unexpected(partitions.error());
   partitions_ = *partitions;
@@ -129,15 +138,10 @@ Status KafkaNode::OpenApi() {
   if (!follower) return std::unexpected(follower.error());
   projection_follower_ = std::move(*follower);
   projector_ = std::make_unique<Projector>(*projection_follower_, vault_.get(), metrics_, nullptr);
-
-  auto access = MakeAccessServices(*projector_, *vault_, clock_, random_, options_.argon2);
-  if (!access) return std::unexpected(access.error());
-  access_ = std::move(*access);
-  if (options_.http) {
-    if (auto wired = WireHttpAccess(*options_.http, access_, options_.service_tokens_file);
-        !wired) {
-      return wired;
-    }
+  if (options_.role == KafkaRole::kApi) {
+    auto access = MakeAccessServices(*projector_, *vault_, clock_, random_, options_.argon2);
+    if (!access) return std::unexpected(access.error());
+    access_ = std::move(*access);
   }
   Projector* reads = projector_.get();
   commands_ = std::make_unique<LogCommandService>(
@@ -146,6 +150,16 @@ Status KafkaNode::OpenApi() {
         return reads->FindDecidedOutcome(account, command);
       },
       projected_, *vault_, clock_, metrics_, access_.passwords.get(), access_.totp.get());
+  return {};
+}
+
+Status KafkaNode::OpenApi() {
+  if (options_.http) {
+    if (auto wired = WireHttpAccess(*options_.http, access_, options_.service_tokens_file);
+        !wired) {
+      return wired;
+    }
+  }
   export_area_ = std::make_unique<FileAuditExportArea>(options_.data_dir / "exports");
   export_worker_ = std::make_unique<AuditExportWorker>(
       *log_, *vault_, *projector_, *commands_, *export_area_, metrics_, options_.audit_exports);
@@ -175,6 +189,9 @@ Status KafkaNode::Start() {
     case KafkaRole::kApi:
       if (auto ok = StartApi(); !ok) return ok;
       break;
+    case KafkaRole::kReconciler:
+      if (auto ok = StartReconciler(); !ok) return ok;
+      break;
   }
   ready_ = true;
   Log(LogLevel::kInfo, kComponent, "ready",
@@ -196,6 +213,18 @@ Status KafkaNode::StartApi() {
   auto port = http_->Start();
   if (!port) return std::unexpected(port.error());
   http_port_ = *port;
+  return {};
+}
+
+Status KafkaNode::StartReconciler() {
+  follow_thread_ = std::jthread([this](std::stop_token stop) { FollowProjections(stop); });
+  auto driver = qemu::QemuMicrovmDriver::Open(options_.vms->qemu);
+  if (!driver) return std::unexpected(driver.error());
+  vm_driver_ = std::move(*driver);
+  reconciler_ = std::make_unique<Reconciler>(*vm_driver_, *commands_, *instance_secrets_, clock_,
+                                             metrics_, options_.vms->reconciler);
+  reconciler_service_ = std::make_unique<ReconcilerService>(*log_, *reconciler_, clock_);
+  work_thread_ = std::jthread([this](std::stop_token stop) { reconciler_service_->Run(stop); });
   return {};
 }
 
@@ -237,8 +266,8 @@ void KafkaNode::Stop() {
   ready_ = false;
   if (http_) http_->Stop();
   export_thread_ = {};
+  work_thread_ = {};  // before the follower: a reconciler's last report is answered through it
   follow_thread_ = {};
-  work_thread_ = {};
   vault_thread_ = {};
 }
 

@@ -10,6 +10,9 @@
 //                         reads a projector's store on the same host as a RocksDB secondary;
 //                         a command's outcome is answered once that store shows it
 //                         (read-your-writes), and the audit exports are written here
+//   clawvisor reconcile   a host's microVM reconciler: follows the events topic, reports what
+//     --bootstrap-servers it observes as commands (answered like the API's), and opens instance
+//                         secrets through the projector's store on the same host
 //
 // Every service shares the vault through the keys topic (projections/shared_vault_store.h):
 //
@@ -52,7 +55,7 @@
 
 namespace clawvisor {
 
-enum class KafkaRole { kApi, kProcessor, kProjector };
+enum class KafkaRole { kApi, kProcessor, kProjector, kReconciler };
 
 struct KafkaNodeOptions {
   KafkaRole role = KafkaRole::kApi;
@@ -70,7 +73,9 @@ struct KafkaNodeOptions {
   std::optional<HttpApiOptions> http;
   Argon2Params argon2;
   std::optional<std::filesystem::path> service_tokens_file;
-  // api: how often the read models are refreshed from the projector's store.
+  // reconcile: this host's microVMs.
+  std::optional<EmbeddedNodeOptions::Vms> vms;
+  // api, reconcile: how often the read models are refreshed from the projector's store.
   std::chrono::milliseconds follow_interval{5};
   AuditExportWorkerOptions audit_exports;
 };
@@ -89,8 +94,11 @@ class KafkaNode {
 
  private:
   explicit KafkaNode(KafkaNodeOptions options) : options_(std::move(options)) {}
+  // api, reconcile: the projector's store as a secondary and the command service over it.
+  Status OpenFollower();
   Status OpenApi();
   Status StartApi();
+  Status StartReconciler();
   // api: refreshes the secondary store, advances the projected watermarks and posts the outcome
   // of every watched command that the store now shows.
   void FollowProjections(std::stop_token stop);
@@ -119,12 +127,17 @@ class KafkaNode {
   std::unique_ptr<FileAuditExportArea> export_area_;
   std::unique_ptr<AuditExportWorker> export_worker_;
   std::unique_ptr<HttpApi> http_;
+  // reconcile
+  std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
+  std::unique_ptr<qemu::QemuMicrovmDriver> vm_driver_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<ReconcilerService> reconciler_service_;
   std::atomic<bool> ready_{false};
   uint16_t http_port_ = 0;
   // Declared last: stopped (joined) first, before what they use is destroyed.
   std::jthread vault_thread_;
   std::jthread follow_thread_;
-  std::jthread work_thread_;    // the processor group, or the projector
+  std::jthread work_thread_;    // the processor group, the projector, or the reconciler
   std::jthread export_thread_;  // api
 };
 

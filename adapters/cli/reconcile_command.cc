@@ -4,18 +4,15 @@
 
 #include <iostream>
 
+#include "adapters/cli/commands.h"
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
+#include "adapters/cli/kafka_node.h"
 #include "adapters/cli/vm_flags.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 64;
-constexpr int kExitUnavailable = 69;
-constexpr int kExitFailure = 1;
 
 const std::string kHelp = std::string(R"(Usage: clawvisor reconcile --host ID [flags]
 
@@ -25,13 +22,21 @@ disks, runs the lifecycle timers (idle pause, trial end, cancelled subscriptions
 and reports what it sees as RecordObservation commands. Its VMs outlive it: a restarted
 reconciler re-adopts them through their QMP sockets.
 
-On the embedded event log (this build) the log belongs to one process, so `reconcile` runs the
-headless node: processor and projections with the reconciler, without the HTTP API. `serve
---vms` runs the same reconciler inside serve. SIGINT or SIGTERM stops it; the VMs keep running.
+On Kafka (--bootstrap-servers): the reconciler alone, beside the processors, reading the
+events topic; its reports go to the commands topic and are answered through the read models of
+this host's `clawvisor project` (--projections), which also lead it to the instances' sealed
+secrets. The master key must be the deployment's.
+On the embedded event log the log belongs to one process, so `reconcile` runs the headless
+node: processor and projections with the reconciler, without the HTTP API. `serve --vms` runs
+the same reconciler inside serve. SIGINT or SIGTERM stops it; the VMs keep running.
 
 Flags:
   --data-dir DIR         state directory (as for serve)
   --master-key-file F    as for serve
+  --bootstrap-servers H:P[,H:P]
+                         run on Kafka (default: $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS; unset: the
+                         embedded log)
+  --projections DIR      on Kafka: this host's projector's read models
 )") + std::string(kVmFlagsHelp) +
                           R"(  --log-level L          debug | info | warn | error (default info)
   --help                 this help
@@ -43,19 +48,52 @@ int Usage(std::string_view message) {
 }
 
 std::filesystem::path DataDir(const Flags& flags) {
-  if (auto dir = flags.Get("data-dir")) return *dir;
-  if (const char* env = std::getenv("CLAWVISOR_DATA_DIR")) return env;
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"))
-    return std::filesystem::path(xdg) / "clawvisor";
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr ? home : "/root") / ".local/share/clawvisor";
+  return flags.Get("data-dir").value_or(DefaultDataDir().string());
+}
+
+void BlockStopSignals(sigset_t& signals) {
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
+  KafkaNodeOptions options;
+  options.role = KafkaRole::kReconciler;
+  options.bootstrap_servers = bootstrap;
+  options.data_dir = DataDir(flags);
+  if (auto key = flags.Get("master-key-file")) options.master_key_file = *key;
+  const auto projections = flags.Get("projections");
+  if (!projections) return Usage("--projections is required on Kafka");
+  options.projections_dir = *projections;
+  auto vms = ParseVmFlags(flags, options.data_dir);
+  if (!vms) return Usage(vms.error().message);
+  options.vms = *vms;
+  sigset_t signals;
+  BlockStopSignals(signals);
+  auto node = KafkaNode::Open(options);
+  if (!node) return Fail(node.error());
+  if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
+  Log(LogLevel::kInfo, "reconcile", "running", {{"host", options.vms->reconciler.host_id}});
+  int received = 0;
+  sigwait(&signals, &received);
+  Log(LogLevel::kInfo, "reconcile", "stopping", {{"signal", received}});
+  (*node)->Stop();
+  return kExitOk;
 }
 
 }  // namespace
 
 int Reconcile(const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = VmFlagSpecs();
-  specs.insert(specs.end(), {{"data-dir"}, {"master-key-file"}, {"log-level"}, {"help", false}});
+  specs.insert(specs.end(), {{"data-dir"},
+                             {"master-key-file"},
+                             {"log-level"},
+                             {"bootstrap-servers"},
+                             {"projections"},
+                             {"help", false}});
   auto flags = Flags::Parse(args, specs);
   if (!flags) return Usage(flags.error().message);
   if (flags->Has("help")) {
@@ -75,6 +113,15 @@ int Reconcile(const std::vector<std::string>& args) {
     return Usage("--log-level must be debug, info, warn or error");
   }
 
+  std::string bootstrap = flags->GetOr("bootstrap-servers", "");
+  if (bootstrap.empty()) {
+    if (const char* env = std::getenv("CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS"); env && *env) {
+      bootstrap = env;
+    }
+  }
+  if (!bootstrap.empty()) return ReconcileOnKafka(*flags, bootstrap);
+  if (flags->Has("projections")) return Usage("--projections is for Kafka (--bootstrap-servers)");
+
   EmbeddedNodeOptions options;
   options.data_dir = DataDir(*flags);
   if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
@@ -83,11 +130,7 @@ int Reconcile(const std::vector<std::string>& args) {
   options.vms = *vms;
 
   sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  BlockStopSignals(signals);
 
   auto node = EmbeddedNode::Open(options);
   if (!node) {
