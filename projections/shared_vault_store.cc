@@ -1,5 +1,6 @@
 #include "projections/shared_vault_store.h"
 
+#include <charconv>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -20,6 +21,8 @@ constexpr std::string_view kLookupRow = "keyvault/meta/lookup_key";
 constexpr std::string_view kRotationRow = "keyvault/meta/rotation";
 constexpr std::string_view kOffsetRows = "sharedvault/offset/";
 constexpr size_t kReadBatch = 1000;
+constexpr uint8_t kRecordVersion = 1;
+constexpr size_t kMacSize = 32;
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
 
@@ -52,6 +55,35 @@ std::string OffsetRow(int32_t partition) {
   return std::string(kOffsetRows) + std::to_string(partition);
 }
 
+Result<int64_t> StoredOffset(KvStore& store, int32_t partition) {
+  auto row = store.Get(OffsetRow(partition));
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return 0;
+  int64_t offset = 0;
+  const auto [end, ec] = std::from_chars((*row)->data(), (*row)->data() + (*row)->size(), offset);
+  if (ec != std::errc() || end != (*row)->data() + (*row)->size() || offset < 0) {
+    return MakeError(Errc::kCorruption, "the vault copy's offset row is malformed");
+  }
+  return offset;
+}
+
+// The MAC covers the key too, so a valid payload cannot be moved to another row.
+std::string MacInput(std::string_view key, std::string_view payload) {
+  std::string input;
+  const auto n = static_cast<uint32_t>(key.size());
+  for (int shift = 24; shift >= 0; shift -= 8) input.push_back(static_cast<char>(n >> shift));
+  input.append(key);
+  input.append(payload);
+  return input;
+}
+
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 // Does [begin, end) (empty end: unbounded) reach any row that may come from the topic?
 bool Overlaps(std::string_view begin, std::string_view end, std::string_view prefix) {
   std::string prefix_end(prefix);
@@ -67,6 +99,9 @@ SharedVaultStore::SharedVaultStore(EventLog& log, KvStore& local, SharedVaultSto
 
 Result<std::unique_ptr<SharedVaultStore>> SharedVaultStore::Open(EventLog& log, KvStore& local,
                                                                  SharedVaultStoreOptions options) {
+  if (!options.authenticate) {
+    return MakeError(Errc::kInvalidArgument, "the keys topic's records need an authenticator");
+  }
   auto partitions = log.PartitionCount(options.topic);
   if (!partitions) {
     return MakeError(partitions.error().code, "the keys topic " + options.topic +
@@ -76,6 +111,12 @@ Result<std::unique_ptr<SharedVaultStore>> SharedVaultStore::Open(EventLog& log, 
   std::unique_ptr<SharedVaultStore> store(
       new SharedVaultStore(log, local, std::move(options), *partitions));
   if (auto caught_up = store->CatchUp(); !caught_up) return std::unexpected(caught_up.error());
+  if (store->refused_records_ > 0 && store->verified_records_ == 0) {
+    // Every record fails: this process holds another master key than the deployment's.
+    return MakeError(Errc::kFailedPrecondition,
+                     "no record of the keys topic " + store->options_.topic +
+                         " authenticates under this master key: it is not the deployment's");
+  }
   return store;
 }
 
@@ -89,31 +130,78 @@ Status SharedVaultStore::CatchUp() {
   return CatchUpLocked();
 }
 
-Status SharedVaultStore::CatchUpLocked() {
+Result<bool> SharedVaultStore::HasTombstone(std::string_view account_id) {
+  auto row = local_.Get(std::string(kTombRows) + std::string(account_id));
+  if (!row) return std::unexpected(row.error());
+  return row->has_value();
+}
+
+bool SharedVaultStore::IsDestroyedValue(std::string_view value) {
+  return value.size() == 1 + kMacSize;
+}
+
+OutgoingRecord SharedVaultStore::MakeRecord(std::string key, std::string_view payload,
+                                            std::string_view account) {
+  OutgoingRecord out;
+  out.topic = options_.topic;
+  out.partition = account.empty() ? 0 : PartitionFor(account, partitions_);
+  out.value = EncodeValue(options_.authenticate, key, payload);
+  out.key = std::move(key);
+  return out;
+}
+
+std::string SharedVaultStore::EncodeValue(
+    const std::function<std::string(std::string_view)>& authenticate, std::string_view key,
+    std::string_view payload) {
+  std::string value;
+  value.reserve(1 + payload.size() + kMacSize);
+  value.push_back(static_cast<char>(kRecordVersion));
+  value.append(payload);
+  value.append(authenticate(MacInput(key, payload)));
+  return value;
+}
+
+std::optional<std::string_view> SharedVaultStore::VerifiedPayload(const Record& record) {
+  const std::string_view value = record.value;
+  if (value.size() < 1 + kMacSize || static_cast<uint8_t>(value[0]) != kRecordVersion) {
+    return std::nullopt;
+  }
+  const std::string_view payload = value.substr(1, value.size() - 1 - kMacSize);
+  const std::string expected = options_.authenticate(MacInput(record.key, payload));
+  if (expected.size() != kMacSize ||
+      !ConstantTimeEqual(expected, value.substr(value.size() - kMacSize))) {
+    return std::nullopt;
+  }
+  return payload;
+}
+
+Status SharedVaultStore::CatchUpLocked(std::optional<int32_t> only) {
   std::vector<std::string> erased;
-  for (int32_t p = 0; p < partitions_; ++p) {
+  for (int32_t p = only.value_or(0); p < (only ? *only + 1 : partitions_); ++p) {
     const TopicPartition tp{options_.topic, p};
     auto end = log_.EndOffset(tp);
     if (!end) return std::unexpected(end.error());
-    auto stored = local_.Get(OffsetRow(p));
-    if (!stored) return std::unexpected(stored.error());
-    int64_t next = *stored ? std::stoll(**stored) : 0;
-    while (next < *end) {
-      auto records = log_.Read(tp, next, kReadBatch);
+    auto next = StoredOffset(local_, p);
+    if (!next) return std::unexpected(next.error());
+    while (*next < *end) {
+      auto records = log_.Read(tp, *next, kReadBatch);
       if (!records) return std::unexpected(records.error());
-      // Nothing readable before the end: the rest are transaction markers.
-      if (records->empty()) break;
+      if (records->empty()) {
+        // Nothing committed before the end (transaction markers, aborted records): skip it.
+        KvBatch skip;
+        skip.Put(OffsetRow(p), std::to_string(*end));
+        if (auto written = local_.Write(skip, /*sync=*/false); !written) return written;
+        break;
+      }
       if (auto applied = ApplyLocked(*records, erased); !applied) return applied;
-      next = records->back().offset + 1;
+      *next = records->back().offset + 1;
     }
   }
-  if (!erased.empty()) {
+  for (const std::string& account : erased) {
     // The listener takes only the vault's short in-memory lock, never this store's.
-    for (const std::string& account : erased) {
-      Log(LogLevel::kInfo, kComponent, "account keys destroyed by another process",
-          {{"account_id", account}});
-      if (on_erased_) on_erased_(account);
-    }
+    Log(LogLevel::kInfo, kComponent, "account keys destroyed by another process",
+        {{"account_id", account}});
+    if (on_erased_) on_erased_(account);
   }
   return {};
 }
@@ -123,49 +211,67 @@ Status SharedVaultStore::ApplyLocked(std::span<const Record> records,
   KvBatch batch;
   std::set<std::string, std::less<>> tombed;
   std::unordered_map<std::string, std::vector<std::string>> put_in_batch;  // account -> dk rows
+  std::vector<OutgoingRecord> destroy;  // keys the topic still holds for an erased account
   auto has_tomb = [&](std::string_view account) -> Result<bool> {
     if (tombed.contains(account)) return true;
-    auto row = local_.Get(std::string(kTombRows) + std::string(account));
-    if (!row) return std::unexpected(row.error());
-    return row->has_value();
+    return HasTombstone(account);
   };
   std::optional<bool> lookup_known;
   for (const Record& r : records) {
+    const auto payload = VerifiedPayload(r);
+    ++(payload ? verified_records_ : refused_records_);
+    if (!payload) {
+      Log(LogLevel::kWarn, kComponent,
+          "skipping a record of the keys topic that fails authentication",
+          {{"partition", static_cast<int64_t>(r.partition)}, {"offset", r.offset}});
+      continue;
+    }
     if (StartsWith(r.key, std::string(kLookupRow) + '\0')) {
       if (!lookup_known) {
         auto row = local_.Get(kLookupRow);
         if (!row) return std::unexpected(row.error());
         lookup_known = row->has_value();
       }
-      if (!*lookup_known && r.partition == 0 && !r.value.empty()) {
-        batch.Put(std::string(kLookupRow), r.value);  // the first candidate wins
+      if (!*lookup_known && r.partition == 0 && !payload->empty()) {
+        batch.Put(std::string(kLookupRow), std::string(*payload));  // the first candidate wins
         lookup_known = true;
       }
     } else if (StartsWith(r.key, kDataKeyRows)) {
       const std::string account(DataKeyAccount(r.key));
       if (account.empty()) continue;
-      if (r.value.empty()) {
+      if (payload->empty()) {
         batch.Delete(r.key);
         continue;
       }
       auto tomb = has_tomb(account);
       if (!tomb) return std::unexpected(tomb.error());
-      if (*tomb) continue;  // created after the erasure began: void everywhere
-      batch.Put(r.key, r.value);
+      if (*tomb) {
+        // Created after the erasure began (a seal that raced with it): void everywhere, and
+        // destroyed on the topic so compaction drops its bytes.
+        destroy.push_back(MakeRecord(r.key, "", account));
+        continue;
+      }
+      batch.Put(r.key, std::string(*payload));
       put_in_batch[account].push_back(r.key);
     } else if (StartsWith(r.key, kTombRows)) {
       const std::string account = r.key.substr(kTombRows.size());
       if (account.empty()) continue;
-      batch.Put(r.key, r.value);
+      batch.Put(r.key, std::string(*payload));
+      // The eraser destroyed every key it had read before its tombstone, and those records
+      // come first: a key still here was appended between its read and its tombstone.
       const std::string begin = DataKeyRange(account);
       std::string end = begin;
       end.back() = '\x01';
       auto scanned = local_.Scan(begin, end, [&](std::string_view key, std::string_view) {
         batch.Delete(std::string(key));
+        destroy.push_back(MakeRecord(std::string(key), "", account));
         return true;
       });
       if (!scanned) return scanned;
-      for (const std::string& key : put_in_batch[account]) batch.Delete(key);
+      for (const std::string& key : put_in_batch[account]) {
+        batch.Delete(key);
+        destroy.push_back(MakeRecord(key, "", account));
+      }
       batch.Delete(std::string(kCurrentRows) + account);
       if (tombed.insert(account).second) erased.push_back(account);
     } else {
@@ -179,7 +285,19 @@ Status SharedVaultStore::ApplyLocked(std::span<const Record> records,
     batch.Put(OffsetRow(partition), std::to_string(offset));
   }
   // Not synced: a crash loses only what the topic still holds.
-  return local_.Write(batch, /*sync=*/false);
+  if (auto written = local_.Write(batch, /*sync=*/false); !written) return written;
+  for (const std::string& account : tombed) {
+    // The wrapped keys must leave this copy's files too, not just its view.
+    const std::string begin = DataKeyRange(account);
+    std::string end = begin;
+    end.back() = '\x01';
+    if (auto purged = local_.Purge(begin, end); !purged) return purged;
+  }
+  if (!destroy.empty()) {
+    // Idempotent: several processes may destroy the same key.
+    if (auto appended = log_.Append(destroy); !appended) return std::unexpected(appended.error());
+  }
+  return {};
 }
 
 void SharedVaultStore::Run(std::stop_token stop) {
@@ -195,23 +313,19 @@ void SharedVaultStore::Run(std::stop_token stop) {
 Result<std::optional<std::string>> SharedVaultStore::Get(std::string_view key) {
   auto row = local_.Get(key);
   if (!row || row->has_value() || !StartsWith(key, kDataKeyRows)) return row;
-  // A data key another process created moments ago: read the topic to its end, then answer.
+  const std::string_view account = DataKeyAccount(key);
+  if (account.empty()) return row;
+  // A data key another process created moments ago: read its partition to the end, then answer.
   std::lock_guard lock(mu_);
-  if (auto caught_up = CatchUpLocked(); !caught_up) return std::unexpected(caught_up.error());
+  if (auto caught_up = CatchUpLocked(PartitionFor(account, partitions_)); !caught_up) {
+    return std::unexpected(caught_up.error());
+  }
   return local_.Get(key);
 }
 
 Status SharedVaultStore::Write(const KvBatch& batch, bool sync) {
   std::lock_guard lock(mu_);
   std::vector<OutgoingRecord> records;
-  auto record = [&](std::string key, std::string value, std::string_view account) {
-    OutgoingRecord out;
-    out.topic = options_.topic;
-    out.partition = account.empty() ? 0 : PartitionFor(account, partitions_);
-    out.key = std::move(key);
-    out.value = std::move(value);
-    records.push_back(std::move(out));
-  };
   KvBatch local;
   bool lookup_proposed = false;
   for (const auto& [begin, end] : batch.ranges()) {
@@ -220,7 +334,7 @@ Status SharedVaultStore::Write(const KvBatch& batch, bool sync) {
       if (auto caught_up = CatchUpLocked(); !caught_up) return caught_up;
       auto scanned = local_.Scan(begin, end, [&](std::string_view key, std::string_view) {
         if (StartsWith(key, kDataKeyRows)) {
-          record(std::string(key), std::string(), DataKeyAccount(key));
+          records.push_back(MakeRecord(std::string(key), "", DataKeyAccount(key)));
         }
         return true;
       });
@@ -235,13 +349,24 @@ Status SharedVaultStore::Write(const KvBatch& batch, bool sync) {
                        "yet: every process must hold the new key first");
     }
     if (StartsWith(op.key, kDataKeyRows)) {
-      record(op.key, op.value.value_or(""), DataKeyAccount(op.key));
+      const std::string_view account = DataKeyAccount(op.key);
+      if (op.value) {
+        // A key for an account erased meanwhile would be void everywhere else: refuse it here.
+        auto tomb = HasTombstone(account);
+        if (!tomb) return std::unexpected(tomb.error());
+        if (*tomb) {
+          return MakeError(Errc::kFailedPrecondition,
+                           "the account's data keys were destroyed (account erased)");
+        }
+      }
+      records.push_back(MakeRecord(op.key, op.value.value_or(""), account));
     } else if (StartsWith(op.key, kTombRows)) {
       if (!op.value) return MakeError(Errc::kInvalidArgument, "an account tombstone is forever");
-      record(op.key, *op.value, std::string_view(op.key).substr(kTombRows.size()));
+      records.push_back(
+          MakeRecord(op.key, *op.value, std::string_view(op.key).substr(kTombRows.size())));
     } else if (op.key == kLookupRow) {
       if (!op.value) return MakeError(Errc::kInvalidArgument, "the lookup key is forever");
-      record(LookupCandidateKey(*op.value), *op.value, "");
+      records.push_back(MakeRecord(LookupCandidateKey(*op.value), *op.value, ""));
       lookup_proposed = true;
       continue;  // applied from the topic: another process's candidate may come first
     }
@@ -270,10 +395,10 @@ Status SharedVaultStore::CatchUpPastLocked(int32_t partition, int64_t offset) {
   // it (Kafka's last stable offset): wait for it to be decided, within a bound.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {
-    if (auto caught_up = CatchUpLocked(); !caught_up) return caught_up;
-    auto stored = local_.Get(OffsetRow(partition));
-    if (!stored) return std::unexpected(stored.error());
-    if (*stored && std::stoll(**stored) > offset) return {};
+    if (auto caught_up = CatchUpLocked(partition); !caught_up) return caught_up;
+    auto next = StoredOffset(local_, partition);
+    if (!next) return std::unexpected(next.error());
+    if (*next > offset) return {};
     if (std::chrono::steady_clock::now() > deadline) {
       return MakeError(Errc::kTimeout, "the keys topic did not show this process's own record");
     }

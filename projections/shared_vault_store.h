@@ -11,8 +11,8 @@
 // process cannot find. Nothing on the topic is secret without the master key.
 //
 //   vault row                    on the topic                      rule when applied
-//   keyvault/dk/<acct>\0<id>     key = the row, value = wrapped    put; skipped after the
-//                                key; empty value = destroyed      account's tombstone
+//   keyvault/dk/<acct>\0<id>     key = the row, payload = wrapped  put; skipped after the
+//                                key; empty payload = destroyed    account's tombstone
 //   keyvault/tomb/<acct>         key = the row                     put; every dk row of the
 //                                                                  account deleted; listeners told
 //   keyvault/meta/lookup_key     key = the row + "\0" + hex of     the FIRST candidate in
@@ -20,6 +20,12 @@
 //                                through compaction)               process alike
 //   keyvault/cur/..., others     never: private to the process (each process seals under data
 //                                keys it created itself, so use counts stay local)
+//
+// A record's value is: u8 version (1), the payload (the row's value; empty for a destroyed key),
+// then a 32-byte MAC (options.authenticate) over u32 BE len(key) || key || payload.
+// When a tombstone is applied, any key of the account still in the copy (one appended between
+// the eraser's read and its tombstone) is destroyed on the topic too, and so is any key of the
+// account that appears after the tombstone; the copy's files are purged of them.
 //
 // A destroyed key is a record with an empty value under the same key: compaction then drops the
 // wrapped bytes from the brokers' segments (bounded by the topic's min.compaction.lag.ms and
@@ -37,6 +43,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <stop_token>
 #include <string>
@@ -51,6 +58,11 @@ namespace clawvisor {
 
 struct SharedVaultStoreOptions {
   std::string topic = std::string(kKeysTopic);
+  // Authenticates every record: returns a 32-byte MAC of its input under a key only holders of
+  // the master key have (MakeRecordAuthenticator, adapters/openssl/master_key.h). A record whose
+  // MAC does not verify is skipped, so someone who can merely write to the topic can neither
+  // destroy an account's keys nor plant a lookup key. Required.
+  std::function<std::string(std::string_view)> authenticate;
   // How often Run() applies what other processes appended.
   std::chrono::milliseconds poll_interval{250};
 };
@@ -70,6 +82,13 @@ class SharedVaultStore final : public KvStore {
 
   // Applies every record appended to the topic up to its end as of this call.
   Status CatchUp();
+  // Whether this process's copy holds the account's tombstone (its keys are destroyed here).
+  Result<bool> HasTombstone(std::string_view account_id);
+  // Whether a record value read from the topic is a destroyed key (tests, tools).
+  static bool IsDestroyedValue(std::string_view value);
+  // The value of a record holding `payload` for `key`, authenticated (see the format above).
+  static std::string EncodeValue(const std::function<std::string(std::string_view)>& authenticate,
+                                 std::string_view key, std::string_view payload);
   // Calls CatchUp every poll interval until `stop`.
   void Run(std::stop_token stop);
 
@@ -84,8 +103,11 @@ class SharedVaultStore final : public KvStore {
  private:
   SharedVaultStore(EventLog& log, KvStore& local, SharedVaultStoreOptions options,
                    int32_t partitions);
-  // REQUIRES: mu_ held.
-  Status CatchUpLocked();
+  // REQUIRES: mu_ held. `only`: one partition, else all.
+  Status CatchUpLocked(std::optional<int32_t> only = std::nullopt);
+  OutgoingRecord MakeRecord(std::string key, std::string_view payload, std::string_view account);
+  // The payload of a record whose version and MAC verify.
+  std::optional<std::string_view> VerifiedPayload(const Record& record);
   // Catches up until `partition` was applied past `offset`.
   Status CatchUpPastLocked(int32_t partition, int64_t offset);
   Status ApplyLocked(std::span<const Record> records, std::vector<std::string>& erased);
@@ -98,6 +120,8 @@ class SharedVaultStore final : public KvStore {
   // an older record from the topic never lands after a newer local write of the same row.
   std::mutex mu_;
   std::function<void(std::string_view)> on_erased_;  // GUARDED_BY(mu_)
+  uint64_t verified_records_ = 0;                    // GUARDED_BY(mu_)
+  uint64_t refused_records_ = 0;                     // GUARDED_BY(mu_)
 };
 
 }  // namespace clawvisor

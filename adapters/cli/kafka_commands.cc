@@ -33,7 +33,8 @@ Topics:
   clawvisor.commands  requests: retention.ms from --commands-retention-hours, delete policy,
                       min.insync.replicas
   clawvisor.keys      wrapped data keys, latest value per key: cleanup.policy=compact,
-                      never expired (tombstones kept 1 h), min.insync.replicas
+                      never expired; segment.ms 1 h and max.compaction.lag.ms 2 h, so a
+                      destroyed key's bytes leave the brokers within hours; min.insync.replicas
 All: the same partition count (an account's commands and events share a partition number),
 unclean.leader.election.enable=false, message.timestamp.type=CreateTime.
 

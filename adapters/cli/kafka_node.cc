@@ -1,6 +1,9 @@
 #include "adapters/cli/kafka_node.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "adapters/cli/embedded_node.h"
 #include "engine/logging.h"
@@ -77,7 +80,9 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
   auto copy = RocksDbStore::Open((o.data_dir / "vault").string());
   if (!copy) return std::unexpected(copy.error());
   node->vault_copy_ = std::move(*copy);
-  auto shared = SharedVaultStore::Open(*node->log_, *node->vault_copy_);
+  SharedVaultStoreOptions shared_options;
+  shared_options.authenticate = MakeRecordAuthenticator(master->key, "keys-topic");
+  auto shared = SharedVaultStore::Open(*node->log_, *node->vault_copy_, shared_options);
   if (!shared) return std::unexpected(shared.error());
   node->vault_store_ = std::move(*shared);
   auto vault = KeyVault::Create(*node->vault_store_, node->random_, std::move(master->key));
@@ -127,6 +132,16 @@ Status KafkaNode::OpenFollower() {
   auto partitions = log_->PartitionCount(kCommandsTopic);
   if (!partitions) return std::unexpected(partitions.error());
   partitions_ = *partitions;
+  // The read models decide who may do what (sessions, roles): only a directory of ours that no
+  // one else may write.
+  struct stat info {};
+  if (::lstat(options_.projections_dir.c_str(), &info) == 0 &&
+      (!S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() || (info.st_mode & 022) != 0)) {
+    return MakeError(Errc::kFailedPrecondition,
+                     options_.projections_dir.string() +
+                         " must be a directory of this user that no one else may write (not a "
+                         "symlink)");
+  }
   if (!std::filesystem::exists(options_.projections_dir / "CURRENT")) {
     return MakeError(Errc::kFailedPrecondition,
                      "no read models at " + options_.projections_dir.string() +
@@ -245,6 +260,14 @@ void KafkaNode::FollowProjections(std::stop_token stop) {
           auto outcome = projector_->FindDecidedOutcome(account, command);
           if (!outcome) return std::unexpected(outcome.error());
           if (*outcome) {
+            // An erasure is answered once this process's vault shows the account's keys gone
+            // (the processor destroys them right after its commit), as `serve` answers it.
+            if (std::ranges::find((*outcome)->event_types(), "account_erased") !=
+                (*outcome)->event_types().end()) {
+              auto gone = vault_store_->HasTombstone(account);
+              if (!gone) return std::unexpected(gone.error());
+              if (!*gone) continue;
+            }
             board_.Publish(**outcome);
             continue;
           }

@@ -61,14 +61,16 @@ std::vector<KafkaTopicSpec> ClawvisorTopics(const KafkaInitOptions& options) {
       std::chrono::duration_cast<std::chrono::milliseconds>(options.commands_retention).count());
   commands.config["retention.bytes"] = "-1";
   // Latest value per key (wrapped data keys, ARCHITECTURE.md "Sharing the vault on Kafka"):
-  // compacted, never expired; tombstones and superseded values linger an hour, no longer.
+  // compacted, never expired. A destroyed key is superseded by an empty value; compaction must
+  // drop the superseded bytes within a bound: the active segment (never compacted) rolls every
+  // hour, and every record is compacted at most two hours after it was written.
   KafkaTopicSpec keys{std::string(kKeysTopic), options.partitions, options.replication_factor,
                       common};
   keys.config["cleanup.policy"] = "compact";
   keys.config["retention.ms"] = "-1";
   keys.config["retention.bytes"] = "-1";
-  keys.config["delete.retention.ms"] = "3600000";
-  keys.config["min.compaction.lag.ms"] = "3600000";
+  keys.config["segment.ms"] = std::to_string(kKeysSegmentMs);
+  keys.config["max.compaction.lag.ms"] = std::to_string(kKeysMaxCompactionLagMs);
   return {commands, events, keys};
 }
 
@@ -110,6 +112,17 @@ std::vector<std::string> CheckTopic(const KafkaTopicSpec& spec, const KafkaTopic
     if (Get(state.config, "cleanup.policy").find("compact") != std::string::npos) {
       problems.push_back(t + "cleanup.policy=" + Get(state.config, "cleanup.policy") +
                          " would compact audit events away (must be delete)");
+    }
+  }
+  if (spec.name == kKeysTopic) {
+    // Crypto-shredding: a destroyed key's wrapped bytes must leave the brokers within a bound.
+    const int64_t lag = ParseInt(state.config, "max.compaction.lag.ms", INT64_MAX);
+    const int64_t segment = ParseInt(state.config, "segment.ms", INT64_MAX);
+    if (lag > kKeysMaxCompactionLagMs || segment > kKeysMaxCompactionLagMs) {
+      problems.push_back(t + "max.compaction.lag.ms=" + Get(state.config, "max.compaction.lag.ms") +
+                         " and segment.ms=" + Get(state.config, "segment.ms") +
+                         " let a destroyed key's bytes stay on the brokers (at most " +
+                         std::to_string(kKeysMaxCompactionLagMs) + " each)");
     }
   }
   if (spec.name == kCommandsTopic) {

@@ -22,6 +22,10 @@
 
 namespace clawvisor {
 
+// The keys topic's compaction bounds (how long a destroyed key's wrapped bytes may stay).
+inline constexpr int64_t kKeysSegmentMs = 3'600'000;
+inline constexpr int64_t kKeysMaxCompactionLagMs = 7'200'000;
+
 // The compacted topic of wrapped data keys (the vault shared by every process on Kafka).
 
 struct KafkaTopicSpec {

@@ -421,6 +421,9 @@ Result<KeyVault::Impl::KeyPtr> KeyVault::Impl::LoadDataKeyLocked(std::string_vie
   auto key = Unwrap(**row, key_id, account_id);
   if (!key) return key;
   std::lock_guard lock(mu_);
+  if (erased_.contains(account_id)) {
+    return MakeError(Errc::kNotFound, "data key destroyed: account erased");
+  }
   keys_.Put(cache_key, *key);
   return key;
 }
@@ -511,6 +514,8 @@ Status KeyVault::Impl::ClaimSlow(std::string_view account_id, KeyPtr* key, std::
     auto created = CreateDataKeyLocked(account_id);
     if (!created) return std::unexpected(created.error());
     std::lock_guard lock(mu_);
+    // Erased meanwhile by another process (ForgetAccount): never cache a key for it.
+    if (erased_.contains(account)) break;
     keys_.Put(CacheKey(account_id, created->key_id), created->key);
     accounts_.Put(account, std::move(*created));
   }

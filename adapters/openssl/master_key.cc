@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "adapters/openssl/aes_gcm.h"
@@ -312,6 +313,22 @@ Result<MasterKey> LoadMasterKeyFromEnv(std::string_view name) {
                          "bytes)");
   }
   return key;
+}
+
+std::function<std::string(std::string_view)> MakeRecordAuthenticator(const MasterKey& master,
+                                                                     std::string_view purpose) {
+  std::string label = "clawvisor.record-mac.v1:";
+  label.append(purpose);
+  auto derived = openssl::HmacSha256(master.bytes(), openssl::AsBytes(label));
+  auto key = std::make_shared<openssl::SecretKey>();
+  if (derived) std::copy(derived->begin(), derived->end(), key->bytes.begin());
+  if (derived) openssl::Cleanse(std::span<unsigned char>(*derived));
+  return [key, ok = derived.has_value()](std::string_view data) -> std::string {
+    if (!ok) return {};  // an empty tag verifies nothing: every record is refused
+    auto mac = openssl::HmacSha256(key->bytes, openssl::AsBytes(data));
+    if (!mac) return {};
+    return std::string(reinterpret_cast<const char*>(mac->data()), mac->size());
+  };
 }
 
 }  // namespace clawvisor

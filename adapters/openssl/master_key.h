@@ -23,6 +23,7 @@
 #include <array>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,13 @@ class MasterKey {
   std::array<unsigned char, kMasterKeySize> key_{};
   std::string id_;
 };
+
+// A MAC of the records a deployment's processes exchange (the keys topic,
+// projections/shared_vault_store.h): HMAC-SHA-256 under a key derived from the master key for
+// `purpose`, so only a holder of the master key can write a record the others accept. The derived
+// key lives in the returned function (wiped when it is destroyed).
+std::function<std::string(std::string_view)> MakeRecordAuthenticator(const MasterKey& master,
+                                                                     std::string_view purpose);
 
 // Reads the key file at `path`, creating it with a fresh key from `random` if it does not exist.
 // Creation is atomic (written to a 0600 temporary with O_CREAT|O_EXCL, fsynced, then linked into

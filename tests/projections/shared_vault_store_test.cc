@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "adapters/openssl/key_vault.h"
+#include "adapters/openssl/master_key.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
 #include "adapters/system/os_random.h"
@@ -49,6 +50,7 @@ class SharedVaultStoreTest : public ::testing::Test {
     p.local = std::move(*local);
     SharedVaultStoreOptions options;
     options.poll_interval = std::chrono::milliseconds(10);
+    options.authenticate = MakeRecordAuthenticator(master, "keys-topic");
     auto shared = SharedVaultStore::Open(*log_, *p.local, options);
     EXPECT_TRUE(shared) << shared.error().message;
     p.shared = std::move(*shared);
@@ -58,6 +60,21 @@ class SharedVaultStoreTest : public ::testing::Test {
     KeyVault* raw = p.vault.get();
     p.shared->OnAccountErased([raw](std::string_view account) { raw->ForgetAccount(account); });
     return p;
+  }
+
+  std::function<std::string(std::string_view)> Authenticator() {
+    return MakeRecordAuthenticator(master_, "keys-topic");
+  }
+
+  // The latest value of every key on the topic (what compaction keeps).
+  std::map<std::string, std::string> LatestValues() {
+    std::map<std::string, std::string> latest;
+    for (int32_t p = 0; p < kPartitions; ++p) {
+      auto records = log_->Read({std::string(kKeysTopic), p}, 0, 100000);
+      EXPECT_TRUE(records);
+      for (const Record& r : *records) latest[r.key] = r.value;
+    }
+    return latest;
   }
 
   size_t TopicRecords() {
@@ -151,16 +168,12 @@ TEST_F(SharedVaultStoreTest, ErasureInOneProcessDestroysEveryProcesssKeys) {
   // of acc_9 on the topic is superseded by an empty one (compaction drops the wrapped bytes).
   Process late = Start("late", master_);
   EXPECT_EQ(late.vault->Open(by_api, *a).error().code, Errc::kNotFound);
-  std::map<std::string, std::string> latest;
-  for (int32_t p = 0; p < kPartitions; ++p) {
-    auto records = log_->Read({std::string(kKeysTopic), p}, 0, 100000);
-    ASSERT_TRUE(records);
-    for (const Record& r : *records) latest[r.key] = r.value;
-  }
+  const std::map<std::string, std::string> latest = LatestValues();
   size_t destroyed = 0;
   for (const auto& [key, value] : latest) {
     if (key.starts_with("keyvault/dk/acc_9")) {
-      EXPECT_TRUE(value.empty()) << "a wrapped key of the erased account is still current";
+      EXPECT_TRUE(SharedVaultStore::IsDestroyedValue(value))
+          << "a wrapped key of the erased account is still current";
       ++destroyed;
     }
   }
@@ -180,7 +193,7 @@ TEST_F(SharedVaultStoreTest, KeyAppendedAfterTheTombstoneIsVoidEverywhere) {
   late_key.topic = std::string(kKeysTopic);
   late_key.partition = PartitionFor("acc_3", kPartitions);
   late_key.key = row;
-  late_key.value = "wrapped-key-bytes";
+  late_key.value = SharedVaultStore::EncodeValue(Authenticator(), row, "wrapped-key-bytes");
   ASSERT_TRUE(log_->Append(std::span(&late_key, 1)));
   ASSERT_TRUE(b.shared->CatchUp());
   Process late = Start("late", master_);
@@ -188,6 +201,37 @@ TEST_F(SharedVaultStoreTest, KeyAppendedAfterTheTombstoneIsVoidEverywhere) {
     EXPECT_FALSE(p->local->Get(row).value_or("x").has_value()) << "a key after the tombstone";
     EXPECT_FALSE(p->vault->Seal({"acc_3", "cmd_1", "x"}, "after"));
   }
+  // And it is destroyed on the topic, so compaction drops its bytes.
+  EXPECT_TRUE(SharedVaultStore::IsDestroyedValue(LatestValues()[row]));
+}
+
+// Someone who can write to the topic but lacks the master key can neither destroy an account's
+// keys nor plant a lookup key nor a data key.
+TEST_F(SharedVaultStoreTest, UnauthenticatedRecordsAreIgnored) {
+  Process a = Start("a", master_);
+  auto sealed = a.vault->Seal({"acc_7", "e", "f"}, "v");
+  ASSERT_TRUE(sealed);
+  const MasterKey other = MasterKey::Generate(random_);
+  const auto forged_auth = MakeRecordAuthenticator(other, "keys-topic");
+  std::vector<OutgoingRecord> forged(3);
+  forged[0].key = "keyvault/tomb/acc_7";
+  forged[0].partition = PartitionFor("acc_7", kPartitions);
+  forged[0].value = SharedVaultStore::EncodeValue(forged_auth, forged[0].key, "\x01");
+  forged[1].key = std::string("keyvault/dk/acc_7") + '\0' + sealed->key_id();
+  forged[1].partition = forged[0].partition;
+  forged[1].value = SharedVaultStore::EncodeValue(forged_auth, forged[1].key, "");
+  forged[2].key = std::string("keyvault/meta/lookup_key") + '\0' + "00";
+  forged[2].value = "\x01garbage";
+  for (auto& r : forged) r.topic = std::string(kKeysTopic);
+  ASSERT_TRUE(log_->Append(forged));
+  ASSERT_TRUE(a.shared->CatchUp());
+  Process late = Start("late", master_);
+  for (Process* p : {&a, &late}) {
+    EXPECT_EQ(p->vault->Open({"acc_7", "e", "f"}, *sealed).value_or(""), "v");
+    EXPECT_FALSE(*p->shared->HasTombstone("acc_7"));
+  }
+  EXPECT_EQ(a.vault->LookupHash("x", "y").value_or("a"),
+            late.vault->LookupHash("x", "y").value_or("b"));
 }
 
 TEST_F(SharedVaultStoreTest, RestartedProcessResumesFromItsCopy) {
@@ -211,11 +255,11 @@ TEST_F(SharedVaultStoreTest, WrongMasterKeyIsRefusedAtStart) {
   ASSERT_TRUE(a.vault->Seal({"acc_1", "e", "f"}, "v"));
   auto local = RocksDbStore::Open((dir_.path() / "wrong").string());
   ASSERT_TRUE(local);
-  auto shared = SharedVaultStore::Open(*log_, **local);
-  ASSERT_TRUE(shared);
-  auto vault = KeyVault::Create(**shared, random_, MasterKey::Generate(random_));
-  ASSERT_FALSE(vault);
-  EXPECT_EQ(vault.error().code, Errc::kFailedPrecondition) << vault.error().message;
+  SharedVaultStoreOptions options;
+  options.authenticate = MakeRecordAuthenticator(MasterKey::Generate(random_), "keys-topic");
+  auto shared = SharedVaultStore::Open(*log_, **local, options);
+  ASSERT_FALSE(shared);
+  EXPECT_EQ(shared.error().code, Errc::kFailedPrecondition) << shared.error().message;
 }
 
 TEST_F(SharedVaultStoreTest, MasterKeyRotationIsRefusedAndChangesNothing) {

@@ -72,6 +72,14 @@ TEST(KafkaTopics, DangerousExistingConfigurationsAreRefused) {
   EXPECT_FALSE(CheckTopic(keys, deleting).empty());
   deleting.config["cleanup.policy"] = "compact,delete";
   EXPECT_FALSE(CheckTopic(keys, deleting).empty());
+  // A destroyed key's bytes must be compacted away within a bound: Kafka's defaults (a 7-day
+  // active segment, no maximum compaction lag) would keep them for days or forever.
+  KafkaTopicState lingering = StateOf(keys);
+  lingering.config.erase("max.compaction.lag.ms");
+  EXPECT_FALSE(CheckTopic(keys, lingering).empty());
+  lingering = StateOf(keys);
+  lingering.config["segment.ms"] = "604800000";
+  EXPECT_FALSE(CheckTopic(keys, lingering).empty());
   // Commands may expire (they are transport, not the audit trail).
   const auto& commands = Find(specs, kCommandsTopic);
   KafkaTopicState expiring = StateOf(commands);
