@@ -3,6 +3,7 @@
 // ConsumerPerformance figures beside these, same broker, same record size, same run.
 //
 //   kafka_bench --bootstrap-servers B [--records N] [--record-size BYTES] [--concurrency C]
+//               [--consume 0] (append only)
 //
 // Appends N events (AccountRegistered envelopes padded to about BYTES) to clawvisor.events
 // from C threads, one record per Append (what the processor and the API do), then replays the
@@ -57,6 +58,7 @@ int Main(int argc, char** argv) {
   size_t record_size = 256;
   int concurrency = 64;
   int32_t partitions = 4;
+  bool consume = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
@@ -65,11 +67,12 @@ int Main(int argc, char** argv) {
     if (flag == "--record-size") record_size = std::stoul(value);
     if (flag == "--concurrency") concurrency = std::stoi(value);
     if (flag == "--partitions") partitions = std::stoi(value);
+    if (flag == "--consume") consume = value != "0";
   }
   if (bootstrap.empty() || records < 1 || concurrency < 1) {
     std::fprintf(stderr,
                  "usage: kafka_bench --bootstrap-servers B [--records N] [--record-size BYTES] "
-                 "[--concurrency C] [--partitions P]\n");
+                 "[--concurrency C] [--partitions P] [--consume 0|1]\n");
     return 64;
   }
   KafkaEventLogOptions options;
@@ -130,6 +133,7 @@ int Main(int argc, char** argv) {
           static_cast<double>(std::max<uint64_t>(1, stats.transactions)),
       failures.load());
 
+  if (!consume) return failures.load() == 0 ? 0 : 1;
   // ---- consume: bare Polls over every partition, then a full projection replay
   {
     auto reader = KafkaEventLog::Open(options);

@@ -25,6 +25,11 @@ ops/kafka/kafka.sh java org.apache.kafka.tools.TopicCommand --bootstrap-server "
 echo "== append"
 "$build/ops/bench/kafka_bench" --bootstrap-servers "$bootstrap" --records "$records" \
   --record-size "$size" --concurrency 64 --partitions 4 2>/dev/null | tee "$dir/ours.txt"
+# Group commit is bounded by the callers in flight (each waits for its transaction's commit):
+# the same with 512 concurrent callers (append only; the consume figures below read the first
+# run's records).
+"$build/ops/bench/kafka_bench" --bootstrap-servers "$bootstrap" --records "$records" \
+  --record-size "$size" --concurrency 512 --partitions 4 --consume 0 2>/dev/null
 echo -n "Kafka ProducerPerformance (acks=all, idempotence, linger.ms=1): "
 ops/kafka/kafka.sh java org.apache.kafka.tools.ProducerPerformance --topic bench.peer \
   --num-records "$records" --record-size "$size" --throughput -1 \
