@@ -208,9 +208,17 @@ Status KafkaNode::Start() {
       if (auto ok = StartReconciler(); !ok) return ok;
       break;
   }
+  if (options_.metrics_listen) {
+    auto server =
+        MetricsServer::Start(options_.metrics_listen->first, options_.metrics_listen->second,
+                             metrics_, [this] { return ready_.load(); });
+    if (!server) return std::unexpected(server.error());
+    metrics_server_ = std::move(*server);
+  }
   ready_ = true;
   Log(LogLevel::kInfo, kComponent, "ready",
       {{"role", std::string(RoleName(options_.role))},
+       {"metrics_port", static_cast<int64_t>(metrics_port())},
        {"startup_ms",
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Monotonic() - started)
             .count()}});
@@ -288,6 +296,7 @@ void KafkaNode::FollowProjections(std::stop_token stop) {
 void KafkaNode::Stop() {
   ready_ = false;
   if (http_) http_->Stop();
+  metrics_server_.reset();
   export_thread_ = {};
   work_thread_ = {};  // before the follower: a reconciler's last report is answered through it
   follow_thread_ = {};

@@ -36,6 +36,7 @@
 #include "adapters/argon2/argon2_password_hasher.h"
 #include "adapters/cli/embedded_node.h"
 #include "adapters/http/http_api.h"
+#include "adapters/http/metrics_server.h"
 #include "adapters/kafka/kafka_event_log.h"
 #include "adapters/kafka/kafka_group_processor.h"
 #include "adapters/openssl/key_vault.h"
@@ -73,6 +74,9 @@ struct KafkaNodeOptions {
   std::optional<HttpApiOptions> http;
   Argon2Params argon2;
   std::optional<std::filesystem::path> service_tokens_file;
+  // processor, project, reconcile: serve /metrics, /healthz and /readyz here (HOST, PORT; port
+  // 0: any free one, logged in the "ready" line as metrics_port). The api serves them itself.
+  std::optional<std::pair<std::string, uint16_t>> metrics_listen;
   // reconcile: this host's microVMs.
   std::optional<EmbeddedNodeOptions::Vms> vms;
   // api, reconcile: how often the read models are refreshed from the projector's store.
@@ -91,6 +95,7 @@ class KafkaNode {
   void Stop();
 
   uint16_t http_port() const { return http_port_; }
+  uint16_t metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
 
  private:
   explicit KafkaNode(KafkaNodeOptions options) : options_(std::move(options)) {}
@@ -127,6 +132,7 @@ class KafkaNode {
   std::unique_ptr<FileAuditExportArea> export_area_;
   std::unique_ptr<AuditExportWorker> export_worker_;
   std::unique_ptr<HttpApi> http_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   // reconcile
   std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
   std::unique_ptr<qemu::QemuMicrovmDriver> vm_driver_;

@@ -22,6 +22,9 @@ Common flags:
                          $CLAWVISOR_MASTER_KEY_FILE, else $CREDENTIALS_DIRECTORY/master.key
                          (systemd LoadCredential), else the key in $CLAWVISOR_MASTER_KEY);
                          required: a service never creates one
+  --metrics-listen H:P   processor, project: serve /metrics (Prometheus), /healthz and
+                         /readyz over plain HTTP there (counts and timings only; the api serves
+                         them on its own port)
   --log-level L          debug | info | warn | error (default info)
   --help                 this help
 
@@ -82,6 +85,7 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
     specs.push_back({"projections"});
     for (auto& spec : ApiFlagSpecs()) specs.push_back(spec);
   }
+  if (role != KafkaRole::kApi) specs.push_back({"metrics-listen"});
   if (role == KafkaRole::kProcessor) {
     specs.push_back({"transactional-id"});
     for (auto& spec : DecisionFlagSpecs()) specs.push_back(spec);
@@ -110,6 +114,11 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
   if (options.bootstrap_servers.empty()) return UsageError("--bootstrap-servers is required", help);
   options.data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
+  if (auto metrics = flags->Get("metrics-listen")) {
+    auto listen = ParseListen(*metrics);
+    if (!listen) return UsageError("--metrics-listen: " + listen.error().message, help);
+    options.metrics_listen = *listen;
+  }
   if (role == KafkaRole::kProcessor) {
     options.transactional_id = flags->GetOr("transactional-id", "");
     if (auto decide = ParseDecisionFlags(*flags, options.processor.decide); !decide) {

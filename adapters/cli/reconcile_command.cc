@@ -37,6 +37,7 @@ Flags:
                          run on Kafka (default: $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS; unset: the
                          embedded log)
   --projections DIR      on Kafka: this host's projector's read models
+  --metrics-listen H:P   on Kafka: serve /metrics, /healthz, /readyz there (plain HTTP)
 )") + std::string(kVmFlagsHelp) +
                           R"(  --log-level L          debug | info | warn | error (default info)
   --help                 this help
@@ -68,6 +69,11 @@ int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
   const auto projections = flags.Get("projections");
   if (!projections) return Usage("--projections is required on Kafka");
   options.projections_dir = *projections;
+  if (auto metrics = flags.Get("metrics-listen")) {
+    auto listen = ParseListen(*metrics);
+    if (!listen) return Usage("--metrics-listen: " + listen.error().message);
+    options.metrics_listen = *listen;
+  }
   auto vms = ParseVmFlags(flags, options.data_dir);
   if (!vms) return Usage(vms.error().message);
   options.vms = *vms;
@@ -93,6 +99,7 @@ int Reconcile(const std::vector<std::string>& args) {
                              {"log-level"},
                              {"bootstrap-servers"},
                              {"projections"},
+                             {"metrics-listen"},
                              {"help", false}});
   auto flags = Flags::Parse(args, specs);
   if (!flags) return Usage(flags.error().message);

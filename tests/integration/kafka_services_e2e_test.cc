@@ -17,6 +17,7 @@
 #include "adapters/kafka/kafka_event_log.h"
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
+#include "engine/partitioner.h"
 #include "events/codec.h"
 #include "projections/shared_vault_store.h"
 #include "tests/support/files.h"
@@ -88,7 +89,8 @@ TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) 
   auto projector = Service("project", {"project"});
   projector->Start();
   ASSERT_FALSE(HasFailure());
-  auto a = Service("processor-a", {"processor", "--transactional-id", "proc-a"});
+  auto a = Service("processor-a", {"processor", "--transactional-id", "proc-a", "--metrics-listen",
+                                   "127.0.0.1:0"});
   auto b = Service("processor-b", {"processor", "--transactional-id", "proc-b"});
   a->Start();
   b->Start();
@@ -109,6 +111,19 @@ TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) 
   ASSERT_TRUE(LogHas("processor-a", "partition assigned"));
   ASSERT_TRUE(LogHas("processor-b", "partition assigned"));
   EXPECT_EQ(HttpRequest(api_->port(), "GET", "/readyz").status, 200);
+  // The processor serves its metrics for an operator's scraper.
+  {
+    const std::string log = testing::ReadFile(dir_.path() / "processor-a.log");
+    const auto at = log.find("\"metrics_port\":");
+    ASSERT_NE(at, std::string::npos);
+    const auto metrics_port = static_cast<uint16_t>(std::stoi(log.substr(at + 15)));
+    ASSERT_GT(metrics_port, 0);
+    auto metrics = HttpRequest(metrics_port, "GET", "/metrics");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.body.find("clawvisor_"), std::string::npos) << metrics.body;
+    EXPECT_EQ(HttpRequest(metrics_port, "GET", "/readyz").status, 200);
+    EXPECT_EQ(HttpRequest(metrics_port, "GET", "/nope").status, 404);
+  }
 
   // Accounts on every partition, each with a password, an instance and a credential: secrets
   // sealed by the API, opened and sealed again by a processor, read back by the projector.
@@ -170,6 +185,45 @@ TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) 
     EXPECT_EQ(ParseJson<v1::InstanceList>(list.body).instances_size(), 2) << list.body;
   }
   EXPECT_TRUE(LogHas("processor-b", R"("count":4)")) << "B never held every partition";
+
+  // The web tier may also produce a command without secrets straight to the commands topic (the
+  // record format of ARCHITECTURE.md); the processor decides it and the API shows its effect.
+  {
+    KafkaEventLogOptions producer_options;
+    producer_options.bootstrap_servers = cluster_->bootstrap();
+    auto producer = KafkaEventLog::Open(producer_options);
+    ASSERT_TRUE(producer) << producer.error().ToString();
+    v1::Command start;
+    start.set_command_id("direct-start-1");
+    start.set_account_id(accounts[2]);
+    start.set_schema_version(kSchemaVersion);
+    // The actor the web tier stamps as a service (the API's development caller, here).
+    start.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+    start.mutable_actor()->set_id("local");
+    start.mutable_actor()->set_role(v1::ROLE_OWNER);
+    start.mutable_start_instance()->set_instance_id("ins_one");
+    OutgoingRecord record;
+    record.topic = std::string(kCommandsTopic);
+    record.partition = PartitionFor(accounts[2], kPartitions);
+    record.key = accounts[2];
+    record.value = EncodeCommand(start);
+    ASSERT_TRUE((*producer)->Append(std::span(&record, 1)));
+    submitted.insert(accounts[2] + "/direct-start-1");
+    const std::string target = "/v1/accounts/" + accounts[2] + "/commands/direct-start-1";
+    HttpResponse decided;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    do {
+      decided = HttpRequest(api_->port(), "GET", target);
+      if (decided.status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < until);
+    ASSERT_EQ(decided.status, 200) << decided.body;
+    EXPECT_TRUE(ParseJson<v1::CommandOutcome>(decided.body).accepted()) << decided.body;
+    auto instance =
+        HttpRequest(api_->port(), "GET", "/v1/accounts/" + accounts[2] + "/instances/ins_one");
+    EXPECT_EQ(ParseJson<v1::InstanceView>(instance.body).desired_state(), "running")
+        << instance.body;
+  }
 
   // Erasure, decided by B, destroys the keys every process holds for the account.
   const std::string erased = accounts[1];
