@@ -6,8 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -75,6 +79,28 @@ class KafkaServicesE2eTest : public ::testing::Test {
     }
   }
 
+  void TearDown() override {
+    // Nothing may outlive the test: end a QEMU left in our VM directory, by its pid file.
+    if (vm_dir_.empty() || !std::filesystem::exists(vm_dir_)) return;
+    for (const auto& e : std::filesystem::directory_iterator(vm_dir_)) {
+      const std::string pid = testing::ReadFile(e.path() / "qemu.pid");
+      if (pid.empty()) continue;
+      const std::string cmdline =
+          testing::ReadFile("/proc/" + std::to_string(std::stoi(pid)) + "/cmdline");
+      if (cmdline.find(vm_dir_) != std::string::npos) ::kill(std::stoi(pid), SIGKILL);
+    }
+    std::filesystem::remove_all(vm_dir_);
+  }
+
+  bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
   bool LogHas(const std::string& name, const std::string& text) {
     return testing::ReadFile(dir_.path() / (name + ".log")).find(text) != std::string::npos;
   }
@@ -83,6 +109,7 @@ class KafkaServicesE2eTest : public ::testing::Test {
   std::unique_ptr<testing::KafkaCluster> cluster_;
   std::filesystem::path key_file_;
   std::unique_ptr<ServiceProcess> api_;
+  std::string vm_dir_;
 };
 
 TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) {
@@ -307,6 +334,100 @@ TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) 
     for (const std::string& canary : canaries) {
       EXPECT_EQ(bytes.find(canary), std::string::npos) << canary << " in " << file;
     }
+  }
+}
+
+// `clawvisor reconcile` on Kafka: the reconciler as its own service beside a processor, a
+// projector and an API, driving a real microVM; killed and restarted, it adopts the VM.
+TEST_F(KafkaServicesE2eTest, ReconcilerServiceDrivesAMicroVmOverKafka) {
+  const std::string guest =
+      testing::Shell(std::string(CLAWVISOR_SOURCE_DIR) + "/ops/guest/build.sh 2>&1 | tail -1");
+  ASSERT_TRUE(std::filesystem::exists(guest + "/initramfs.cpio.gz")) << guest;
+  vm_dir_ = "/tmp/cvkr-" + std::to_string(::getpid());
+  const std::string canary = "sk-canary-kafka-" + std::to_string(::getpid()) + "Vq8";
+  const std::string projections = (dir_.path() / "project" / "projections").string();
+  auto projector = Service("project", {"project"});
+  auto processor = Service("processor", {"processor", "--transactional-id", "proc-1"});
+  projector->Start();
+  processor->Start();
+  ASSERT_FALSE(HasFailure());
+  api_ = Service("api",
+                 {"api", "--projections", projections, "--listen", "127.0.0.1:0", "--insecure-http",
+                  "--command-wait-ms", "30000"},
+                 "listening");
+  api_->Start();
+  const std::vector<std::string> reconcile_args = {
+      "reconcile", "--host",          "host-1",      "--projections", projections,
+      "--vm-dir",  vm_dir_,           "--guest-dir", guest,           "--health-interval-ms",
+      "500",       "--boot-grace-ms", "20000"};
+  auto reconciler = Service("reconcile", reconcile_args);
+  reconciler->Start(std::chrono::seconds(120));
+  ASSERT_FALSE(HasFailure());
+
+  auto reg = PostUntilDecided(
+      "/v1/accounts",
+      R"({"command_id":"reg-1","register_account":{"email":"o@example.com","plan":"PLAN_STANDARD"}})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string account = testing::JsonStringMember(reg.body, "account_id");
+  const std::string base = "/v1/accounts/" + account + "/instances";
+  auto created = PostUntilDecided(
+      base,
+      R"({"command_id":"mk","create_instance":{"instance_id":"ins_vm","name":"bot","spec":{"memory_mib":256,"disk_mib":64}}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string token = testing::JsonStringMember(created.body, "gateway_token");
+  ASSERT_FALSE(token.empty()) << created.body;
+  auto cred = PostUntilDecided(
+      base + "/ins_vm/credentials",
+      R"({"command_id":"cred","set_credential":{"name":"openai","kind":"CREDENTIAL_KIND_MODEL_API_KEY","value":")" +
+          canary + R"("}})");
+  ASSERT_EQ(cred.status, 200) << cred.body;
+  ASSERT_EQ(PostUntilDecided(base + "/ins_vm/start", R"({"command_id":"go"})").status, 200);
+
+  auto observed = [&] {
+    auto r = HttpRequest(api_->port(), "GET", base + "/ins_vm");
+    return testing::JsonStringMember(r.body, "observed_state");
+  };
+  ASSERT_TRUE(WaitFor([&] { return observed() == "VM_STATE_RUNNING"; }, std::chrono::seconds(150)))
+      << observed() << "\n"
+      << testing::ReadFile(dir_.path() / "reconcile.log");
+  std::string vm;
+  for (const auto& e : std::filesystem::directory_iterator(vm_dir_)) {
+    if (e.is_directory()) vm = e.path().string();
+  }
+  ASSERT_FALSE(vm.empty());
+  const auto port = static_cast<uint16_t>(std::stoi(testing::ReadFile(vm + "/port")));
+  const int qemu_pid = std::stoi(testing::ReadFile(vm + "/qemu.pid"));
+  // The guest got the credential the API sealed, opened by the reconciler through the shared
+  // vault (its hash, asked with the gateway token).
+  const std::string sha =
+      testing::Shell("printf '%s' '" + canary + "' | sha256sum | cut -d' ' -f1");
+  auto inside = HttpRequest(port, "GET", "/v1/credentials/openai", "", "",
+                            {{"Authorization", "Bearer " + token}});
+  EXPECT_NE(inside.body.find(sha), std::string::npos) << inside.body;
+
+  // Kill the reconciler while the VM runs: the VM survives and the restarted one adopts it.
+  reconciler->Kill();
+  EXPECT_EQ(::kill(qemu_pid, 0), 0);
+  reconciler->Start(std::chrono::seconds(120));
+  ASSERT_FALSE(HasFailure());
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // several health rounds
+  EXPECT_EQ(::kill(qemu_pid, 0), 0);
+  EXPECT_EQ(std::stoi(testing::ReadFile(vm + "/qemu.pid")), qemu_pid);
+  EXPECT_EQ(observed(), "VM_STATE_RUNNING");
+
+  // Delete: the VM ends and its directory is gone.
+  ASSERT_EQ(PostUntilDecided(base + "/ins_vm/delete", R"({"command_id":"rm"})").status, 200);
+  ASSERT_TRUE(WaitFor([&] { return !std::filesystem::exists(vm); }, std::chrono::seconds(60)));
+  EXPECT_TRUE(WaitFor([&] { return ::kill(qemu_pid, 0) != 0; }, std::chrono::seconds(10)));
+  EXPECT_EQ(reconciler->Stop(), 0);
+  EXPECT_EQ(api_->Stop(), 0);
+
+  // Neither the canary nor the token in any log, data directory or broker file.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
+    if (!entry.is_regular_file()) continue;
+    const std::string bytes = testing::ReadFile(entry.path());
+    EXPECT_EQ(bytes.find(canary), std::string::npos) << entry.path();
+    EXPECT_EQ(bytes.find(token), std::string::npos) << entry.path();
   }
 }
 
