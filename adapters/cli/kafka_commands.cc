@@ -6,6 +6,7 @@
 #include "adapters/cli/commands.h"
 #include "adapters/cli/flags.h"
 #include "adapters/kafka/kafka_admin.h"
+#include "adapters/kafka/kafka_client_config.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
@@ -40,6 +41,7 @@ unclean.leader.election.enable=false, message.timestamp.type=CreateTime.
 
 Flags:
   --bootstrap-servers B        Kafka brokers (default $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS)
+  --kafka-config F             librdkafka properties (TLS, SASL): key=value lines, a 0600 file
   --partitions N               partitions of each topic (default 12; fixed forever)
   --replication-factor N       replicas of each partition (default 3)
   --min-insync-replicas N      replicas that must acknowledge a write (default 2)
@@ -67,6 +69,7 @@ int Failed(const Error& error) {
 
 int Init(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {{"bootstrap-servers"},
+                                   {"kafka-config"},
                                    {"partitions"},
                                    {"replication-factor"},
                                    {"min-insync-replicas"},
@@ -105,7 +108,13 @@ int Init(const std::vector<std::string>& args) {
   auto timeout = flags->GetInt("timeout-ms", 30000, 100, 600000);
   if (!timeout) return Usage(timeout.error().message, kInitHelp);
 
-  auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::milliseconds(*timeout));
+  KafkaProperties properties;
+  if (auto config = flags->Get("kafka-config")) {
+    auto loaded = LoadKafkaClientConfig(*config);
+    if (!loaded) return Usage(loaded.error().message, kInitHelp);
+    properties = std::move(*loaded);
+  }
+  auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::milliseconds(*timeout), properties);
   if (!admin) return Failed(admin.error());
   auto brokers = (*admin)->BrokerCount();
   if (!brokers) return Failed(brokers.error());

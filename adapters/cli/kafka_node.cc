@@ -69,6 +69,7 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
 
   KafkaEventLogOptions log_options;
   log_options.bootstrap_servers = o.bootstrap_servers;
+  log_options.extra_config = o.kafka_config;
   if (o.role == KafkaRole::kProcessor) {
     log_options.transactional_id =
         o.transactional_id.empty() ? DefaultTransactionalId(o.data_dir) : o.transactional_id;
@@ -99,6 +100,7 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
                                       node->metrics_, nullptr, o.processor);
       KafkaGroupOptions group;
       group.bootstrap_servers = o.bootstrap_servers;
+      group.extra_config = o.kafka_config;
       group.group = o.processor.consumer_group;
       group.session_timeout = o.group_session_timeout;
       auto member = KafkaGroupProcessor::Create(*node->processor_, *node->log_, group);

@@ -61,6 +61,8 @@ enum class KafkaRole { kApi, kProcessor, kProjector, kReconciler };
 struct KafkaNodeOptions {
   KafkaRole role = KafkaRole::kApi;
   std::string bootstrap_servers;
+  // The operator's librdkafka properties (TLS, SASL), from --kafka-config.
+  std::vector<std::pair<std::string, std::string>> kafka_config;
   std::filesystem::path data_dir;
   std::optional<std::filesystem::path> master_key_file;
   // processor: the producer's transactional.id, stable across restarts of this processor (a

@@ -7,6 +7,7 @@
 
 #include "adapters/cli/commands.h"
 #include "adapters/cli/kafka_node.h"
+#include "adapters/kafka/kafka_client_config.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
@@ -17,6 +18,10 @@ Common flags:
   --bootstrap-servers H:P[,H:P]
                          the Kafka cluster (default: $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS); its
                          topics must exist (`clawvisor kafka init`)
+  --kafka-config F       librdkafka properties for reaching the cluster (key=value lines:
+                         security.protocol, ssl.*, sasl.*, tuning); a 0600 file of this user,
+                         its values never shown; properties clawvisor's guarantees rest on
+                         (transactions, acks, isolation, groups) are refused
   --data-dir DIR         this process's state directory (default: $CLAWVISOR_DATA_DIR, ...)
   --master-key-file F    the deployment's master key, the same in every process (default:
                          $CLAWVISOR_MASTER_KEY_FILE, else $CREDENTIALS_DIRECTORY/master.key
@@ -79,8 +84,8 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
                                     : role == KafkaRole::kProcessor ? kProcessorHelp
                                                                     : kProjectHelp;
   const std::string help = Help(specific);
-  std::vector<FlagSpec> specs = {
-      {"bootstrap-servers"}, {"data-dir"}, {"master-key-file"}, {"log-level"}, {"help", false}};
+  std::vector<FlagSpec> specs = {{"bootstrap-servers"}, {"kafka-config"}, {"data-dir"},
+                                 {"master-key-file"},   {"log-level"},    {"help", false}};
   if (role == KafkaRole::kApi) {
     specs.push_back({"projections"});
     for (auto& spec : ApiFlagSpecs()) specs.push_back(spec);
@@ -112,6 +117,11 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
     }
   }
   if (options.bootstrap_servers.empty()) return UsageError("--bootstrap-servers is required", help);
+  if (auto config = flags->Get("kafka-config")) {
+    auto properties = LoadKafkaClientConfig(*config);
+    if (!properties) return UsageError(properties.error().message, help);
+    options.kafka_config = std::move(*properties);
+  }
   options.data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
   if (auto metrics = flags->Get("metrics-listen")) {

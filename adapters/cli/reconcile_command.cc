@@ -9,6 +9,7 @@
 #include "adapters/cli/flags.h"
 #include "adapters/cli/kafka_node.h"
 #include "adapters/cli/vm_flags.h"
+#include "adapters/kafka/kafka_client_config.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
@@ -37,6 +38,7 @@ Flags:
                          run on Kafka (default: $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS; unset: the
                          embedded log)
   --projections DIR      on Kafka: this host's projector's read models
+  --kafka-config F       on Kafka: librdkafka properties (TLS, SASL), as for `processor`
   --metrics-listen H:P   on Kafka: serve /metrics, /healthz, /readyz there (plain HTTP)
 )") + std::string(kVmFlagsHelp) +
                           R"(  --log-level L          debug | info | warn | error (default info)
@@ -69,6 +71,11 @@ int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
   const auto projections = flags.Get("projections");
   if (!projections) return Usage("--projections is required on Kafka");
   options.projections_dir = *projections;
+  if (auto config = flags.Get("kafka-config")) {
+    auto properties = LoadKafkaClientConfig(*config);
+    if (!properties) return Usage(properties.error().message);
+    options.kafka_config = std::move(*properties);
+  }
   if (auto metrics = flags.Get("metrics-listen")) {
     auto listen = ParseListen(*metrics);
     if (!listen) return Usage("--metrics-listen: " + listen.error().message);
@@ -99,6 +106,7 @@ int Reconcile(const std::vector<std::string>& args) {
                              {"log-level"},
                              {"bootstrap-servers"},
                              {"projections"},
+                             {"kafka-config"},
                              {"metrics-listen"},
                              {"help", false}});
   auto flags = Flags::Parse(args, specs);

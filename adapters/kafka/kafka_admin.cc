@@ -147,8 +147,9 @@ KafkaAdmin::KafkaAdmin(std::unique_ptr<Handle> handle, std::chrono::milliseconds
 
 KafkaAdmin::~KafkaAdmin() = default;
 
-Result<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Connect(const std::string& bootstrap_servers,
-                                                        std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Connect(
+    const std::string& bootstrap_servers, std::chrono::milliseconds timeout,
+    const std::vector<std::pair<std::string, std::string>>& extra) {
   if (bootstrap_servers.empty()) {
     return MakeError(Errc::kInvalidArgument, "no Kafka bootstrap servers given");
   }
@@ -159,6 +160,12 @@ Result<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Connect(const std::string& boots
       rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     return MakeError(Errc::kInvalidArgument, std::string("kafka config: ") + err);
+  }
+  for (const auto& [key, value] : extra) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return MakeError(Errc::kInvalidArgument, "kafka config: " + key + " refused");
+    }
   }
   auto handle = std::make_unique<Handle>();
   handle->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);

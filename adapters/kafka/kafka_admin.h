@@ -71,8 +71,10 @@ std::vector<std::string> CheckTopic(const KafkaTopicSpec& spec, const KafkaTopic
 
 class KafkaAdmin {
  public:
-  static Result<std::unique_ptr<KafkaAdmin>> Connect(const std::string& bootstrap_servers,
-                                                     std::chrono::milliseconds timeout);
+  // `extra`: the operator's client properties (TLS, SASL; kafka_client_config.h).
+  static Result<std::unique_ptr<KafkaAdmin>> Connect(
+      const std::string& bootstrap_servers, std::chrono::milliseconds timeout,
+      const std::vector<std::pair<std::string, std::string>>& extra = {});
   ~KafkaAdmin();
   KafkaAdmin(const KafkaAdmin&) = delete;
   KafkaAdmin& operator=(const KafkaAdmin&) = delete;

@@ -46,9 +46,18 @@ class KafkaServicesE2eTest : public ::testing::Test {
   void SetUp() override {
     cluster_ = std::make_unique<testing::KafkaCluster>(dir_.path() / "kafka", 1);
     ASSERT_TRUE(cluster_->ok());
-    auto init = testing::RunClawvisor(
-        {"kafka", "init", "--bootstrap-servers", cluster_->bootstrap(), "--partitions",
-         std::to_string(kPartitions), "--replication-factor", "1", "--min-insync-replicas", "1"});
+    // The operator's librdkafka properties reach every client (TLS and SASL go here in
+    // production; this broker is plaintext, so harmless ones).
+    kafka_config_ = dir_.path() / "kafka.properties";
+    std::ofstream(kafka_config_)
+        << "# e2e\nclient.id=clawvisor-e2e\nsocket.keepalive.enable=true\n";
+    std::filesystem::permissions(
+        kafka_config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        std::filesystem::perm_options::replace);
+    auto init = testing::RunClawvisor({"kafka", "init", "--kafka-config", kafka_config_.string(),
+                                       "--bootstrap-servers", cluster_->bootstrap(), "--partitions",
+                                       std::to_string(kPartitions), "--replication-factor", "1",
+                                       "--min-insync-replicas", "1"});
     ASSERT_EQ(init.exit_code, 0) << init.err;
     key_file_ = dir_.path() / "master.key";
     std::ofstream(key_file_)
@@ -59,8 +68,9 @@ class KafkaServicesE2eTest : public ::testing::Test {
 
   std::unique_ptr<ServiceProcess> Service(const std::string& name, std::vector<std::string> args,
                                           const std::string& ready = "ready") {
-    args.insert(args.end(), {"--bootstrap-servers", cluster_->bootstrap(), "--master-key-file",
-                             key_file_.string(), "--data-dir", (dir_.path() / name).string()});
+    args.insert(args.end(), {"--kafka-config", kafka_config_.string(), "--bootstrap-servers",
+                             cluster_->bootstrap(), "--master-key-file", key_file_.string(),
+                             "--data-dir", (dir_.path() / name).string()});
     return std::make_unique<ServiceProcess>(std::move(args), dir_.path() / (name + ".log"), ready);
   }
 
@@ -108,6 +118,7 @@ class KafkaServicesE2eTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<testing::KafkaCluster> cluster_;
   std::filesystem::path key_file_;
+  std::filesystem::path kafka_config_;
   std::unique_ptr<ServiceProcess> api_;
   std::string vm_dir_;
 };
