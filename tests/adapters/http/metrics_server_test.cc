@@ -24,8 +24,7 @@ TEST(MetricsServerTest, ServesMetricsAndProbes) {
 
   auto scraped = HttpRequest(port, "GET", "/metrics");
   EXPECT_EQ(scraped.status, 200);
-  EXPECT_NE(scraped.body.find("clawvisor_test_things_total 1"), std::string::npos)
-      << scraped.body;
+  EXPECT_NE(scraped.body.find("clawvisor_test_things_total 1"), std::string::npos) << scraped.body;
   EXPECT_NE(scraped.headers["content-type"].find("text/plain"), std::string::npos);
   EXPECT_EQ(HttpRequest(port, "GET", "/healthz").status, 200);
   EXPECT_EQ(HttpRequest(port, "GET", "/readyz").status, 503);
