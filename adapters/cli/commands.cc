@@ -172,6 +172,16 @@ Flags:
 
 }  // namespace
 
+void BlockServiceSignals(sigset_t& signals, bool usr1) {
+  // Taken by sigwait on the calling thread; every thread started later inherits the mask.
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  if (usr1) sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
 int UsageError(std::string_view message, std::string_view help) {
   std::cerr << "clawvisor: " << message << "\n\n" << help;
   return kExitUsage;
@@ -440,14 +450,8 @@ int Serve(const std::vector<std::string>& args) {
     options.http->tls = *tls;
   }
 
-  // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
   sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  BlockServiceSignals(signals, /*usr1=*/true);
 
   auto node = EmbeddedNode::Open(options);
   if (!node) return Fail(node.error());

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -40,6 +42,10 @@ int UsageError(std::string_view message, std::string_view help);
 Result<LogLevel> ParseLogLevel(std::string_view s);
 // "HOST:PORT" (HOST may be [v6]; "localhost" becomes 127.0.0.1).
 Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s);
+
+// Blocks SIGINT and SIGTERM (and SIGUSR1 when `usr1`) in this thread and every thread started
+// after it, so a long-running command takes them with sigwait(&signals); ignores SIGPIPE.
+void BlockServiceSignals(sigset_t& signals, bool usr1 = false);
 
 // How an HTTP API listens (serve, api): --insecure-http, --tls-cert, --tls-key.
 struct TransportFlags {

@@ -44,6 +44,17 @@ Status EnsurePrivateDir(const std::filesystem::path& dir) {
   return {};
 }
 
+Status CatchUpProjections(Projector& projector, EventLog& log) {
+  int64_t last_report = 0;
+  return projector.CatchUp(log, [&](int64_t done, int64_t total) {
+    if (done - last_report >= 100'000 || done == total) {
+      last_report = done;
+      Log(LogLevel::kInfo, kComponent, "projections catching up",
+          {{"applied", done}, {"total", total}});
+    }
+  });
+}
+
 Result<AccessServices> MakeAccessServices(Projector& projector, Sealer& vault, Clock& clock,
                                           RandomSource& random, const Argon2Params& argon2) {
   AccessServices access;
@@ -287,15 +298,7 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
 Status EmbeddedNode::Start() {
   const auto started = clock_.Monotonic();
   if (auto ok = processor_->AssignAll(); !ok) return ok;
-  int64_t last_report = 0;
-  auto caught_up = projector_->CatchUp(*log_, [&](int64_t done, int64_t total) {
-    if (done - last_report >= 100'000 || done == total) {
-      last_report = done;
-      Log(LogLevel::kInfo, kComponent, "projections catching up",
-          {{"applied", done}, {"total", total}});
-    }
-  });
-  if (!caught_up) return caught_up;
+  if (auto caught_up = CatchUpProjections(*projector_, *log_); !caught_up) return caught_up;
   processor_thread_ = std::jthread([this](std::stop_token stop) { processor_->Run(stop); });
   projector_thread_ = std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
   export_thread_ = std::jthread([this](std::stop_token stop) { export_worker_->Run(stop); });

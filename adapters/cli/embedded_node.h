@@ -58,6 +58,9 @@ Result<AccessServices> MakeAccessServices(Projector& projector, Sealer& vault, C
 // services with its bearer tokens.
 Status WireHttpAccess(HttpApiOptions& http, AccessServices& access,
                       const std::optional<std::filesystem::path>& service_tokens_file);
+// Catches the read models up with the events topic, logging progress every 100,000 events
+// (serve's and the projector service's start).
+Status CatchUpProjections(Projector& projector, EventLog& log);
 // Creates `dir` if needed and checks that it is a directory of ours (not a symlink), mode 0700.
 Status EnsurePrivateDir(const std::filesystem::path& dir);
 

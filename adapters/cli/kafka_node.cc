@@ -190,19 +190,10 @@ Status KafkaNode::Start() {
     case KafkaRole::kProcessor:
       work_thread_ = std::jthread([this](std::stop_token stop) { group_->Run(stop); });
       break;
-    case KafkaRole::kProjector: {
-      int64_t last_report = 0;
-      auto caught_up = projector_->CatchUp(*log_, [&](int64_t done, int64_t total) {
-        if (done - last_report >= 100'000 || done == total) {
-          last_report = done;
-          Log(LogLevel::kInfo, kComponent, "projections catching up",
-              {{"applied", done}, {"total", total}});
-        }
-      });
-      if (!caught_up) return caught_up;
+    case KafkaRole::kProjector:
+      if (auto caught_up = CatchUpProjections(*projector_, *log_); !caught_up) return caught_up;
       work_thread_ = std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
       break;
-    }
     case KafkaRole::kApi:
       if (auto ok = StartApi(); !ok) return ok;
       break;

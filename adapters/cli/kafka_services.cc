@@ -154,13 +154,8 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
     }
   }
 
-  // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
   sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  BlockServiceSignals(signals);
 
   auto node = KafkaNode::Open(options);
   if (!node) return Fail(node.error());

@@ -54,14 +54,6 @@ std::filesystem::path DataDir(const Flags& flags) {
   return flags.Get("data-dir").value_or(DefaultDataDir().string());
 }
 
-void BlockStopSignals(sigset_t& signals) {
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-}
-
 int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
   KafkaNodeOptions options;
   options.role = KafkaRole::kReconciler;
@@ -85,7 +77,7 @@ int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
   if (!vms) return Usage(vms.error().message);
   options.vms = *vms;
   sigset_t signals;
-  BlockStopSignals(signals);
+  BlockServiceSignals(signals);
   auto node = KafkaNode::Open(options);
   if (!node) return Fail(node.error());
   if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
@@ -145,7 +137,7 @@ int Reconcile(const std::vector<std::string>& args) {
   options.vms = *vms;
 
   sigset_t signals;
-  BlockStopSignals(signals);
+  BlockServiceSignals(signals);
 
   auto node = EmbeddedNode::Open(options);
   if (!node) {
