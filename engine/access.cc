@@ -62,6 +62,12 @@ constexpr std::array kCommandRules = {
     CommandRule{C::kRestoreBackup, kOwner},
     // What a host saw.
     CommandRule{C::kRecordObservation, kReconciler},
+    // Placement (engine/host_registry.h): hosts offer room and take instances; an operator may
+    // also register a host (to shrink it, draining it of new placements).
+    CommandRule{C::kRegisterHost, kReconciler | kOperator},
+    CommandRule{C::kPlaceInstance, kReconciler},
+    CommandRule{C::kRecordPlacement, kReconciler},
+    CommandRule{C::kReleasePlacement, kReconciler},
 };
 
 constexpr std::array kQueryRules = {

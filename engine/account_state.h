@@ -12,6 +12,7 @@
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/events.pb.h"
 #include "engine/clock.h"
+#include "engine/host_registry.h"
 
 namespace clawvisor {
 
@@ -83,6 +84,8 @@ struct AccountState {
   // Audit exports by export id: true once completed. Kept so a completion is accepted once,
   // and only for an export that was requested.
   std::map<std::string, bool> audit_exports;
+  // Only under kHostRegistryAccountId: the hosts and the room they have given out.
+  HostRegistry host_registry;
 
   const InstanceState* FindLiveInstance(const std::string& instance_id) const;
   size_t LiveInstanceCount() const;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/access.h"
+#include "engine/host_registry.h"
 #include "engine/password_service.h"
 #include "engine/sealer.h"
 #include "engine/totp.h"
@@ -338,6 +339,38 @@ Decision RequestAccountErasure(const AccountState& state) {
   return out;
 }
 
+// The host the registry reserved room on records it here (the saga in engine/host_registry.h).
+Decision RecordPlacement(const AccountState& state, const v1::Command& command) {
+  const auto& cmd = command.record_placement();
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  if (!IsValidResourceId(cmd.host_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "host_id is missing or malformed");
+  }
+  if (command.actor().kind() == v1::Actor::KIND_RECONCILER &&
+      command.actor().id() != cmd.host_id()) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED,
+                  "a reconciler may place instances only on itself");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (cmd.revision() != instance->revision) {
+    return Reject(v1::REJECTION_INVALID_STATE,
+                  "placement is for revision " + std::to_string(cmd.revision()) +
+                      ", the instance is at " + std::to_string(instance->revision));
+  }
+  if (!instance->host_id.empty()) {
+    return Reject(v1::REJECTION_INVALID_STATE, instance->host_id == cmd.host_id()
+                                                   ? "the instance is already placed on this host"
+                                                   : "the instance is placed on another host");
+  }
+  auto placed = InstanceEvent(cmd.instance_id());
+  placed.mutable_instance_placed()->set_host_id(cmd.host_id());
+  placed.mutable_instance_placed()->set_revision(cmd.revision());
+  return Events{std::move(placed)};
+}
+
 Decision RecordObservation(const AccountState& state, const v1::RecordObservation& obs) {
   if (!IsValidResourceId(obs.instance_id())) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
@@ -352,6 +385,10 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
     return Reject(v1::REJECTION_INVALID_STATE,
                   "observation is for revision " + std::to_string(obs.revision()) +
                       ", the instance is at " + std::to_string(instance.revision));
+  }
+  // Once placed, only its host speaks for it.
+  if (!instance.host_id.empty() && !obs.host_id().empty() && obs.host_id() != instance.host_id) {
+    return Reject(v1::REJECTION_INVALID_STATE, "the instance is placed on another host");
   }
   Events out;
   if (obs.health_check_failed()) {
@@ -964,6 +1001,14 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
   if (!MayCommand(caller, command.payload_case())) {
     return Reject(v1::REJECTION_PERMISSION_DENIED, "the caller may not do this on this account");
   }
+  // The host registry is decided under a reserved account id that takes host commands only.
+  const bool to_registry = command.account_id() == kHostRegistryAccountId;
+  if (IsHostRegistryCommand(command.payload_case()) != to_registry) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, to_registry
+                                                      ? "the host registry takes only host commands"
+                                                      : "host commands go to the host registry");
+  }
+  if (to_registry) return DecideHostRegistry(state.host_registry, command);
   if (command.payload_case() == v1::Command::kRegisterAccount) {
     return RegisterAccount(state, command.register_account(), now_us, options);
   }
@@ -999,6 +1044,8 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return RequestTransition(state, command.delete_instance().instance_id(), command);
     case v1::Command::kRecordObservation:
       return RecordObservation(state, command.record_observation());
+    case v1::Command::kRecordPlacement:
+      return RecordPlacement(state, command);
     case v1::Command::kChangePassword:
       return ChangePassword(state, command);
     case v1::Command::kLogin:
@@ -1227,6 +1274,12 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
       break;
     case v1::Envelope::kAuditExportCompleted:
       state.audit_exports[event.audit_export_completed().export_id()] = true;
+      break;
+    case v1::Envelope::kHostRegistered:
+    case v1::Envelope::kInstanceScheduled:
+    case v1::Envelope::kInstanceQueued:
+    case v1::Envelope::kPlacementReleased:
+      EvolveHostRegistry(state.host_registry, event);
       break;
     default:
       break;  // audit-only events (logins, rejections, ...) change no decision state

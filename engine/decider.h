@@ -20,13 +20,9 @@
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/events.pb.h"
 #include "engine/account_state.h"
+#include "engine/decision.h"
 
 namespace clawvisor {
-
-struct Rejection {
-  v1::RejectionReason reason = v1::REJECTION_INVALID_ARGUMENT;
-  std::string message;  // for people; never contains a secret or a payload value
-};
 
 // Limits on what an instance may ask for (quotas per instance).
 struct InstanceLimits {
@@ -66,8 +62,6 @@ inline constexpr TimestampUs kLockedForever = INT64_MAX;
 
 // The id of the session whose token has `token_hash` (hex): "ses_" + its first 24 digits.
 std::string SessionIdFor(std::string_view token_hash);
-
-using Decision = std::expected<std::vector<v1::Envelope>, Rejection>;
 
 Decision Decide(const AccountState& state, const v1::Command& command, TimestampUs now_us,
                 const DecideOptions& options = {});

@@ -242,16 +242,22 @@ std::vector<v1::Envelope> Processor::StampAll(std::vector<v1::Envelope> events,
                                               TimestampUs now_us, const std::string& fingerprint) {
   // Versions continue from the state, counting this decision's earlier events per aggregate.
   uint64_t account_version = state.version;
-  std::map<std::string, uint64_t> instance_versions;
+  std::map<std::pair<v1::AggregateType, std::string>, uint64_t> versions;  // instances, hosts
+  auto version_of = [&state](v1::AggregateType type, const std::string& id) -> uint64_t {
+    if (type == v1::AGGREGATE_TYPE_INSTANCE) {
+      auto found = state.instances.find(id);
+      return found == state.instances.end() ? 0 : found->second.version;
+    }
+    auto found = state.host_registry.hosts.find(id);
+    return found == state.host_registry.hosts.end() ? 0 : found->second.version;
+  };
   for (auto& event : events) {
     event.set_event_id(NewUuidV7(now_us, random_));
     event.set_account_id(command.account_id());
-    if (event.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE) {
-      auto [it, inserted] = instance_versions.try_emplace(event.aggregate_id(), 0);
-      if (inserted) {
-        auto found = state.instances.find(event.aggregate_id());
-        it->second = found == state.instances.end() ? 0 : found->second.version;
-      }
+    const v1::AggregateType type = event.aggregate_type();
+    if (type == v1::AGGREGATE_TYPE_INSTANCE || type == v1::AGGREGATE_TYPE_HOST) {
+      auto [it, inserted] = versions.try_emplace({type, event.aggregate_id()}, 0);
+      if (inserted) it->second = version_of(type, event.aggregate_id());
       event.set_aggregate_version(++it->second);
     } else {
       event.set_aggregate_version(++account_version);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "engine/host_registry.h"
 #include "engine/logging.h"
 
 namespace clawvisor {
@@ -52,6 +53,9 @@ Reconciler::Reconciler(VmDriver& driver, CommandService& commands, InstanceSecre
                                   "Observations and timer commands submitted.")),
       gave_up_(metrics.GetCounter("clawvisor_reconciler_gave_up_total",
                                   "Instances left failed or stopped until a new request.")),
+      placement_steps_(metrics.GetCounter(
+          "clawvisor_reconciler_placement_steps_total",
+          "Placement steps submitted (register, ask for room, take, give back).")),
       managed_(metrics.GetGauge("clawvisor_reconciler_managed_instances",
                                 "Instances placed on this host that the reconciler manages.")) {}
 
@@ -105,10 +109,28 @@ void Reconciler::Apply(const v1::Envelope& event) {
     case v1::Envelope::kAccountErased:
       accounts_[account_id].erased = true;
       for (auto& [key, instance] : instances_) {
-        if (key.account_id == account_id) instance.desired = DesiredState::kDeleted;
+        if (key.account_id != account_id) continue;
+        instance.desired = DesiredState::kDeleted;
+        if (Places() && !IsMine(instance) && placements_.contains(key)) Enqueue(key, at, true);
       }
       touch_account(true);
       return;
+    case v1::Envelope::kInstanceScheduled:
+      NotePlacement(event.instance_scheduled(), event.aggregate_id(), at);
+      return;
+    case v1::Envelope::kInstanceQueued:
+      NotePlacement(event.instance_queued(), "", at);
+      return;
+    case v1::Envelope::kPlacementReleased: {
+      auto found = incarnations_.find(event.placement_released().incarnation_id());
+      if (found == incarnations_.end()) return;
+      if (auto held = placements_.find(found->second); held != placements_.end()) {
+        held->second.erase(found->first);
+        if (held->second.empty()) placements_.erase(held);
+      }
+      incarnations_.erase(found);
+      return;
+    }
     default:
       break;
   }
@@ -122,6 +144,7 @@ void Reconciler::Apply(const v1::Envelope& event) {
     fresh.key = key;
     fresh.revision = p.revision();
     fresh.spec = p.spec();
+    fresh.incarnation_id = event.event_id();
     fresh.created_at_us = at;
     if (it != instances_.end()) {
       fresh.host_id.clear();  // a new incarnation is placed anew
@@ -130,7 +153,7 @@ void Reconciler::Apply(const v1::Envelope& event) {
       it = instances_.emplace(key, std::move(fresh)).first;
     }
     UpdateCount();
-    if (IsMine(it->second)) Enqueue(key, at);
+    if (IsMine(it->second) || Places()) Enqueue(key, at);
     return;
   }
   if (it == instances_.end()) return;  // an instance created before the log we read
@@ -190,6 +213,7 @@ void Reconciler::Apply(const v1::Envelope& event) {
     case v1::Envelope::kInstanceDeleted:
       instances_.erase(it);
       UpdateCount();
+      if (Places() && placements_.contains(key)) Enqueue(key, at);  // to give its room back
       return;
     case v1::Envelope::kInstanceActivityObserved:
       instance.last_activity_us = std::max(instance.last_activity_us,
@@ -203,7 +227,15 @@ void Reconciler::Apply(const v1::Envelope& event) {
     default:
       return;
   }
-  if (IsMine(instance)) Enqueue(key, at, urgent);
+  if (IsMine(instance) || (Places() && instance.host_id.empty())) Enqueue(key, at, urgent);
+}
+
+template <typename Payload>
+void Reconciler::NotePlacement(const Payload& p, const std::string& host_id, TimestampUs at) {
+  const VmKey key{p.instance_account_id(), p.instance_id()};
+  placements_[key][p.incarnation_id()] = Placement{p.revision(), host_id};
+  incarnations_[p.incarnation_id()] = key;
+  if (Places()) Enqueue(key, at);
 }
 
 Status Reconciler::Start() {
@@ -225,7 +257,14 @@ Status Reconciler::Start() {
     Enqueue(vm.key, now);  // anything else is an orphan or stale: its reconcile removes it
   }
   for (const auto& [key, instance] : instances_) {
-    if (IsMine(instance)) Enqueue(key, now);
+    if (IsMine(instance) || (Places() && instance.host_id.empty())) Enqueue(key, now);
+  }
+  for (const auto& [key, held] : placements_) Enqueue(key, now);
+  if (Places()) {
+    if (auto registered = RegisterHost(); !registered) {
+      Log(LogLevel::kWarn, kComponent, "could not register the host; retrying at the next resync",
+          {{"host", options_.host_id}, {"error", registered.error().ToString()}});
+    }
   }
   started_ = true;
   next_resync_us_ = now + options_.resync_interval.count();
@@ -241,7 +280,16 @@ Status Reconciler::Start() {
 void Reconciler::Resync() {
   const TimestampUs now = clock_.NowUs();
   for (const auto& [key, instance] : instances_) {
-    if (IsMine(instance)) Enqueue(key, now);
+    if (IsMine(instance) || (Places() && instance.host_id.empty())) Enqueue(key, now);
+  }
+  if (Places()) {
+    for (const auto& [key, held] : placements_) Enqueue(key, now);
+    if (!registered_) {
+      if (auto registered = RegisterHost(); !registered) {
+        Log(LogLevel::kWarn, kComponent, "could not register the host",
+            {{"host", options_.host_id}, {"error", registered.error().ToString()}});
+      }
+    }
   }
   if (auto vms = driver_.List(); vms) {
     for (const VmStatus& vm : *vms) Enqueue(vm.key, now);
@@ -288,6 +336,10 @@ void Reconciler::ReconcileKey(const VmKey& key, TimestampUs now) {
   auto it = instances_.find(key);
   ManagedInstance* instance = it == instances_.end() ? nullptr : &it->second;
   auto outcome = Reconcile(instance, key, now);
+  // Placement after the VM work: room is given back only once the reconcile removed the VM.
+  if (outcome && Places()) {
+    if (auto placed = Place(key); !placed) outcome = std::unexpected(placed.error());
+  }
   // The reconcile may have erased nothing, but look again: Report() can apply nothing itself.
   it = instances_.find(key);
   instance = it == instances_.end() ? nullptr : &it->second;
@@ -300,7 +352,7 @@ void Reconciler::ReconcileKey(const VmKey& key, TimestampUs now) {
   const uint32_t attempt = instance != nullptr ? ++instance->retries : 1;
   Log(LogLevel::kWarn, kComponent, "reconcile failed",
       {{"instance", key.ToString()}, {"attempt", attempt}, {"error", outcome.error().ToString()}});
-  if (instance != nullptr && attempt > options_.max_retries) {
+  if (instance != nullptr && IsMine(*instance) && attempt > options_.max_retries) {
     (void)driver_.Stop(key);  // best effort: a half-started VM must not linger
     GiveUp(*instance,
            "gave up after " + std::to_string(attempt) + " attempts: " + outcome.error().message);
@@ -553,6 +605,108 @@ Result<Reconciler::Outcome> Reconciler::Running(ManagedInstance& instance, const
       {{"instance", key.ToString()}, {"restart", instance.restarts}});
   if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
   return Boot(instance, now);
+}
+
+Status Reconciler::RegisterHost() {
+  v1::Command command;
+  command.set_command_id("register-" + options_.host_id + "-" + std::to_string(clock_.NowUs()));
+  command.set_account_id(std::string(kHostRegistryAccountId));
+  auto* p = command.mutable_register_host();
+  p->set_host_id(options_.host_id);
+  *p->mutable_capacity() = *options_.capacity;
+  auto outcome = SubmitPlacementStep(std::move(command), "register");
+  if (!outcome) return std::unexpected(outcome.error());
+  if (!outcome->accepted()) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "the registry refused the host: " + outcome->message());
+  }
+  registered_ = true;
+  Log(LogLevel::kInfo, kComponent, "host registered",
+      {{"host", options_.host_id},
+       {"vcpus", options_.capacity->vcpus()},
+       {"memory_mib", options_.capacity->memory_mib()},
+       {"disk_mib", options_.capacity->disk_mib()}});
+  return {};
+}
+
+Status Reconciler::Place(const VmKey& key) {
+  auto it = instances_.find(key);
+  const ManagedInstance* instance = it == instances_.end() ? nullptr : &it->second;
+  // Give back the room of every incarnation no longer wanted: this host's own (the reconcile
+  // that just ran removed every VM of this key that the events do not want here), and any
+  // queued one. Room on another host is that host's to give back.
+  if (auto held = placements_.find(key); held != placements_.end()) {
+    const auto placements = held->second;  // a copy: submitting may apply nothing, but be safe
+    for (const auto& [incarnation, placement] : placements) {
+      const bool wanted = instance != nullptr && instance->incarnation_id == incarnation &&
+                          instance->desired != DesiredState::kDeleted;
+      if (wanted || (!placement.host_id.empty() && placement.host_id != options_.host_id)) continue;
+      v1::Command command;
+      command.set_command_id(ReleaseCommandId(incarnation));
+      command.set_account_id(std::string(kHostRegistryAccountId));
+      command.mutable_release_placement()->set_incarnation_id(incarnation);
+      if (auto ok = SubmitPlacementStep(std::move(command), "release"); !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
+  }
+  if (instance == nullptr || instance->desired == DesiredState::kDeleted ||
+      !instance->host_id.empty() || instance->incarnation_id.empty()) {
+    return {};
+  }
+  const Placement* placement = nullptr;
+  if (auto held = placements_.find(key); held != placements_.end()) {
+    if (auto found = held->second.find(instance->incarnation_id); found != held->second.end()) {
+      placement = &found->second;
+    }
+  }
+  v1::Command command;
+  if (placement == nullptr) {  // ask the registry for room
+    command.set_command_id(PlaceCommandId(instance->incarnation_id));
+    command.set_account_id(std::string(kHostRegistryAccountId));
+    auto* p = command.mutable_place_instance();
+    p->set_incarnation_id(instance->incarnation_id);
+    p->set_instance_account_id(key.account_id);
+    p->set_instance_id(key.instance_id);
+    p->set_revision(instance->revision);
+    *p->mutable_spec() = instance->spec;
+  } else if (placement->host_id == options_.host_id) {  // the room is here: take the instance
+    command.set_command_id(RecordPlacementCommandId(instance->incarnation_id));
+    command.set_account_id(key.account_id);
+    auto* p = command.mutable_record_placement();
+    p->set_instance_id(key.instance_id);
+    p->set_revision(instance->revision);
+    p->set_host_id(options_.host_id);
+  } else {
+    return {};  // queued, or another host's to take
+  }
+  auto outcome = SubmitPlacementStep(std::move(command), "place");
+  if (!outcome) return std::unexpected(outcome.error());
+  return {};
+}
+
+Result<v1::CommandOutcome> Reconciler::SubmitPlacementStep(v1::Command command,
+                                                           std::string_view step) {
+  command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  command.mutable_actor()->set_id(options_.host_id);
+  placement_steps_.Inc();
+  auto outcome = commands_.Submit(command, options_.submit_wait);
+  if (!outcome) return outcome;
+  // A refusal is an answer: the step was already taken, or the instance moved on meanwhile.
+  Log(outcome->accepted() ? LogLevel::kInfo : LogLevel::kDebug, kComponent, "placement step",
+      {{"step", step},
+       {"command_id", command.command_id()},
+       {"accepted", outcome->accepted() ? "true" : "false"},
+       {"message", outcome->message()}});
+  return outcome;
+}
+
+std::map<std::string, std::string> Reconciler::PlacementsOf(const VmKey& key) const {
+  std::map<std::string, std::string> out;
+  if (auto held = placements_.find(key); held != placements_.end()) {
+    for (const auto& [incarnation, placement] : held->second) out[incarnation] = placement.host_id;
+  }
+  return out;
 }
 
 Status Reconciler::Report(ManagedInstance& instance, v1::VmState state, std::string_view reason,

@@ -31,6 +31,11 @@
 // the instance's current one is an old incarnation and is destroyed, never adopted. Reports
 // carry the revision, and the decider refuses a stale one.
 //
+// Placement (engine/host_registry.h): with a capacity, the reconciler registers its host at
+// Start() and drives the placement saga: it asks the registry for room for every unplaced
+// instance it sees, records the registry's choice when the choice is its own host, and gives
+// the room back once the incarnation's VM is gone from its host.
+//
 // Re-adoption: Start() lists the driver's VMs: those the events still want are adopted as they
 // are (no reboot); the rest are orphans and are destroyed.
 //
@@ -60,7 +65,10 @@ using std::chrono::microseconds;
 
 struct ReconcilerOptions {
   std::string host_id = "local";
-  // Also manage instances not placed on any host (a single-host `serve`).
+  // What this host offers the host registry; with it the reconciler takes part in placement.
+  // Without it the host registers nothing and runs only what is already placed on it.
+  std::optional<v1::InstanceSpec> capacity;
+  // Tests of the reconcile loop only: manage instances placed on no host as this host's.
   bool adopt_unplaced = false;
   microseconds resync_interval = std::chrono::seconds(30);
   // Health: probe period; failures tolerated while a fresh VM boots; failures before a restart;
@@ -99,6 +107,7 @@ struct ManagedInstance {
   v1::VmState observed = v1::VM_STATE_PENDING;  // as the events record it
   std::string host_id;
   std::string pause_reason;
+  std::string incarnation_id;  // the id of the InstanceCreated event
   TimestampUs created_at_us = 0;
   TimestampUs last_request_us = 0;  // the last start/stop/pause/resume/delete request
   TimestampUs last_activity_us = 0;
@@ -144,6 +153,9 @@ class Reconciler {
   void Resync();
 
   const ManagedInstance* Find(const VmKey& key) const;
+  // The registry's placements of an instance's incarnations that this reconciler has seen:
+  // incarnation id -> host ("" while queued).
+  std::map<std::string, std::string> PlacementsOf(const VmKey& key) const;
   size_t ManagedCount() const { return managed_count_.load(); }
   size_t QueueSize() const { return queue_.size(); }
 
@@ -152,7 +164,19 @@ class Reconciler {
     std::optional<TimestampUs> requeue_at;
   };
 
+  struct Placement {
+    uint64_t revision = 0;
+    std::string host_id;  // "" while queued
+  };
+
   bool IsMine(const ManagedInstance& instance) const;
+  bool Places() const { return options_.capacity.has_value(); }
+  // The placement saga's steps for one instance key (see engine/host_registry.h).
+  Status Place(const VmKey& key);
+  Status RegisterHost();
+  Result<v1::CommandOutcome> SubmitPlacementStep(v1::Command command, std::string_view step);
+  template <typename Payload>
+  void NotePlacement(const Payload& p, const std::string& host_id, TimestampUs at);
   void Enqueue(const VmKey& key, TimestampUs due, bool urgent = false);
   void ReconcileKey(const VmKey& key, TimestampUs now);
   Result<Outcome> Reconcile(ManagedInstance* instance, const VmKey& key, TimestampUs now);
@@ -176,6 +200,9 @@ class Reconciler {
 
   std::map<VmKey, ManagedInstance> instances_;
   std::map<std::string, AccountLifecycle> accounts_;
+  std::map<VmKey, std::map<std::string, Placement>> placements_;  // by incarnation id
+  std::map<std::string, VmKey> incarnations_;                     // incarnation id -> key
+  bool registered_ = false;
   WorkQueue<VmKey> queue_;
   bool started_ = false;
   TimestampUs next_resync_us_ = 0;
@@ -187,6 +214,7 @@ class Reconciler {
   Counter& actions_;
   Counter& reports_;
   Counter& gave_up_;
+  Counter& placement_steps_;
   Gauge& managed_;
 };
 

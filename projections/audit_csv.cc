@@ -91,6 +91,18 @@ class Details {
   std::string& out_;
 };
 
+// InstanceScheduled and InstanceQueued carry the same fields.
+template <typename Payload>
+void Placement(Details& d, const Payload& p) {
+  d.Text("incarnation_id", p.incarnation_id());
+  d.Text("instance_account_id", p.instance_account_id());
+  d.Text("instance_id", p.instance_id());
+  d.Number("revision", p.revision());
+  d.Number("vcpus", p.spec().vcpus());
+  d.Number("memory_mib", p.spec().memory_mib());
+  d.Number("disk_mib", p.spec().disk_mib());
+}
+
 std::string_view ActorKindName(v1::Actor::Kind kind) {
   switch (kind) {
     case v1::Actor::KIND_USER:
@@ -340,6 +352,14 @@ std::string_view AuditAction(v1::Envelope::PayloadCase payload) {
       return "instance.deleted";
     case E::kCommandRejected:
       return "command.rejected";
+    case E::kHostRegistered:
+      return "host.registered";
+    case E::kInstanceScheduled:
+      return "host.instance_scheduled";
+    case E::kInstanceQueued:
+      return "host.instance_queued";
+    case E::kPlacementReleased:
+      return "host.placement_released";
     case E::PAYLOAD_NOT_SET:
       break;
   }
@@ -392,6 +412,9 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
       break;
     case v1::AGGREGATE_TYPE_INSTANCE:
       row[kTargetType] = "instance";
+      break;
+    case v1::AGGREGATE_TYPE_HOST:
+      row[kTargetType] = "host";
       break;
     default:
       row[kTargetType].clear();
@@ -542,6 +565,7 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
     }
     case E::kInstancePlaced:
       d.Text("host_id", event.instance_placed().host_id());
+      d.Number("revision", event.instance_placed().revision());
       break;
     case E::kInstanceStopRequested:
       d.Bool("immediate", event.instance_stop_requested().immediate());
@@ -613,6 +637,22 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
       break;
     case E::kInstanceDeleted:
       d.Number("revision", event.instance_deleted().revision());
+      break;
+    case E::kHostRegistered: {
+      const auto& c = event.host_registered().capacity();
+      d.Number("vcpus", c.vcpus());
+      d.Number("memory_mib", c.memory_mib());
+      d.Number("disk_mib", c.disk_mib());
+      break;
+    }
+    case E::kInstanceScheduled:
+      Placement(d, event.instance_scheduled());
+      break;
+    case E::kInstanceQueued:
+      Placement(d, event.instance_queued());
+      break;
+    case E::kPlacementReleased:
+      d.Text("incarnation_id", event.placement_released().incarnation_id());
       break;
     case E::kCommandRejected: {
       const auto& p = event.command_rejected();

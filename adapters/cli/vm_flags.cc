@@ -1,14 +1,52 @@
 #include "adapters/cli/vm_flags.h"
 
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "engine/decider.h"
+#include "engine/host_registry.h"
 
 namespace clawvisor::cli {
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+// What a host offers by default: 4 vCPUs per hardware thread (agents are mostly idle), 80 % of
+// its memory and 90 % of the file system that holds the VM directories; the rest is the host's.
+v1::InstanceSpec DefaultCapacity(const std::filesystem::path& vm_dir) {
+  v1::InstanceSpec capacity;
+  capacity.set_vcpus(std::max(1u, std::thread::hardware_concurrency()) * 4);
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0) {
+    const uint64_t mib = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / kMiB;
+    capacity.set_memory_mib(
+        static_cast<uint32_t>(std::min<uint64_t>(mib * 8 / 10, kMaxHostMemoryMib)));
+  }
+  std::filesystem::path existing = vm_dir;
+  std::error_code ec;
+  while (!existing.empty() && !std::filesystem::exists(existing, ec))
+    existing = existing.parent_path();
+  struct statvfs fs {};
+  if (!existing.empty() && statvfs(existing.c_str(), &fs) == 0) {
+    const uint64_t mib = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize / kMiB;
+    capacity.set_disk_mib(static_cast<uint32_t>(std::min<uint64_t>(mib * 9 / 10, kMaxHostDiskMib)));
+  }
+  return capacity;
+}
+
+}  // namespace
 
 const std::string_view kVmFlagsHelp =
-    R"(  --host ID              this host's id (serve --vms: default "local"); the reconciler manages the
-                         instances placed on it, and unplaced ones
+    R"(  --host ID              this host's id (serve --vms: default "local"); it registers with the
+                         host registry and runs the instances placed on it
+  --capacity-vcpus N     vCPUs this host offers instances (default 4 per hardware thread)
+  --capacity-memory-mib N  memory it offers (default 80 % of the machine's)
+  --capacity-disk-mib N  disk it offers (default 90 % of the file system under --vm-dir)
   --vm-dir DIR           VM directories, disks and QMP sockets (default DATA_DIR/vms;
                          short: sockets must fit 107 bytes)
   --guest-dir DIR        the test image built by ops/guest/build.sh (kernel,
@@ -22,9 +60,9 @@ const std::string_view kVmFlagsHelp =
 )";
 
 std::vector<FlagSpec> VmFlagSpecs() {
-  return {{"host"},          {"vm-dir"}, {"guest-dir"},          {"guest-kernel"},
-          {"guest-rootfs"},  {"accel"},  {"health-interval-ms"}, {"boot-grace-ms"},
-          {"idle-pause-min"}};
+  return {{"host"},   {"capacity-vcpus"},     {"capacity-memory-mib"}, {"capacity-disk-mib"},
+          {"vm-dir"}, {"guest-dir"},          {"guest-kernel"},        {"guest-rootfs"},
+          {"accel"},  {"health-interval-ms"}, {"boot-grace-ms"},       {"idle-pause-min"}};
 }
 
 Result<EmbeddedNodeOptions::Vms> ParseVmFlags(const Flags& flags,
@@ -34,8 +72,18 @@ Result<EmbeddedNodeOptions::Vms> ParseVmFlags(const Flags& flags,
   if (!IsValidResourceId(vms.reconciler.host_id)) {
     return MakeError(Errc::kInvalidArgument, "--host must be 1..64 of [A-Za-z0-9._:-]");
   }
-  vms.reconciler.adopt_unplaced = true;
   vms.qemu.vm_dir = flags.GetOr("vm-dir", (data_dir / "vms").string());
+  v1::InstanceSpec capacity = DefaultCapacity(vms.qemu.vm_dir);
+  auto vcpus = flags.GetInt("capacity-vcpus", capacity.vcpus(), 0, kMaxHostVcpus);
+  if (!vcpus) return std::unexpected(vcpus.error());
+  auto memory = flags.GetInt("capacity-memory-mib", capacity.memory_mib(), 0, kMaxHostMemoryMib);
+  if (!memory) return std::unexpected(memory.error());
+  auto disk = flags.GetInt("capacity-disk-mib", capacity.disk_mib(), 0, kMaxHostDiskMib);
+  if (!disk) return std::unexpected(disk.error());
+  capacity.set_vcpus(static_cast<uint32_t>(*vcpus));
+  capacity.set_memory_mib(static_cast<uint32_t>(*memory));
+  capacity.set_disk_mib(static_cast<uint32_t>(*disk));
+  vms.reconciler.capacity = capacity;
   if (auto kernel = flags.Get("guest-kernel")) {
     auto rootfs = flags.Get("guest-rootfs");
     if (!rootfs) return MakeError(Errc::kInvalidArgument, "--guest-kernel needs --guest-rootfs");

@@ -154,6 +154,11 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"request_backup", "OA"},
     {"restore_backup", "O"},
     {"record_observation", "R"},
+    // Placement: hosts offer room and take instances; operators may re-register (drain) a host.
+    {"register_host", "RP"},
+    {"place_instance", "R"},
+    {"record_placement", "R"},
+    {"release_placement", "R"},
 };
 const std::map<Query, std::string> kExpectedQueries = {
     {Query::kGetAccount, "OAVP"},     {Query::kListMembers, "OAVP"},

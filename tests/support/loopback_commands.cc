@@ -30,6 +30,7 @@ Result<v1::CommandOutcome> LoopbackCommands::Submit(const v1::Command& command,
   }
   outcome.set_accepted(true);
   for (v1::Envelope& event : *decision) {
+    event.set_event_id("evt-" + std::to_string(history_.size() + 1));
     event.set_account_id(command.account_id());
     event.set_occurred_at_us(now);
     event.set_command_id(command.command_id());
@@ -55,6 +56,7 @@ Result<std::optional<v1::CommandOutcome>> LoopbackCommands::Lookup(std::string_v
 void LoopbackCommands::Inject(v1::Envelope event) {
   std::lock_guard lock(mu_);
   if (event.occurred_at_us() == 0) event.set_occurred_at_us(clock_.NowUs());
+  if (event.event_id().empty()) event.set_event_id("evt-" + std::to_string(history_.size() + 1));
   AccountState& state = accounts_[event.account_id()];
   Evolve(state, event);
   pending_.push_back(event);
