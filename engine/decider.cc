@@ -371,7 +371,8 @@ Decision RecordPlacement(const AccountState& state, const v1::Command& command) 
   return Events{std::move(placed)};
 }
 
-Decision RecordObservation(const AccountState& state, const v1::RecordObservation& obs) {
+Decision RecordObservation(const AccountState& state, const v1::Command& command) {
+  const v1::RecordObservation& obs = command.record_observation();
   if (!IsValidResourceId(obs.instance_id())) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
   }
@@ -386,8 +387,12 @@ Decision RecordObservation(const AccountState& state, const v1::RecordObservatio
                   "observation is for revision " + std::to_string(obs.revision()) +
                       ", the instance is at " + std::to_string(instance.revision));
   }
-  // Once placed, only its host speaks for it.
-  if (!instance.host_id.empty() && !obs.host_id().empty() && obs.host_id() != instance.host_id) {
+  // A host speaks for itself, and once the instance is placed only its host speaks for it.
+  if (command.actor().kind() == v1::Actor::KIND_RECONCILER &&
+      (obs.host_id().empty() || obs.host_id() != command.actor().id())) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED, "a reconciler reports only for its own host");
+  }
+  if (!instance.host_id.empty() && obs.host_id() != instance.host_id) {
     return Reject(v1::REJECTION_INVALID_STATE, "the instance is placed on another host");
   }
   Events out;
@@ -1043,7 +1048,7 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
     case v1::Command::kDeleteInstance:
       return RequestTransition(state, command.delete_instance().instance_id(), command);
     case v1::Command::kRecordObservation:
-      return RecordObservation(state, command.record_observation());
+      return RecordObservation(state, command);
     case v1::Command::kRecordPlacement:
       return RecordPlacement(state, command);
     case v1::Command::kChangePassword:

@@ -76,17 +76,14 @@ v1::Envelope Scheduled(const std::string& host_id, const std::string& incarnatio
 // up smaller ones behind it.
 void ScheduleQueued(const HostRegistry& registry, std::map<std::string, HostState> hosts,
                     std::string_view skip_incarnation, Events& out) {
-  std::vector<const std::pair<const std::string, PlacementState>*> queue;
-  for (const auto& entry : registry.placements) {
-    if (entry.second.host_id.empty() && entry.first != skip_incarnation) queue.push_back(&entry);
-  }
-  std::sort(queue.begin(), queue.end(),
-            [](const auto* a, const auto* b) { return a->second.queue_seq < b->second.queue_seq; });
-  for (const auto* entry : queue) {
-    const std::string* host = ChooseHost(hosts, entry->second.spec);
+  for (const auto& [seq, incarnation] : registry.queue) {
+    if (incarnation == skip_incarnation) continue;
+    auto it = registry.placements.find(incarnation);
+    if (it == registry.placements.end()) continue;
+    const std::string* host = ChooseHost(hosts, it->second.spec);
     if (host == nullptr) continue;
-    Reserve(hosts[*host], entry->second.spec, +1);
-    out.push_back(Scheduled(*host, entry->first, entry->second));
+    Reserve(hosts[*host], it->second.spec, +1);
+    out.push_back(Scheduled(*host, incarnation, it->second));
   }
 }
 
@@ -119,7 +116,14 @@ Decision RegisterHost(const HostRegistry& registry, const v1::Command& command) 
   return out;
 }
 
-Decision PlaceInstance(const HostRegistry& registry, const v1::PlaceInstance& cmd) {
+Decision PlaceInstance(const HostRegistry& registry, const v1::Command& command) {
+  const auto& cmd = command.place_instance();
+  // Only the host itself says an instance runs on it.
+  if (!cmd.running_on_host().empty() && command.actor().kind() == v1::Actor::KIND_RECONCILER &&
+      command.actor().id() != cmd.running_on_host()) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED,
+                  "a reconciler may record only its own host's instances");
+  }
   if (!IsValidResourceId(cmd.incarnation_id())) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "incarnation_id is missing or malformed");
   }
@@ -142,6 +146,12 @@ Decision PlaceInstance(const HostRegistry& registry, const v1::PlaceInstance& cm
   }
   PlacementState placement{
       cmd.instance_account_id(), cmd.instance_id(), cmd.revision(), cmd.spec(), "", 0};
+  if (!cmd.running_on_host().empty()) {  // a fact to record, not a choice to make
+    if (!IsValidResourceId(cmd.running_on_host())) {
+      return Reject(v1::REJECTION_INVALID_ARGUMENT, "running_on_host is malformed");
+    }
+    return Events{Scheduled(cmd.running_on_host(), cmd.incarnation_id(), placement)};
+  }
   if (const std::string* host = ChooseHost(registry.hosts, cmd.spec())) {
     return Events{Scheduled(*host, cmd.incarnation_id(), placement)};
   }
@@ -200,7 +210,7 @@ Decision DecideHostRegistry(const HostRegistry& registry, const v1::Command& com
     case v1::Command::kRegisterHost:
       return RegisterHost(registry, command);
     case v1::Command::kPlaceInstance:
-      return PlaceInstance(registry, command.place_instance());
+      return PlaceInstance(registry, command);
     case v1::Command::kReleasePlacement:
       return ReleasePlacement(registry, command);
     default:
@@ -221,11 +231,15 @@ void EvolveHostRegistry(HostRegistry& registry, const v1::Envelope& event) {
       registry.placements[p.incarnation_id()] =
           PlacementState{p.instance_account_id(), p.instance_id(), p.revision(), p.spec(), "",
                          ++registry.queued_so_far};
+      registry.queue[registry.queued_so_far] = p.incarnation_id();
       break;
     }
     case v1::Envelope::kInstanceScheduled: {
       const auto& p = event.instance_scheduled();
       PlacementState& placement = registry.placements[p.incarnation_id()];
+      if (placement.host_id.empty() && placement.queue_seq != 0) {
+        registry.queue.erase(placement.queue_seq);
+      }
       placement.instance_account_id = p.instance_account_id();
       placement.instance_id = p.instance_id();
       placement.revision = p.revision();
@@ -237,6 +251,7 @@ void EvolveHostRegistry(HostRegistry& registry, const v1::Envelope& event) {
     case v1::Envelope::kPlacementReleased: {
       auto it = registry.placements.find(event.placement_released().incarnation_id());
       if (it == registry.placements.end()) break;
+      if (it->second.host_id.empty()) registry.queue.erase(it->second.queue_seq);
       if (!it->second.host_id.empty())
         Reserve(registry.hosts[it->second.host_id], it->second.spec, -1);
       registry.placements.erase(it);

@@ -63,6 +63,7 @@ struct PlacementState {
 struct HostRegistry {
   std::map<std::string, HostState> hosts;
   std::map<std::string, PlacementState> placements;  // by incarnation id
+  std::map<uint64_t, std::string> queue;             // the queued ones: queue_seq -> incarnation
   uint64_t queued_so_far = 0;
 };
 

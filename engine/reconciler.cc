@@ -128,6 +128,7 @@ void Reconciler::Apply(const v1::Envelope& event) {
         held->second.erase(found->first);
         if (held->second.empty()) placements_.erase(held);
       }
+      deleted_incarnations_.erase(found->first);
       incarnations_.erase(found);
       return;
     }
@@ -200,6 +201,11 @@ void Reconciler::Apply(const v1::Envelope& event) {
       break;
     case v1::Envelope::kInstanceStarted:
       observed(v1::VM_STATE_RUNNING);
+      // As the decider: a host that reported it running holds it (placed before the registry).
+      if (instance.host_id.empty() && !event.instance_started().host_id().empty()) {
+        instance.host_id = event.instance_started().host_id();
+        UpdateCount();
+      }
       break;
     case v1::Envelope::kInstanceStopped:
       observed(v1::VM_STATE_STOPPED);
@@ -211,9 +217,13 @@ void Reconciler::Apply(const v1::Envelope& event) {
       observed(v1::VM_STATE_FAILED);
       break;
     case v1::Envelope::kInstanceDeleted:
+      if (auto held = placements_.find(key);
+          held != placements_.end() && held->second.contains(instance.incarnation_id)) {
+        deleted_incarnations_.insert(instance.incarnation_id);
+        Enqueue(key, at);  // to give its room back
+      }
       instances_.erase(it);
       UpdateCount();
-      if (Places() && placements_.contains(key)) Enqueue(key, at);  // to give its room back
       return;
     case v1::Envelope::kInstanceActivityObserved:
       instance.last_activity_us = std::max(instance.last_activity_us,
@@ -621,6 +631,13 @@ Status Reconciler::RegisterHost() {
                      "the registry refused the host: " + outcome->message());
   }
   registered_ = true;
+  const auto& c = *options_.capacity;
+  if (c.vcpus() == 0 || c.memory_mib() == 0 || c.disk_mib() == 0) {
+    Log(LogLevel::kWarn, kComponent,
+        "this host offers no room in one resource: nothing new is "
+        "placed on it (drained)",
+        {{"host", options_.host_id}});
+  }
   Log(LogLevel::kInfo, kComponent, "host registered",
       {{"host", options_.host_id},
        {"vcpus", options_.capacity->vcpus()},
@@ -632,15 +649,16 @@ Status Reconciler::RegisterHost() {
 Status Reconciler::Place(const VmKey& key) {
   auto it = instances_.find(key);
   const ManagedInstance* instance = it == instances_.end() ? nullptr : &it->second;
-  // Give back the room of every incarnation no longer wanted: this host's own (the reconcile
-  // that just ran removed every VM of this key that the events do not want here), and any
-  // queued one. Room on another host is that host's to give back.
+  // Give back the room of every incarnation the events show is no longer wanted: this host's own
+  // (the reconcile that just ran removed every VM of this key that the events do not want
+  // here), and any queued one. Room on another host is that host's to give back. An
+  // incarnation whose creation this reconciler has not read yet (partitions are read
+  // independently) keeps its room.
   if (auto held = placements_.find(key); held != placements_.end()) {
     const auto placements = held->second;  // a copy: submitting may apply nothing, but be safe
     for (const auto& [incarnation, placement] : placements) {
-      const bool wanted = instance != nullptr && instance->incarnation_id == incarnation &&
-                          instance->desired != DesiredState::kDeleted;
-      if (wanted || (!placement.host_id.empty() && placement.host_id != options_.host_id)) continue;
+      if (!placement.host_id.empty() && placement.host_id != options_.host_id) continue;
+      if (!NoLongerWanted(key, incarnation, placement)) continue;
       v1::Command command;
       command.set_command_id(ReleaseCommandId(incarnation));
       command.set_account_id(std::string(kHostRegistryAccountId));
@@ -651,7 +669,7 @@ Status Reconciler::Place(const VmKey& key) {
     }
   }
   if (instance == nullptr || instance->desired == DesiredState::kDeleted ||
-      !instance->host_id.empty() || instance->incarnation_id.empty()) {
+      instance->incarnation_id.empty()) {
     return {};
   }
   const Placement* placement = nullptr;
@@ -660,8 +678,12 @@ Status Reconciler::Place(const VmKey& key) {
       placement = &found->second;
     }
   }
+  // Placed here before the registry counted room (an upgrade): record the room it uses. The
+  // command id is the ask's, so if the registry did place it, this is answered as a duplicate.
+  const bool unaccounted = instance->host_id == options_.host_id && placement == nullptr;
+  if (!instance->host_id.empty() && !unaccounted) return {};
   v1::Command command;
-  if (placement == nullptr) {  // ask the registry for room
+  if (placement == nullptr) {  // ask the registry for room (or record the room in use)
     command.set_command_id(PlaceCommandId(instance->incarnation_id));
     command.set_account_id(std::string(kHostRegistryAccountId));
     auto* p = command.mutable_place_instance();
@@ -670,6 +692,7 @@ Status Reconciler::Place(const VmKey& key) {
     p->set_instance_id(key.instance_id);
     p->set_revision(instance->revision);
     *p->mutable_spec() = instance->spec;
+    if (unaccounted) p->set_running_on_host(options_.host_id);
   } else if (placement->host_id == options_.host_id) {  // the room is here: take the instance
     command.set_command_id(RecordPlacementCommandId(instance->incarnation_id));
     command.set_account_id(key.account_id);
@@ -683,6 +706,20 @@ Status Reconciler::Place(const VmKey& key) {
   auto outcome = SubmitPlacementStep(std::move(command), "place");
   if (!outcome) return std::unexpected(outcome.error());
   return {};
+}
+
+bool Reconciler::NoLongerWanted(const VmKey& key, const std::string& incarnation,
+                                const Placement& placement) const {
+  if (deleted_incarnations_.contains(incarnation)) return true;
+  if (auto account = accounts_.find(key.account_id);
+      account != accounts_.end() && account->second.erased) {
+    return true;
+  }
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return false;  // not read yet, or deleted (then recorded above)
+  const ManagedInstance& instance = it->second;
+  if (instance.incarnation_id == incarnation) return instance.desired == DesiredState::kDeleted;
+  return instance.revision > placement.revision;  // a newer incarnation of the same id
 }
 
 Result<v1::CommandOutcome> Reconciler::SubmitPlacementStep(v1::Command command,

@@ -47,6 +47,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "clawvisor/v1/events.pb.h"
@@ -173,6 +174,10 @@ class Reconciler {
   bool Places() const { return options_.capacity.has_value(); }
   // The placement saga's steps for one instance key (see engine/host_registry.h).
   Status Place(const VmKey& key);
+  // True once the events show that an incarnation's room is no longer wanted: deleted, its
+  // account erased, or superseded by a newer revision of the same instance id.
+  bool NoLongerWanted(const VmKey& key, const std::string& incarnation,
+                      const Placement& placement) const;
   Status RegisterHost();
   Result<v1::CommandOutcome> SubmitPlacementStep(v1::Command command, std::string_view step);
   template <typename Payload>
@@ -202,6 +207,9 @@ class Reconciler {
   std::map<std::string, AccountLifecycle> accounts_;
   std::map<VmKey, std::map<std::string, Placement>> placements_;  // by incarnation id
   std::map<std::string, VmKey> incarnations_;                     // incarnation id -> key
+  // Incarnations whose InstanceDeleted was folded while they still held room: evidence that
+  // their room may go back (an incarnation merely not seen yet is no such evidence).
+  std::set<std::string> deleted_incarnations_;
   bool registered_ = false;
   WorkQueue<VmKey> queue_;
   bool started_ = false;

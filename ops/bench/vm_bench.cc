@@ -8,6 +8,12 @@
 //     floor: the same driver calls (Inspect + CheckHealth per instance) in a bare loop.
 //  3. The reconciler's memory per managed instance (heap in use, mallinfo2), beside the size of
 //     its ManagedInstance record.
+//  4. Placement decisions per second: PlaceInstance for 10,000 instances on 100 hosts, then
+//     ReleasePlacement of each (the host registry's Decide + Evolve), beside the account
+//     decider's CreateInstance decision for the same instances.
+//
+// Step 1 goes through placement: the in-process reconciler registers its host and takes each
+// instance through the registry before it boots it.
 //
 // Usage: vm_bench [--boots N] [--guest-dir DIR]   (default 3 boots; the image of
 //        ops/guest/build.sh in ~/.cache/clawvisor/guest)
@@ -34,6 +40,8 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/http/ids.h"
 #include "adapters/qemu/qemu_microvm_driver.h"
+#include "engine/decider.h"
+#include "engine/host_registry.h"
 #include "engine/reconciler.h"
 
 namespace clawvisor {
@@ -148,7 +156,11 @@ void BenchBoots(const std::string& guest, int boots) {
   vms.qemu.vm_dir = "/tmp/cvb-" + std::to_string(::getpid());
   vms.qemu.kernel = guest + "/kernel";
   vms.qemu.initrd = guest + "/initramfs.cpio.gz";
-  vms.reconciler.adopt_unplaced = true;
+  v1::InstanceSpec capacity;
+  capacity.set_vcpus(64);
+  capacity.set_memory_mib(65536);
+  capacity.set_disk_mib(1 << 20);
+  vms.reconciler.capacity = capacity;
   vms.reconciler.health_interval = 50ms;
   vms.reconciler.idle_pause_after = 0us;
   options.vms = vms;
@@ -320,6 +332,106 @@ void BenchDecisions(int n) {
   std::printf("   %-44s %10zu bytes\n", "peer: sizeof(ManagedInstance)", sizeof(ManagedInstance));
 }
 
+// Decides `command` on `state` and folds the events in, as the processor does.
+bool DecideAndApply(AccountState& state, v1::Command& command, int64_t n) {
+  command.set_command_id("c-" + std::to_string(n));
+  auto decision = Decide(state, command, 1'700'000'000'000'000);
+  if (!decision) return false;
+  for (auto& e : *decision) {
+    e.set_account_id(state.account_id);
+    e.set_event_id("e-" + std::to_string(n));
+    Evolve(state, e);
+  }
+  return true;
+}
+
+void BenchPlacement(int n) {
+  constexpr int kHosts = 100;
+  AccountState registry;
+  registry.account_id = std::string(kHostRegistryAccountId);
+  v1::Actor host;
+  host.set_kind(v1::Actor::KIND_RECONCILER);
+  int64_t seq = 0;
+  for (int h = 0; h < kHosts; ++h) {
+    v1::Command c;
+    c.set_account_id(registry.account_id);
+    host.set_id("host-" + std::to_string(h));
+    *c.mutable_actor() = host;
+    c.mutable_register_host()->set_host_id(host.id());
+    c.mutable_register_host()->mutable_capacity()->set_vcpus(256);
+    c.mutable_register_host()->mutable_capacity()->set_memory_mib(262144);
+    c.mutable_register_host()->mutable_capacity()->set_disk_mib(1 << 22);
+    (void)DecideAndApply(registry, c, ++seq);
+  }
+  std::printf("\n4. Placement decisions, %d instances on %d hosts, one thread\n", n, kHosts);
+  host.set_id("host-0");
+  auto t0 = Clock::now();
+  int placed = 0;
+  for (int i = 0; i < n; ++i) {
+    v1::Command c;
+    c.set_account_id(registry.account_id);
+    *c.mutable_actor() = host;
+    auto* p = c.mutable_place_instance();
+    p->set_incarnation_id("inc-" + std::to_string(i));
+    p->set_instance_account_id("acc-" + std::to_string(i % 1000));
+    p->set_instance_id("ins-" + std::to_string(i));
+    p->set_revision(1);
+    p->mutable_spec()->set_vcpus(1);
+    p->mutable_spec()->set_memory_mib(512);
+    p->mutable_spec()->set_disk_mib(1024);
+    placed += DecideAndApply(registry, c, ++seq) ? 1 : 0;
+  }
+  double s = Seconds(Clock::now() - t0);
+  std::printf("   %-44s %10.0f /s  (%d placed)\n", "PlaceInstance (choose a host, reserve)",
+              placed / s, placed);
+  t0 = Clock::now();
+  int released = 0;
+  for (int i = 0; i < n; ++i) {
+    v1::Command c;
+    c.set_account_id(registry.account_id);
+    const auto& placement = registry.host_registry.placements.at("inc-" + std::to_string(i));
+    host.set_id(placement.host_id);
+    *c.mutable_actor() = host;
+    c.mutable_release_placement()->set_incarnation_id("inc-" + std::to_string(i));
+    released += DecideAndApply(registry, c, ++seq) ? 1 : 0;
+  }
+  s = Seconds(Clock::now() - t0);
+  std::printf("   %-44s %10.0f /s  (%d released)\n", "ReleasePlacement (give back, scan queue)",
+              released / s, released);
+
+  // The peer: the account decider's own decision for the same instances (1000 accounts).
+  std::map<std::string, AccountState> accounts;
+  v1::Actor web;
+  web.set_kind(v1::Actor::KIND_SERVICE);
+  web.set_id("web");
+  web.set_role(v1::ROLE_OWNER);
+  for (int a = 0; a < 1000; ++a) {
+    AccountState& account = accounts["acc-" + std::to_string(a)];
+    account.account_id = "acc-" + std::to_string(a);
+    v1::Command reg;
+    reg.set_account_id(account.account_id);
+    *reg.mutable_actor() = web;
+    reg.mutable_register_account()->set_email("o@example.com");
+    (void)DecideAndApply(account, reg, ++seq);
+  }
+  t0 = Clock::now();
+  int created = 0;
+  for (int i = 0; i < n; ++i) {
+    AccountState& account = accounts["acc-" + std::to_string(i % 1000)];
+    v1::Command c;
+    c.set_account_id(account.account_id);
+    *c.mutable_actor() = web;
+    auto* p = c.mutable_create_instance();
+    p->set_instance_id("ins-" + std::to_string(i));
+    p->set_name("agent");
+    p->set_gateway_token("tokenFromTheApi_0123456789abcdef");
+    created += DecideAndApply(account, c, ++seq) ? 1 : 0;
+  }
+  s = Seconds(Clock::now() - t0);
+  std::printf("   %-44s %10.0f /s  (%d created)\n", "peer: CreateInstance (account decider)",
+              created / s, created);
+}
+
 }  // namespace
 }  // namespace clawvisor
 
@@ -334,6 +446,7 @@ int main(int argc, char** argv) {
   }
   std::printf("vm_bench: reconciler figures beside peers measured in the same run\n");
   clawvisor::BenchDecisions(10'000);
+  clawvisor::BenchPlacement(10'000);
   if (boots > 0) clawvisor::BenchBoots(guest, boots);
   return 0;
 }

@@ -219,7 +219,7 @@ TEST_F(DeciderTest, ObservationsAreLevelTriggeredAndRevisionChecked) {
   auto* o = obs.mutable_record_observation();
   o->set_instance_id("i1");
   o->set_revision(1);
-  o->set_host_id("h1");
+  o->set_host_id("host-1");
   o->set_state(v1::VM_STATE_RUNNING);
   auto d = Apply(obs);
   ASSERT_TRUE(d.has_value());
@@ -258,6 +258,7 @@ TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
   *obs.mutable_actor() = Kind(v1::Actor::KIND_RECONCILER, "host-1");
   obs.mutable_record_observation()->set_instance_id("i1");
   obs.mutable_record_observation()->set_revision(1);
+  obs.mutable_record_observation()->set_host_id("host-1");
   obs.mutable_record_observation()->set_state(v1::VM_STATE_DELETED);
   EXPECT_EQ(Decide(state_, obs, kNow).error().reason, v1::REJECTION_INVALID_STATE);
   auto del = Cmd("d");

@@ -311,6 +311,16 @@ TEST(RecordPlacementTest, PlacesOnceForTheCurrentRevision) {
   auto elsewhere = apply(observed, HostActor("host-b"));
   ASSERT_FALSE(elsewhere);
   EXPECT_EQ(elsewhere.error().reason, v1::REJECTION_INVALID_STATE);
+  // A reconciler reports for its own host only, and names it.
+  auto other_host = apply(observed, HostActor("host-a"));
+  ASSERT_FALSE(other_host);
+  EXPECT_EQ(other_host.error().reason, v1::REJECTION_PERMISSION_DENIED);
+  obs->clear_host_id();
+  auto anonymous = apply(observed, HostActor("host-a"));
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().reason, v1::REJECTION_PERMISSION_DENIED);
+  obs->set_host_id("host-a");
+  EXPECT_TRUE(apply(observed, HostActor("host-a")));
 }
 
 class FakeSecrets final : public InstanceSecrets {
@@ -525,6 +535,63 @@ TEST_F(PlacementSagaTest, InstancesWaitForAHostAndARestartPlacesNothingTwice) {
   // Only the restart's own registration was added.
   EXPECT_EQ(commands_.history().size(), events_before + 1);
   EXPECT_EQ(Registry().hosts.at("host-b").placed, 2u);
+}
+
+// Partitions are read independently: a host that has read the registry's events but not yet the
+// account's InstanceCreated must not take "unknown" for "unwanted" and give the room back.
+TEST_F(PlacementSagaTest, AHostBehindOnTheLogKeepsTheRoomOfInstancesItHasNotSeenCreated) {
+  AddHost("host-a", Spec(4, 256, 1000));
+  const VmKey key = CreateAndStart("ins-1", 512);  // too big: queued
+  Run(3s);
+  ASSERT_EQ(Count(v1::Envelope::kInstanceQueued), 1);
+
+  // host-c has read only the registry's partition so far.
+  auto late = std::make_unique<Host>();
+  late->id = "host-c";
+  late->reconciler =
+      std::make_unique<Reconciler>(late->driver, commands_, secrets_, clock_, late->metrics,
+                                   HostOptions("host-c", Spec(0, 0, 0)));
+  for (const auto& e : commands_.history()) {
+    if (e.account_id() == kRegistry) late->reconciler->Apply(e);
+  }
+  ASSERT_TRUE(late->reconciler->Start().has_value());
+  clock_.Advance(1s);
+  late->reconciler->RunDue();
+  EXPECT_EQ(Count(v1::Envelope::kPlacementReleased), 0);
+  EXPECT_EQ(Registry().placements.size(), 1u);
+  for (const auto& c : commands_.submitted()) EXPECT_FALSE(c.has_release_placement());
+
+  // A host with room arrives: the waiting instance runs there.
+  AddHost("host-b", Spec(4, 1024, 1000));
+  Run(3s);
+  EXPECT_EQ(RunningOn(key), std::vector<std::string>{"host-b"});
+}
+
+// An instance that ran on a host before the registry counted room (an upgrade) has its room
+// recorded on that host, not a second placement.
+TEST_F(PlacementSagaTest, AnInstanceRunningBeforePlacementExistedIsCountedWhereItRuns) {
+  const VmKey key = CreateAndStart("ins-1", 512);
+  v1::Command report;  // what a host of the previous release recorded
+  report.set_command_id("obs-legacy");
+  report.set_account_id("acc-1");
+  report.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  report.mutable_actor()->set_id("host-a");
+  auto* obs = report.mutable_record_observation();
+  obs->set_instance_id("ins-1");
+  obs->set_revision(1);
+  obs->set_host_id("host-a");
+  obs->set_state(v1::VM_STATE_RUNNING);
+  ASSERT_TRUE(commands_.Submit(report, 0ms)->accepted());
+  ASSERT_EQ(PlacedOn(key), "host-a");
+
+  AddHost("host-b", Spec(4, 4096, 1000));  // more room, but the instance is on host-a
+  AddHost("host-a", Spec(4, 256, 1000));   // less than the instance uses: recorded all the same
+  Run(3s);
+  EXPECT_EQ(Registry().hosts.at("host-a").placed, 1u);
+  EXPECT_EQ(Registry().hosts.at("host-a").used_memory_mib, 512u);
+  EXPECT_EQ(Registry().hosts.at("host-b").placed, 0u);
+  EXPECT_EQ(RunningOn(key), std::vector<std::string>{"host-a"});
+  EXPECT_EQ(Count(v1::Envelope::kInstancePlaced), 0);
 }
 
 }  // namespace

@@ -304,7 +304,9 @@ TEST_F(ProcessorTest, TruncatedStringsStayValidUtf8) {
   obs.set_command_id("o1");
   obs.set_account_id("acc_1");
   obs.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  obs.mutable_actor()->set_id("host-1");
   auto* o = obs.mutable_record_observation();
+  o->set_host_id("host-1");
   o->set_instance_id("ins_1");
   o->set_revision(1);
   o->set_state(v1::VM_STATE_FAILED);

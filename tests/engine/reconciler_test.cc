@@ -457,8 +457,9 @@ TEST_F(ReconcilerTest, IdleInstanceIsPausedAndResumedOnActivity) {
   // Activity (as a host reports it) wakes it.
   v1::Command activity;
   activity.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
-  activity.mutable_actor()->set_id("host-1");
+  activity.mutable_actor()->set_id("host-a");
   auto* obs = activity.mutable_record_observation();
+  obs->set_host_id("host-a");
   obs->set_instance_id("ins-1");
   obs->set_revision(1);
   obs->set_last_activity_us(clock_.NowUs());

@@ -21,6 +21,7 @@
 #include "adapters/kafka/kafka_event_log.h"
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
+#include "engine/host_registry.h"
 #include "engine/partitioner.h"
 #include "events/codec.h"
 #include "projections/shared_vault_store.h"
@@ -87,6 +88,28 @@ class KafkaServicesE2eTest : public ::testing::Test {
       if (r.status != 202 || std::chrono::steady_clock::now() > deadline) return r;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
+  }
+
+  // Every committed event of the events topic, partition by partition.
+  std::vector<v1::Envelope> ReadAllEvents() {
+    std::vector<v1::Envelope> out;
+    KafkaEventLogOptions options;
+    options.bootstrap_servers = cluster_->bootstrap();
+    auto reader = KafkaEventLog::Open(options);
+    EXPECT_TRUE(reader) << reader.error().ToString();
+    if (!reader) return out;
+    for (int32_t p = 0; p < kPartitions; ++p) {
+      for (int64_t next = 0;;) {
+        auto records = (*reader)->Read({std::string(kEventsTopic), p}, next, 1000);
+        EXPECT_TRUE(records) << records.error().ToString();
+        if (!records || records->empty()) break;
+        for (const Record& r : *records) {
+          if (auto e = DecodeEnvelope(r.value)) out.push_back(std::move(*e));
+          next = r.offset + 1;
+        }
+      }
+    }
+    return out;
   }
 
   void TearDown() override {
@@ -373,6 +396,12 @@ TEST_F(KafkaServicesE2eTest, ReconcilerServiceDrivesAMicroVmOverKafka) {
       "500",       "--boot-grace-ms", "20000"};
   auto reconciler = Service("reconcile", reconcile_args);
   reconciler->Start(std::chrono::seconds(120));
+  // A second host, too small for the instance: the registry must place it on host-1.
+  const std::string small_vm_dir = vm_dir_ + "-h2";
+  auto small_host = Service(
+      "reconcile-2", {"reconcile", "--host", "host-2", "--projections", projections, "--vm-dir",
+                      small_vm_dir, "--guest-dir", guest, "--capacity-memory-mib", "128"});
+  small_host->Start(std::chrono::seconds(120));
   ASSERT_FALSE(HasFailure());
 
   auto reg = PostUntilDecided(
@@ -406,6 +435,10 @@ TEST_F(KafkaServicesE2eTest, ReconcilerServiceDrivesAMicroVmOverKafka) {
     if (e.is_directory()) vm = e.path().string();
   }
   ASSERT_FALSE(vm.empty());
+  EXPECT_EQ(
+      testing::JsonStringMember(HttpRequest(api_->port(), "GET", base + "/ins_vm").body, "host_id"),
+      "host-1");
+  EXPECT_TRUE(!std::filesystem::exists(small_vm_dir) || std::filesystem::is_empty(small_vm_dir));
   const auto port = static_cast<uint16_t>(std::stoi(testing::ReadFile(vm + "/port")));
   const int qemu_pid = std::stoi(testing::ReadFile(vm + "/qemu.pid"));
   // The guest got the credential the API sealed, opened by the reconciler through the shared
@@ -430,6 +463,31 @@ TEST_F(KafkaServicesE2eTest, ReconcilerServiceDrivesAMicroVmOverKafka) {
   ASSERT_EQ(PostUntilDecided(base + "/ins_vm/delete", R"({"command_id":"rm"})").status, 200);
   ASSERT_TRUE(WaitFor([&] { return !std::filesystem::exists(vm); }, std::chrono::seconds(60)));
   EXPECT_TRUE(WaitFor([&] { return ::kill(qemu_pid, 0) != 0; }, std::chrono::seconds(10)));
+
+  // The host registry's trail: both hosts registered (host-1 twice: it restarted), the instance
+  // scheduled once, on host-1, and its room given back after the delete.
+  auto registry_events = [&] {
+    std::map<std::string, std::vector<v1::Envelope>> by_type;
+    for (const v1::Envelope& e : ReadAllEvents()) {
+      if (e.account_id() == kHostRegistryAccountId) {
+        by_type[std::string(EventTypeName(e))].push_back(e);
+      }
+    }
+    return by_type;
+  };
+  ASSERT_TRUE(WaitFor([&] { return registry_events()["placement_released"].size() == 1; },
+                      std::chrono::seconds(60)));
+  auto trail = registry_events();
+  std::map<std::string, int> registered;
+  for (const auto& e : trail["host_registered"]) ++registered[e.aggregate_id()];
+  EXPECT_EQ(registered["host-1"], 2);
+  EXPECT_EQ(registered["host-2"], 1);
+  ASSERT_EQ(trail["instance_scheduled"].size(), 1u);
+  EXPECT_EQ(trail["instance_scheduled"][0].aggregate_id(), "host-1");
+  EXPECT_EQ(trail["instance_scheduled"][0].instance_scheduled().instance_account_id(), account);
+  EXPECT_TRUE(trail["instance_queued"].empty());
+  EXPECT_EQ(small_host->Stop(), 0);
+  std::filesystem::remove_all(small_vm_dir);
   EXPECT_EQ(reconciler->Stop(), 0);
   EXPECT_EQ(api_->Stop(), 0);
 

@@ -123,6 +123,12 @@ TEST_F(VmServeTest, CommandsDriveARealMicroVmAndTheCanaryStaysInside) {
   ASSERT_FALSE(vm.empty());
   const auto port = static_cast<uint16_t>(std::stoi(ReadFile(vm + "/port")));
   const int qemu_pid = std::stoi(ReadFile(vm + "/qemu.pid"));
+  // serve registered its host, and the registry placed the instance on it.
+  EXPECT_EQ(
+      JsonStringMember(
+          HttpRequest(serve_->port(), "GET", "/v1/accounts/" + account_ + "/instances/ins_vm").body,
+          "host_id"),
+      "host-1");
 
   // The guest serves the gateway contract with the token the API showed once.
   EXPECT_EQ(HttpRequest(port, "GET", "/healthz").status, 200);
