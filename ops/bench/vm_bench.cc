@@ -112,9 +112,19 @@ double RawBoot(qemu::QemuMicrovmDriver& driver, const std::string& dir, int i) {
   return took;
 }
 
+// The web tier acting as the account's owner, as the HTTP API would stamp it.
+v1::Actor WebTierOwner() {
+  v1::Actor web;
+  web.set_kind(v1::Actor::KIND_SERVICE);
+  web.set_id("web");
+  web.set_role(v1::ROLE_OWNER);
+  return web;
+}
+
 double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
   const std::string id = "b" + std::to_string(i);
   v1::Command create;
+  *create.mutable_actor() = WebTierOwner();
   create.set_command_id("mk-" + id);
   create.set_account_id(account);
   create.mutable_create_instance()->set_instance_id(id);
@@ -128,6 +138,7 @@ double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
     return -1;
   }
   v1::Command start;
+  *start.mutable_actor() = WebTierOwner();
   start.set_command_id("go-" + id);
   start.set_account_id(account);
   start.mutable_start_instance()->set_instance_id(id);
@@ -140,6 +151,7 @@ double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
   }
   const double took = Seconds(Clock::now() - t0);
   v1::Command del;
+  *del.mutable_actor() = WebTierOwner();
   del.set_command_id("rm-" + id);
   del.set_account_id(account);
   del.mutable_delete_instance()->set_instance_id(id);
@@ -170,13 +182,15 @@ void BenchBoots(const std::string& guest, int boots) {
     return;
   }
   v1::Command reg;
+  *reg.mutable_actor() = WebTierOwner();
   reg.set_command_id("reg-bench");
   reg.mutable_register_account()->set_email("bench@example.com");
   reg.mutable_register_account()->set_plan(v1::PLAN_STANDARD);
   reg.set_account_id(DeriveAccountId(reg.command_id()));
   auto outcome = (*node)->commands().Submit(reg, 10s);
   if (!outcome || !outcome->accepted()) {
-    std::fprintf(stderr, "vm_bench: registration refused\n");
+    std::fprintf(stderr, "vm_bench: registration refused: %s\n",
+                 outcome ? outcome->message().c_str() : outcome.error().ToString().c_str());
     return;
   }
   const std::string account = outcome->account_id();
