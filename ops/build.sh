@@ -4,5 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+# Room for the release, ASan and TSan objects of a whole tree (ccache's 5 GB default evicts one
+# configuration while the next builds, so every CI run recompiled all three).
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-12G}
 cmake -S . -B "$BUILD_DIR" -G Ninja "$@" >/dev/null
 ninja -C "$BUILD_DIR"
