@@ -7,5 +7,8 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 # Room for the release, ASan and TSan objects of a whole tree (ccache's 5 GB default evicts one
 # configuration while the next builds, so every CI run recompiled all three).
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-12G}
+# With -g, ccache hashes the working directory by default, so a fresh clone never hit the cache;
+# debug info may then name another checkout's build directory (sources stay relative).
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 cmake -S . -B "$BUILD_DIR" -G Ninja "$@" >/dev/null
 ninja -C "$BUILD_DIR"
