@@ -377,9 +377,14 @@ TEST_F(MicroVmTest, FailingHealthFullDiskAndCrash) {
 
   ASSERT_TRUE(RunUntil(
       [&] {
+        // The crash is recorded either way the reconciler meets it first: QEMU's exit
+        // (InstanceFailed, "exited") or, on a loaded host where the panic takes longer to end
+        // QEMU than K health probes take, the failing probes (InstanceHealthCheckFailed).
         return Observed(sick) == v1::VM_STATE_STOPPED && Observed(full) == v1::VM_STATE_STOPPED &&
-               Count(v1::Envelope::kInstanceFailed, "crash") >= 1 &&
-               Count(v1::Envelope::kInstanceStarted, "crash") >= 1 &&
+               Count(v1::Envelope::kInstanceFailed, "crash") +
+                       Count(v1::Envelope::kInstanceHealthCheckFailed, "crash") >=
+                   1 &&
+               Boots(crash) >= 2 && Count(v1::Envelope::kInstanceStarted, "crash") >= 1 &&
                Observed(crash) == v1::VM_STATE_RUNNING;
       },
       180s))
@@ -395,7 +400,9 @@ TEST_F(MicroVmTest, FailingHealthFullDiskAndCrash) {
   EXPECT_EQ(Count(v1::Envelope::kInstanceQuotaExceeded, "full"), 1);
   EXPECT_TRUE(fs::exists(driver_->DirOf(full) + "/disk.img"));
 
-  EXPECT_NE(LastReason(v1::Envelope::kInstanceFailed, "crash").find("exited"), std::string::npos);
+  if (Count(v1::Envelope::kInstanceFailed, "crash") > 0) {
+    EXPECT_NE(LastReason(v1::Envelope::kInstanceFailed, "crash").find("exited"), std::string::npos);
+  }
   EXPECT_GE(Boots(crash), 2);
   EXPECT_NE(ReadFile(driver_->DirOf(crash) + "/serial.log").find("clawvisor-guest: crashing"),
             std::string::npos);
