@@ -102,8 +102,8 @@ Decision RegisterHost(const HostRegistry& registry, const v1::Command& command) 
     return Reject(v1::REJECTION_PERMISSION_DENIED, "a reconciler may register only its own host");
   }
   const auto& capacity = cmd.capacity();
-  if (capacity.vcpus() > kMaxHostVcpus || capacity.memory_mib() > kMaxHostMemoryMib ||
-      capacity.disk_mib() > kMaxHostDiskMib) {
+  // (Disk needs no bound here: any uint32 number of MiB is a disk some host may have.)
+  if (capacity.vcpus() > kMaxHostVcpus || capacity.memory_mib() > kMaxHostMemoryMib) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT, "capacity is larger than any host can offer");
   }
   Events out;

@@ -12,6 +12,7 @@
 #include "engine/reconciler.h"
 #include "tests/support/fake_vm_driver.h"
 #include "tests/support/loopback_commands.h"
+#include "tests/support/test_values.h"
 
 namespace clawvisor {
 namespace {
@@ -180,10 +181,7 @@ TEST_F(HostRegistryTest, RefusesWhatWouldBreakTheBooks) {
   // Users, the web tier and timers have no say over hosts.
   v1::Command reg;
   reg.mutable_register_host()->set_host_id("host-x");
-  v1::Actor web;
-  web.set_kind(v1::Actor::KIND_SERVICE);
-  web.set_id("web");
-  web.set_role(v1::ROLE_OWNER);
+  const v1::Actor web = WebTierOwner();
   auto denied = Do(reg, web);
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().reason, v1::REJECTION_PERMISSION_DENIED);
@@ -268,17 +266,14 @@ TEST(RecordPlacementTest, PlacesOnceForTheCurrentRevision) {
     }
     return d;
   };
-  v1::Actor web;
-  web.set_kind(v1::Actor::KIND_SERVICE);
-  web.set_id("web");
-  web.set_role(v1::ROLE_OWNER);
+  const v1::Actor web = WebTierOwner();
   v1::Command reg;
   reg.mutable_register_account()->set_email("o@example.com");
   ASSERT_TRUE(apply(reg, web));
   v1::Command create;
   create.mutable_create_instance()->set_instance_id("ins-1");
   create.mutable_create_instance()->set_name("agent");
-  create.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
+  create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
   ASSERT_TRUE(apply(create, web));
 
   auto place = [](uint64_t revision, const std::string& host) {
@@ -393,9 +388,7 @@ class PlacementSagaTest : public ::testing::Test {
   v1::CommandOutcome Do(v1::Command c) {
     c.set_command_id("c-" + std::to_string(++seq_));
     c.set_account_id("acc-1");
-    c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
-    c.mutable_actor()->set_id("web");
-    c.mutable_actor()->set_role(v1::ROLE_OWNER);
+    *c.mutable_actor() = WebTierOwner();
     auto out = commands_.Submit(c, 0ms);
     EXPECT_TRUE(out.has_value());
     return *out;
@@ -405,7 +398,7 @@ class PlacementSagaTest : public ::testing::Test {
     c.mutable_create_instance()->set_instance_id(id);
     c.mutable_create_instance()->set_name(id);
     *c.mutable_create_instance()->mutable_spec() = Spec(1, memory_mib, 64);
-    c.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
+    c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
     EXPECT_TRUE(Do(c).accepted());
     v1::Command s;
     s.mutable_start_instance()->set_instance_id(id);
