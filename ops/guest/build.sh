@@ -20,7 +20,10 @@ fi
 kver=${kernel#/boot/vmlinuz-}
 moddir=/lib/modules/$kver/kernel
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx nc || {
+# The applet list is read whole before it is searched: `busybox --list | grep -q` under pipefail
+# fails at random when grep stops reading early and busybox dies of SIGPIPE.
+applets=$([ -x "$busybox" ] && "$busybox" --list || true)
+grep -qx nc <<<"$applets" || {
   echo "guest: busybox-static is missing: run ops/install-deps.sh" >&2; exit 69; }
 
 # The order matters: each module needs the ones before it (design D7).
@@ -54,11 +57,12 @@ trap 'rm -rf "$work"' EXIT
 root=$work/root
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,data,etc,lib/modules}
 cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
+for applet in $applets; do
   [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 for m in "${modules[@]}"; do
-  src=$(ls "$moddir/$m".ko* | head -1)
+  candidates=("$moddir/$m".ko*)
+  src=${candidates[0]}
   case "$src" in
     *.ko.xz) xz -dc "$src" > "$root/lib/modules/$(basename "$m").ko" ;;
     *.ko.zst) zstd -dcq "$src" > "$root/lib/modules/$(basename "$m").ko" ;;
