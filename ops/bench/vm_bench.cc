@@ -43,6 +43,7 @@
 #include "engine/decider.h"
 #include "engine/host_registry.h"
 #include "engine/reconciler.h"
+#include "tests/support/test_values.h"
 
 namespace clawvisor {
 namespace {
@@ -110,15 +111,6 @@ double RawBoot(qemu::QemuMicrovmDriver& driver, const std::string& dir, int i) {
   ::waitpid(pid, nullptr, 0);
   (void)driver.Destroy(spec.key);
   return took;
-}
-
-// The web tier acting as the account's owner, as the HTTP API would stamp it.
-v1::Actor WebTierOwner() {
-  v1::Actor web;
-  web.set_kind(v1::Actor::KIND_SERVICE);
-  web.set_id("web");
-  web.set_role(v1::ROLE_OWNER);
-  return web;
 }
 
 double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {

@@ -10,6 +10,7 @@
 #include "engine/decider.h"
 #include "engine/host_registry.h"
 #include "engine/reconciler.h"
+#include "tests/support/fake_instance_secrets.h"
 #include "tests/support/fake_vm_driver.h"
 #include "tests/support/loopback_commands.h"
 #include "tests/support/test_values.h"
@@ -318,15 +319,6 @@ TEST(RecordPlacementTest, PlacesOnceForTheCurrentRevision) {
   EXPECT_TRUE(apply(observed, HostActor("host-a")));
 }
 
-class FakeSecrets final : public InstanceSecrets {
- public:
-  Result<InstanceSecretValues> Open(std::string_view, std::string_view) override {
-    InstanceSecretValues v;
-    v.gateway_token = "gw-token";
-    return v;
-  }
-};
-
 // Reconcilers on several hosts, each with its own driver, sharing one event feed and the real
 // decisions: the saga from InstanceCreated to a VM on exactly one host, and back.
 class PlacementSagaTest : public ::testing::Test {
@@ -431,7 +423,7 @@ class PlacementSagaTest : public ::testing::Test {
 
   ManualClock clock_{kNow};
   LoopbackCommands commands_{clock_};
-  FakeSecrets secrets_;
+  testing::FakeInstanceSecrets secrets_;
   std::vector<std::unique_ptr<Host>> hosts_;
   int seq_ = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "tests/support/fake_instance_secrets.h"
 #include "tests/support/fake_vm_driver.h"
 #include "tests/support/loopback_commands.h"
 
@@ -11,23 +12,11 @@ namespace clawvisor {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FakeInstanceSecrets;
 using testing::FakeVmDriver;
 using testing::LoopbackCommands;
 
 constexpr uint64_t kMiB = 1024 * 1024;
-
-class FakeSecrets final : public InstanceSecrets {
- public:
-  Result<InstanceSecretValues> Open(std::string_view, std::string_view instance_id) override {
-    if (fail) return MakeError(Errc::kUnavailable, "vault unavailable (injected)");
-    InstanceSecretValues v;
-    v.gateway_token = "gw-" + std::string(instance_id) + "-" + std::to_string(generation);
-    v.credentials.push_back({"openai", v1::CREDENTIAL_KIND_MODEL_API_KEY, "sk-canary-4242"});
-    return v;
-  }
-  bool fail = false;
-  int generation = 1;
-};
 
 ReconcilerOptions TestOptions() {
   ReconcilerOptions o;
@@ -163,7 +152,7 @@ class ReconcilerTest : public ::testing::Test {
   ManualClock clock_;
   FakeVmDriver driver_;
   LoopbackCommands commands_{clock_};
-  FakeSecrets secrets_;
+  FakeInstanceSecrets secrets_;
   MetricsRegistry metrics_;
   ReconcilerOptions options_ = TestOptions();
   std::unique_ptr<Reconciler> r_;

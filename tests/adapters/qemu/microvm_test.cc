@@ -27,6 +27,7 @@
 #include "tests/support/files.h"
 #include "tests/support/loopback_commands.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_values.h"
 
 namespace clawvisor {
 namespace {
@@ -167,10 +168,7 @@ class MicroVmTest : public ::testing::Test {
   v1::CommandOutcome Do(v1::Command c) {
     c.set_command_id("c-" + std::to_string(++seq_));
     c.set_account_id("acc-1");
-    // The web tier acting as the account's owner (what the loopback development caller is).
-    c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
-    c.mutable_actor()->set_id("web");
-    c.mutable_actor()->set_role(v1::ROLE_OWNER);
+    *c.mutable_actor() = WebTierOwner();
     auto out = commands_.Submit(c, 0ms);
     EXPECT_TRUE(out.has_value());
     return *out;
