@@ -251,9 +251,11 @@ void EvolveHostRegistry(HostRegistry& registry, const v1::Envelope& event) {
     case v1::Envelope::kPlacementReleased: {
       auto it = registry.placements.find(event.placement_released().incarnation_id());
       if (it == registry.placements.end()) break;
-      if (it->second.host_id.empty()) registry.queue.erase(it->second.queue_seq);
-      if (!it->second.host_id.empty())
+      if (it->second.host_id.empty()) {
+        registry.queue.erase(it->second.queue_seq);
+      } else {
         Reserve(registry.hosts[it->second.host_id], it->second.spec, -1);
+      }
       registry.placements.erase(it);
       break;
     }

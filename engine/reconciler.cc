@@ -64,6 +64,10 @@ bool Reconciler::IsMine(const ManagedInstance& instance) const {
          (instance.host_id.empty() && options_.adopt_unplaced);
 }
 
+bool Reconciler::Concerns(const ManagedInstance& instance) const {
+  return IsMine(instance) || (Places() && instance.host_id.empty());
+}
+
 void Reconciler::Enqueue(const VmKey& key, TimestampUs due, bool urgent) {
   queue_.Add(key, due, urgent);
 }
@@ -154,7 +158,7 @@ void Reconciler::Apply(const v1::Envelope& event) {
       it = instances_.emplace(key, std::move(fresh)).first;
     }
     UpdateCount();
-    if (IsMine(it->second) || Places()) Enqueue(key, at);
+    if (Concerns(it->second)) Enqueue(key, at);
     return;
   }
   if (it == instances_.end()) return;  // an instance created before the log we read
@@ -237,7 +241,7 @@ void Reconciler::Apply(const v1::Envelope& event) {
     default:
       return;
   }
-  if (IsMine(instance) || (Places() && instance.host_id.empty())) Enqueue(key, at, urgent);
+  if (Concerns(instance)) Enqueue(key, at, urgent);
 }
 
 template <typename Payload>
@@ -266,16 +270,7 @@ Status Reconciler::Start() {
     }
     Enqueue(vm.key, now);  // anything else is an orphan or stale: its reconcile removes it
   }
-  for (const auto& [key, instance] : instances_) {
-    if (IsMine(instance) || (Places() && instance.host_id.empty())) Enqueue(key, now);
-  }
-  for (const auto& [key, held] : placements_) Enqueue(key, now);
-  if (Places()) {
-    if (auto registered = RegisterHost(); !registered) {
-      Log(LogLevel::kWarn, kComponent, "could not register the host; retrying at the next resync",
-          {{"host", options_.host_id}, {"error", registered.error().ToString()}});
-    }
-  }
+  EnqueueKnown(now);
   started_ = true;
   next_resync_us_ = now + options_.resync_interval.count();
   UpdateCount();
@@ -287,20 +282,22 @@ Status Reconciler::Start() {
   return {};
 }
 
+void Reconciler::EnqueueKnown(TimestampUs now) {
+  for (const auto& [key, instance] : instances_) {
+    if (Concerns(instance)) Enqueue(key, now);
+  }
+  if (!Places()) return;
+  for (const auto& [key, held] : placements_) Enqueue(key, now);
+  if (registered_) return;
+  if (auto registered = RegisterHost(); !registered) {
+    Log(LogLevel::kWarn, kComponent, "could not register the host; retrying at the next resync",
+        {{"host", options_.host_id}, {"error", registered.error().ToString()}});
+  }
+}
+
 void Reconciler::Resync() {
   const TimestampUs now = clock_.NowUs();
-  for (const auto& [key, instance] : instances_) {
-    if (IsMine(instance) || (Places() && instance.host_id.empty())) Enqueue(key, now);
-  }
-  if (Places()) {
-    for (const auto& [key, held] : placements_) Enqueue(key, now);
-    if (!registered_) {
-      if (auto registered = RegisterHost(); !registered) {
-        Log(LogLevel::kWarn, kComponent, "could not register the host",
-            {{"host", options_.host_id}, {"error", registered.error().ToString()}});
-      }
-    }
-  }
+  EnqueueKnown(now);
   if (auto vms = driver_.List(); vms) {
     for (const VmStatus& vm : *vms) Enqueue(vm.key, now);
   } else {
@@ -631,18 +628,17 @@ Status Reconciler::RegisterHost() {
                      "the registry refused the host: " + outcome->message());
   }
   registered_ = true;
-  const auto& c = *options_.capacity;
+  const v1::InstanceSpec& c = *options_.capacity;
   if (c.vcpus() == 0 || c.memory_mib() == 0 || c.disk_mib() == 0) {
     Log(LogLevel::kWarn, kComponent,
-        "this host offers no room in one resource: nothing new is "
-        "placed on it (drained)",
+        "this host offers no room in one resource: nothing new is placed on it (drained)",
         {{"host", options_.host_id}});
   }
   Log(LogLevel::kInfo, kComponent, "host registered",
       {{"host", options_.host_id},
-       {"vcpus", options_.capacity->vcpus()},
-       {"memory_mib", options_.capacity->memory_mib()},
-       {"disk_mib", options_.capacity->disk_mib()}});
+       {"vcpus", c.vcpus()},
+       {"memory_mib", c.memory_mib()},
+       {"disk_mib", c.disk_mib()}});
   return {};
 }
 

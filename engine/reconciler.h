@@ -172,6 +172,11 @@ class Reconciler {
 
   bool IsMine(const ManagedInstance& instance) const;
   bool Places() const { return options_.capacity.has_value(); }
+  // This reconciler has work for the instance: it runs it, or (placing) it awaits a place.
+  bool Concerns(const ManagedInstance& instance) const;
+  // Enqueues every instance and placement this reconciler has work for, and registers the host
+  // if it has not yet (Start and Resync).
+  void EnqueueKnown(TimestampUs now);
   // The placement saga's steps for one instance key (see engine/host_registry.h).
   Status Place(const VmKey& key);
   // True once the events show that an incarnation's room is no longer wanted: deleted, its

@@ -334,7 +334,7 @@ class PlacementSagaTest : public ::testing::Test {
     v1::Command reg;
     reg.mutable_register_account()->set_email("owner@example.com");
     reg.mutable_register_account()->set_plan(v1::PLAN_STANDARD);
-    ASSERT_TRUE(Do(reg).accepted());
+    ASSERT_TRUE(commands_.Send(reg).accepted());
   }
 
   static ReconcilerOptions HostOptions(const std::string& id, v1::InstanceSpec capacity) {
@@ -376,31 +376,22 @@ class PlacementSagaTest : public ::testing::Test {
       Pump();
     }
   }
-
-  v1::CommandOutcome Do(v1::Command c) {
-    c.set_command_id("c-" + std::to_string(++seq_));
-    c.set_account_id("acc-1");
-    *c.mutable_actor() = WebTierOwner();
-    auto out = commands_.Submit(c, 0ms);
-    EXPECT_TRUE(out.has_value());
-    return *out;
-  }
   VmKey CreateAndStart(const std::string& id, uint32_t memory_mib) {
     v1::Command c;
     c.mutable_create_instance()->set_instance_id(id);
     c.mutable_create_instance()->set_name(id);
     *c.mutable_create_instance()->mutable_spec() = Spec(1, memory_mib, 64);
     c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
-    EXPECT_TRUE(Do(c).accepted());
+    EXPECT_TRUE(commands_.Send(c).accepted());
     v1::Command s;
     s.mutable_start_instance()->set_instance_id(id);
-    EXPECT_TRUE(Do(s).accepted());
+    EXPECT_TRUE(commands_.Send(s).accepted());
     return VmKey{"acc-1", id};
   }
   void Delete(const VmKey& key) {
     v1::Command d;
     d.mutable_delete_instance()->set_instance_id(key.instance_id);
-    EXPECT_TRUE(Do(d).accepted());
+    EXPECT_TRUE(commands_.Send(d).accepted());
   }
   // The hosts whose driver runs a VM of the instance.
   std::vector<std::string> RunningOn(const VmKey& key) {
@@ -425,7 +416,6 @@ class PlacementSagaTest : public ::testing::Test {
   LoopbackCommands commands_{clock_};
   testing::FakeInstanceSecrets secrets_;
   std::vector<std::unique_ptr<Host>> hosts_;
-  int seq_ = 0;
 };
 
 TEST_F(PlacementSagaTest, EachInstanceRunsOnExactlyOneHostWithinItsCapacity) {

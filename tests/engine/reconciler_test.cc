@@ -70,25 +70,11 @@ class ReconcilerTest : public ::testing::Test {
     }
   }
 
-  v1::CommandOutcome Do(v1::Command c, const std::string& account = "acc-1") {
-    c.set_command_id("c-" + std::to_string(++seq_));
-    c.set_account_id(account);
-    // By default the web tier acting as the account's owner (the loopback development caller).
-    if (!c.has_actor()) {
-      c.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
-      c.mutable_actor()->set_id("web");
-      c.mutable_actor()->set_role(v1::ROLE_OWNER);
-    }
-    auto out = commands_.Submit(c, 0ms);
-    EXPECT_TRUE(out.has_value());
-    return *out;
-  }
-
   void Register(const std::string& account, v1::Plan plan) {
     v1::Command c;
     c.mutable_register_account()->set_email("owner@example.com");
     c.mutable_register_account()->set_plan(plan);
-    ASSERT_TRUE(Do(c, account).accepted());
+    ASSERT_TRUE(commands_.Send(c, account).accepted());
   }
 
   VmKey Create(const std::string& id, const std::string& account = "acc-1",
@@ -98,14 +84,14 @@ class ReconcilerTest : public ::testing::Test {
     c.mutable_create_instance()->set_name("agent " + id);
     c.mutable_create_instance()->mutable_spec()->set_disk_mib(disk_mib);
     c.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
-    EXPECT_TRUE(Do(c, account).accepted());
+    EXPECT_TRUE(commands_.Send(c, account).accepted());
     return VmKey{account, id};
   }
 
   void Start(const VmKey& key) {
     v1::Command c;
     c.mutable_start_instance()->set_instance_id(key.instance_id);
-    EXPECT_TRUE(Do(c, key.account_id).accepted());
+    EXPECT_TRUE(commands_.Send(c, key.account_id).accepted());
   }
 
   // Creates and starts an instance and runs until the events record it running.
@@ -156,7 +142,6 @@ class ReconcilerTest : public ::testing::Test {
   MetricsRegistry metrics_;
   ReconcilerOptions options_ = TestOptions();
   std::unique_ptr<Reconciler> r_;
-  int seq_ = 0;
 };
 
 // A start request boots the VM with its secrets in the config, and RUNNING is recorded only
@@ -189,7 +174,7 @@ TEST_F(ReconcilerTest, DuplicateWakeupsAreMerged) {
   Start(key);
   v1::Command stop;
   stop.mutable_stop_instance()->set_instance_id("ins-1");
-  Do(stop);
+  commands_.Send(stop);
   Start(key);
   Deliver();
   EXPECT_EQ(r_->QueueSize(), 1u);
@@ -205,7 +190,7 @@ TEST_F(ReconcilerTest, StopRequestActsBeforeAnythingQueued) {
   v1::Command stop;
   stop.mutable_stop_instance()->set_instance_id("victim");
   stop.mutable_stop_instance()->set_immediate(true);
-  Do(stop);
+  commands_.Send(stop);
   Deliver();
   driver_.ClearCalls();
   r_->RunDue();
@@ -223,13 +208,13 @@ TEST_F(ReconcilerTest, PauseAndResume) {
   const VmKey key = CreateRunning("ins-1");
   v1::Command pause;
   pause.mutable_pause_instance()->set_instance_id("ins-1");
-  ASSERT_TRUE(Do(pause).accepted());
+  ASSERT_TRUE(commands_.Send(pause).accepted());
   Pump();
   EXPECT_EQ(VmOf(key).state, VmRunState::kPaused);
   EXPECT_EQ(Observed(key), v1::VM_STATE_PAUSED);
   v1::Command resume;
   resume.mutable_resume_instance()->set_instance_id("ins-1");
-  ASSERT_TRUE(Do(resume).accepted());
+  ASSERT_TRUE(commands_.Send(resume).accepted());
   Pump();
   EXPECT_EQ(VmOf(key).state, VmRunState::kRunning);
   Run(1s);
@@ -242,7 +227,7 @@ TEST_F(ReconcilerTest, DeleteDestroysVmAndDisk) {
   const VmKey key = CreateRunning("ins-1");
   v1::Command del;
   del.mutable_delete_instance()->set_instance_id("ins-1");
-  ASSERT_TRUE(Do(del).accepted());
+  ASSERT_TRUE(commands_.Send(del).accepted());
   Pump();
   EXPECT_EQ(driver_.Find(key), nullptr);
   EXPECT_EQ(driver_.CountCalls("Destroy"), 1);
@@ -452,7 +437,7 @@ TEST_F(ReconcilerTest, IdleInstanceIsPausedAndResumedOnActivity) {
   obs->set_instance_id("ins-1");
   obs->set_revision(1);
   obs->set_last_activity_us(clock_.NowUs());
-  ASSERT_TRUE(Do(activity).accepted());
+  ASSERT_TRUE(commands_.Send(activity).accepted());
   Run(2s);
   EXPECT_EQ(VmOf(key).state, VmRunState::kRunning);
   EXPECT_EQ(Observed(key), v1::VM_STATE_RUNNING);
@@ -504,7 +489,7 @@ TEST_F(ReconcilerTest, InactiveInstanceDeletedAfterAMonth) {
   v1::Command stop;
   stop.mutable_stop_instance()->set_instance_id("ins-1");
   Run(std::chrono::hours(24 * 20), std::chrono::hours(6));
-  Do(stop);  // a request: activity
+  commands_.Send(stop);  // a request: activity
   Run(std::chrono::hours(24 * 29), std::chrono::hours(6));
   ASSERT_NE(driver_.Find(key), nullptr);
   Run(std::chrono::hours(24 * 2), std::chrono::hours(6));

@@ -1,8 +1,20 @@
 #include "tests/support/loopback_commands.h"
 
+#include <gtest/gtest.h>
+
 #include "events/codec.h"
+#include "tests/support/test_values.h"
 
 namespace clawvisor::testing {
+
+v1::CommandOutcome LoopbackCommands::Send(v1::Command command, const std::string& account_id) {
+  command.set_command_id("c-" + std::to_string(++sent_));
+  command.set_account_id(account_id);
+  if (!command.has_actor()) *command.mutable_actor() = WebTierOwner();
+  auto outcome = Submit(command, std::chrono::milliseconds(0));
+  EXPECT_TRUE(outcome.has_value()) << outcome.error().message;
+  return outcome.value_or(v1::CommandOutcome());
+}
 
 Result<v1::CommandOutcome> LoopbackCommands::Submit(const v1::Command& command,
                                                     std::chrono::milliseconds) {

@@ -5,6 +5,7 @@
 // the test to deliver (Deliver) — as the real event feed would, later and in order. Sealing and
 // the log are left out; the decisions are the engine's own.
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -27,6 +28,11 @@ class LoopbackCommands final : public CommandService {
   Result<std::optional<v1::CommandOutcome>> Lookup(std::string_view account_id,
                                                    std::string_view command_id) override;
 
+  // A test's own command: submits `command` to `account_id` under the next test command id
+  // (c-1, c-2, ...), by the web tier acting as the account's owner unless the command names its
+  // actor. A failed submit fails the test (and returns an empty outcome).
+  v1::CommandOutcome Send(v1::Command command, const std::string& account_id = "acc-1");
+
   // Appends an event as if decided (for events no command of this build produces yet, e.g.
   // SubscriptionCancelled).
   void Inject(v1::Envelope event);
@@ -48,6 +54,7 @@ class LoopbackCommands final : public CommandService {
   std::vector<v1::Envelope> history_;
   std::vector<v1::Command> submitted_;
   int fail_submits_ = 0;
+  std::atomic<int> sent_ = 0;
 };
 
 }  // namespace clawvisor::testing

@@ -27,7 +27,6 @@
 #include "tests/support/files.h"
 #include "tests/support/loopback_commands.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/test_values.h"
 
 namespace clawvisor {
 namespace {
@@ -164,20 +163,11 @@ class MicroVmTest : public ::testing::Test {
     }
     return false;
   }
-
-  v1::CommandOutcome Do(v1::Command c) {
-    c.set_command_id("c-" + std::to_string(++seq_));
-    c.set_account_id("acc-1");
-    *c.mutable_actor() = WebTierOwner();
-    auto out = commands_.Submit(c, 0ms);
-    EXPECT_TRUE(out.has_value());
-    return *out;
-  }
   void Register() {
     v1::Command c;
     c.mutable_register_account()->set_email("owner@example.com");
     c.mutable_register_account()->set_plan(v1::PLAN_STANDARD);
-    ASSERT_TRUE(Do(c).accepted());
+    ASSERT_TRUE(commands_.Send(c).accepted());
   }
   VmKey CreateAndStart(const std::string& id, uint32_t disk_mib = 64) {
     v1::Command create;
@@ -186,15 +176,15 @@ class MicroVmTest : public ::testing::Test {
     create.mutable_create_instance()->mutable_spec()->set_memory_mib(256);
     create.mutable_create_instance()->mutable_spec()->set_disk_mib(disk_mib);
     create.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
-    EXPECT_TRUE(Do(create).accepted());
+    EXPECT_TRUE(commands_.Send(create).accepted());
     v1::Command start;
     start.mutable_start_instance()->set_instance_id(id);
-    EXPECT_TRUE(Do(start).accepted());
+    EXPECT_TRUE(commands_.Send(start).accepted());
     return VmKey{"acc-1", id};
   }
   void Request(const std::string& id, v1::Command c) {
     (void)id;
-    EXPECT_TRUE(Do(std::move(c)).accepted());
+    EXPECT_TRUE(commands_.Send(std::move(c)).accepted());
   }
   v1::VmState Observed(const VmKey& key) {
     return commands_.Account(key.account_id).instances.at(key.instance_id).observed;
@@ -235,7 +225,6 @@ class MicroVmTest : public ::testing::Test {
   ReconcilerOptions options_;
   std::map<std::string, GuestTestSwitches> switches_;
   std::unique_ptr<Reconciler> reconciler_;
-  int seq_ = 0;
 };
 std::string* MicroVmTest::guest_dir_ = nullptr;
 
