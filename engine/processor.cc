@@ -195,13 +195,18 @@ void Processor::Revoke(std::span<const int32_t> partitions) {
 
 Status Processor::Rebuild(int32_t partition, PartitionState& state) {
   // The committed position first: on Kafka it is answered only once the previous owner's last
-  // transaction is decided (committed or aborted), so the events read next include everything
-  // that transaction appended. Read the other way round, a transaction committing in between
-  // would leave its events out of the state while its offsets moved past its commands.
+  // transaction is decided (committed or aborted). Then the events, up to their settled end: the
+  // commit reaches the events partition separately, and until it has, Read stops before that
+  // transaction's events. Without the wait, or read the other way round, a transaction that
+  // committed would leave its events out of the state while its offsets moved past its
+  // commands, and a retried command among them would be decided a second time.
   auto committed =
       log_.CommittedOffset(options_.consumer_group, {std::string(kCommandsTopic), partition});
   if (!committed) return std::unexpected(committed.error());
   const TopicPartition events{std::string(kEventsTopic), partition};
+  if (auto settled = log_.SettledEndOffset(events); !settled) {
+    return std::unexpected(settled.error());
+  }
   int64_t offset = 0;
   size_t replayed = 0;
   while (true) {

@@ -116,6 +116,15 @@ class EventLog {
   // The offset the next appended record of `tp` will get (Kafka's end offset / LSO).
   virtual Result<int64_t> EndOffset(const TopicPartition& tp) = 0;
 
+  // EndOffset, once every transaction that appended to `tp` before this call is decided: what
+  // any transaction committed before the call wrote to `tp` is readable below the answer. A
+  // transaction's commit reaches each of its partitions separately (on Kafka, a marker written
+  // per partition after the commit is decided), so CommittedOffset can already report a
+  // transaction whose records in another partition Read does not return yet. A reader that
+  // rebuilds state from `tp` to match a committed position reads up to this offset. Fails with
+  // kTimeout if a transaction stays undecided too long.
+  virtual Result<int64_t> SettledEndOffset(const TopicPartition& tp) = 0;
+
   // The first offset whose record has timestamp >= `timestamp_ms` (Kafka's offsetsForTimes),
   // or EndOffset() when there is none.
   virtual Result<int64_t> OffsetForTime(const TopicPartition& tp, int64_t timestamp_ms) = 0;

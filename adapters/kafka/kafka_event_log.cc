@@ -120,12 +120,16 @@ class KafkaEventLog::Impl {
     for (auto& c : poll_consumers_) rd_kafka_destroy(c->rk);
     for (auto& [group, rk] : group_consumers_) rd_kafka_destroy(rk);
     if (meta_ != nullptr) rd_kafka_destroy(meta_);
+    if (uncommitted_meta_ != nullptr) rd_kafka_destroy(uncommitted_meta_);
   }
 
   Status Init() {
     auto rk = NewConsumer("clawvisor-meta-" + RandomSuffix(), false);
     if (!rk) return std::unexpected(rk.error());
     meta_ = *rk;
+    rk = NewConsumer("clawvisor-meta-" + RandomSuffix(), false, Isolation::kReadUncommitted);
+    if (!rk) return std::unexpected(rk.error());
+    uncommitted_meta_ = *rk;
     return CreateProducer();
   }
 
@@ -482,12 +486,15 @@ class KafkaEventLog::Impl {
     std::vector<Position> resume;
   };
 
-  Result<rd_kafka_t*> NewConsumer(const std::string& group, bool eof) {
+  enum class Isolation { kReadCommitted, kReadUncommitted };
+  Result<rd_kafka_t*> NewConsumer(const std::string& group, bool eof,
+                                  Isolation isolation = Isolation::kReadCommitted) {
     auto conf = BaseConf();
     if (!conf) return std::unexpected(conf.error());
     for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
              {"group.id", group},
-             {"isolation.level", "read_committed"},
+             {"isolation.level",
+              isolation == Isolation::kReadCommitted ? "read_committed" : "read_uncommitted"},
              {"enable.auto.commit", "false"},
              {"enable.auto.offset.store", "false"},
              {"auto.offset.reset", "error"},
@@ -749,14 +756,36 @@ class KafkaEventLog::Impl {
     }
   }
 
-  Result<int64_t> EndOffset(const TopicPartition& tp) {
+  // A read_committed client's ListOffsets(latest) answers the last stable offset (LSO).
+  Result<int64_t> EndOffset(const TopicPartition& tp) { return LatestOffset(tp, MetadataHandle()); }
+
+  // The LSO is the first offset of the oldest undecided transaction in the partition (else the
+  // high watermark). Once it reaches the high watermark read at the start, every transaction
+  // that had written there by then is decided and its commit marker is in the partition.
+  Result<int64_t> SettledEndOffset(const TopicPartition& tp) {
+    auto written = LatestOffset(tp, uncommitted_meta_);
+    if (!written) return written;
+    // An abandoned transaction is aborted by its coordinator after transaction.timeout.ms.
+    const auto deadline =
+        std::chrono::steady_clock::now() + options_.transaction_timeout + options_.request_timeout;
+    for (;;) {
+      auto stable = EndOffset(tp);
+      if (!stable || *stable >= *written) return stable;
+      if (std::chrono::steady_clock::now() > deadline) {
+        return MakeError(Errc::kTimeout, "a transaction on " + tp.topic + "/" +
+                                             std::to_string(tp.partition) + " stayed undecided");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  Result<int64_t> LatestOffset(const TopicPartition& tp, rd_kafka_t* handle) {
     if (auto ok = CheckPartition(tp); !ok) return std::unexpected(ok.error());
     int64_t low = 0;
     int64_t high = 0;
-    // A read_committed client's ListOffsets(latest) answers the last stable offset.
     rd_kafka_resp_err_t err = RetryTransient([&] {
-      return rd_kafka_query_watermark_offsets(MetadataHandle(), tp.topic.c_str(), tp.partition,
-                                              &low, &high, Ms(options_.request_timeout));
+      return rd_kafka_query_watermark_offsets(handle, tp.topic.c_str(), tp.partition, &low, &high,
+                                              Ms(options_.request_timeout));
     });
     if (err) return std::unexpected(KafkaError(err, "end offset of " + tp.topic));
     return high;
@@ -837,7 +866,8 @@ class KafkaEventLog::Impl {
   std::mutex members_mu_;
   std::map<std::string, GroupMetadataSource, std::less<>> members_;
 
-  rd_kafka_t* meta_ = nullptr;  // set by Init, then constant
+  rd_kafka_t* meta_ = nullptr;              // set by Init, then constant
+  rd_kafka_t* uncommitted_meta_ = nullptr;  // read_uncommitted: the high watermark; likewise
 
   std::atomic<uint64_t> stats_transactions_{0};
   std::atomic<uint64_t> stats_aborted_{0};
@@ -898,6 +928,10 @@ Result<std::vector<Record>> KafkaEventLog::Poll(std::span<const Position> positi
 }
 
 Result<int64_t> KafkaEventLog::EndOffset(const TopicPartition& tp) { return impl_->EndOffset(tp); }
+
+Result<int64_t> KafkaEventLog::SettledEndOffset(const TopicPartition& tp) {
+  return impl_->SettledEndOffset(tp);
+}
 
 Result<int64_t> KafkaEventLog::OffsetForTime(const TopicPartition& tp, int64_t timestamp_ms) {
   return impl_->OffsetForTime(tp, timestamp_ms);

@@ -19,7 +19,9 @@
 //   - EndOffset is the last stable offset (LSO): the offset after the last committed record or
 //     transaction marker. Offsets have gaps where markers and aborted records sit.
 //   - CommittedOffset asks the group coordinator for stable offsets (KIP-447), so it never
-//     returns a position whose transaction is still undecided.
+//     returns a position whose transaction is still undecided. Its commit marker may still be
+//     on its way to the transaction's other partitions: SettledEndOffset waits until the LSO
+//     reaches the high watermark read when it was called.
 //   - Topics must exist (`clawvisor kafka init` creates them); the log never creates any.
 //
 // Thread-safety: every method may be called concurrently from any thread.
@@ -71,6 +73,7 @@ class KafkaEventLog final : public EventLog {
   Result<std::vector<Record>> Poll(std::span<const Position> positions, size_t max_records,
                                    std::chrono::milliseconds timeout) override;
   Result<int64_t> EndOffset(const TopicPartition& tp) override;
+  Result<int64_t> SettledEndOffset(const TopicPartition& tp) override;
   Result<int64_t> OffsetForTime(const TopicPartition& tp, int64_t timestamp_ms) override;
   Result<int64_t> CommittedOffset(std::string_view group, const TopicPartition& tp) override;
 

@@ -93,6 +93,9 @@ class LocalEventLog final : public EventLog {
   Result<std::vector<Record>> Poll(std::span<const Position> positions, size_t max_records,
                                    std::chrono::milliseconds timeout) override;
   Result<int64_t> EndOffset(const TopicPartition& tp) override;
+  // Transactions are applied whole, under the lock that publishes committed offsets: the end
+  // offset is always settled.
+  Result<int64_t> SettledEndOffset(const TopicPartition& tp) override { return EndOffset(tp); }
   Result<int64_t> OffsetForTime(const TopicPartition& tp, int64_t timestamp_ms) override;
   Result<int64_t> CommittedOffset(std::string_view group, const TopicPartition& tp) override;
 

@@ -393,6 +393,32 @@ TEST_P(EventLogContractTest, TransactMakesRecordsAndOffsetsVisibleTogether) {
   EXPECT_EQ(log().CommittedOffset(group, {commands_, 0}), 5);
 }
 
+// Once CommittedOffset shows a transaction, its records are readable at once below each of its
+// partitions' settled end: a reader rebuilding state to match the committed position misses none.
+TEST_P(EventLogContractTest, SettledEndOffsetCoversWhatIsCommitted) {
+  const std::string group = target_->Group("processor");
+  EXPECT_EQ(log().SettledEndOffset({events_, 0}), 0);
+  AppendOk({Rec(commands_, 0, "cmd-1"), Rec(commands_, 0, "cmd-2")});
+  Transaction txn;
+  txn.consumer_group = group;
+  txn.consumed = {Position{{commands_, 0}, 2}};
+  txn.records = {Rec(events_, 0, "evt-1"), Rec(events_, 1, "evt-2"), Rec(events_, 0, "evt-3")};
+  auto result = log().Transact(txn);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+
+  ASSERT_EQ(log().CommittedOffset(group, {commands_, 0}), 2);
+  auto settled0 = log().SettledEndOffset({events_, 0});
+  auto settled1 = log().SettledEndOffset({events_, 1});
+  ASSERT_TRUE(settled0.has_value()) << settled0.error().ToString();
+  ASSERT_TRUE(settled1.has_value()) << settled1.error().ToString();
+  EXPECT_GT(*settled0, result->offsets[2]);
+  EXPECT_GT(*settled1, result->offsets[1]);
+  // No waiting: ReadAll stops at the first empty read.
+  EXPECT_EQ(Values(ReadAll({events_, 0})), (std::vector<std::string>{"evt-1", "evt-3"}));
+  EXPECT_EQ(Values(ReadAll({events_, 1})), (std::vector<std::string>{"evt-2"}));
+  EXPECT_EQ(log().SettledEndOffset({events_, 0}), *log().EndOffset({events_, 0}));
+}
+
 // A refused Transact leaves neither records nor a new position behind.
 TEST_P(EventLogContractTest, RefusedTransactLeavesNothing) {
   const std::string group = target_->Group("processor");
@@ -531,6 +557,7 @@ TEST_P(EventLogContractTest, InvalidArgumentsAreRefused) {
   EXPECT_FALSE(log().Read({events_, 0}, -1, 10).has_value());
   EXPECT_FALSE(log().Read({"clawvisor.no-such-topic", 0}, 0, 10).has_value());
   EXPECT_FALSE(log().EndOffset({events_, n}).has_value());
+  EXPECT_FALSE(log().SettledEndOffset({events_, n}).has_value());
   EXPECT_FALSE(log().OffsetForTime({events_, n}, 0).has_value());
   EXPECT_FALSE(log().CommittedOffset(target_->Group("g"), {events_, n}).has_value());
   const Position bad{{events_, n}, 0};

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "adapters/rocksdb/local_event_log.h"
 #include "engine/partitioner.h"
 #include "engine/seal_fields.h"
 #include "events/codec.h"
 #include "tests/support/fake_sealer.h"
+#include "tests/support/forwarding_event_log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_values.h"
 
@@ -227,6 +231,87 @@ TEST_F(ProcessorTest, RestartRebuildsStateFromTheLog) {
   Submit(Register("acc_3", "r3"));  // a retry after the restart
   Drain(*p);
   EXPECT_EQ(AllEvents().size(), before);
+}
+
+// The log as Kafka can show it just after a commit: the consumed position is committed, but
+// the events the transaction wrote are not readable yet (their partition's commit marker is
+// still on its way), until SettledEndOffset has waited for them.
+class LateMarkersLog final : public testing::ForwardingEventLog {
+ public:
+  using ForwardingEventLog::ForwardingEventLog;
+  Result<AppendResult> Transact(const Transaction& txn) override {
+    auto result = inner().Transact(txn);
+    if (!result) return result;
+    for (size_t i = 0; i < txn.records.size(); ++i) {
+      const Key key{txn.records[i].topic, txn.records[i].partition};
+      auto [it, inserted] = hidden_from_.try_emplace(key, result->offsets[i]);
+      if (!inserted) it->second = std::min(it->second, result->offsets[i]);
+    }
+    return result;
+  }
+  Result<std::vector<Record>> Read(const TopicPartition& tp, int64_t from_offset,
+                                   size_t max_records) override {
+    auto records = inner().Read(tp, from_offset, max_records);
+    if (records) std::erase_if(*records, [&](const Record& r) { return Hidden(tp, r.offset); });
+    return records;
+  }
+  Result<std::vector<Record>> Poll(std::span<const Position> positions, size_t max_records,
+                                   std::chrono::milliseconds timeout) override {
+    auto records = inner().Poll(positions, max_records, timeout);
+    if (records) {
+      std::erase_if(*records, [&](const Record& r) {
+        return Hidden({r.topic, r.partition}, r.offset);
+      });
+    }
+    return records;
+  }
+  Result<int64_t> EndOffset(const TopicPartition& tp) override {
+    auto end = inner().EndOffset(tp);
+    if (auto it = hidden_from_.find({tp.topic, tp.partition}); end && it != hidden_from_.end()) {
+      return std::min(*end, it->second);
+    }
+    return end;
+  }
+  Result<int64_t> SettledEndOffset(const TopicPartition& tp) override {
+    hidden_from_.erase({tp.topic, tp.partition});  // the markers arrived
+    return inner().SettledEndOffset(tp);
+  }
+
+ private:
+  using Key = std::pair<std::string, int32_t>;
+  bool Hidden(const TopicPartition& tp, int64_t offset) const {
+    auto it = hidden_from_.find({tp.topic, tp.partition});
+    return it != hidden_from_.end() && offset >= it->second;
+  }
+
+  std::map<Key, int64_t> hidden_from_;  // where each partition's unsettled records begin
+};
+
+// A processor that takes a partition over just after the previous owner's commit reads the
+// events up to their settled end: the decisions of that commit are in its state, and a retried
+// command among them is not decided a second time.
+TEST_F(ProcessorTest, ARebuildWaitsForTheEventsOfTheCommittedPosition) {
+  LateMarkersLog late(*log_);
+  ProcessorOptions options;
+  options.poll_timeout = std::chrono::milliseconds(10);
+  auto drain = [](Processor& p) {
+    for (auto n = p.ProcessOnce(); n.has_value() && *n > 0; n = p.ProcessOnce()) {
+    }
+  };
+  {
+    Processor first(late, sealer_, clock_, random_, metrics_, nullptr, options);
+    ASSERT_TRUE(first.AssignAll().has_value());
+    Submit(Register("acc_1", "r1"));
+    drain(first);
+  }
+  const size_t decided = AllEvents().size();
+  ASSERT_GT(decided, 0u);
+  Processor next(late, sealer_, clock_, random_, metrics_, nullptr, options);
+  ASSERT_TRUE(next.AssignAll().has_value());
+  EXPECT_EQ(next.DecidedCommandCount(), 1u);
+  Submit(Register("acc_1", "r1"));  // the web tier's retry
+  drain(next);
+  EXPECT_EQ(AllEvents().size(), decided);
 }
 
 // Records that cannot be decided in this partition (garbage, or an account that hashes

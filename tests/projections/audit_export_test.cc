@@ -9,45 +9,31 @@
 #include "events/codec.h"
 #include "tests/support/audit_events.h"
 #include "tests/support/fake_sealer.h"
+#include "tests/support/forwarding_event_log.h"
 #include "tests/support/temp_dir.h"
 
 namespace clawvisor {
 namespace {
 
 // Counts the records the exporter reads, whatever call it reads them with.
-class CountingEventLog final : public EventLog {
+class CountingEventLog final : public testing::ForwardingEventLog {
  public:
-  explicit CountingEventLog(EventLog& inner) : inner_(inner) {}
-  Result<int32_t> PartitionCount(std::string_view topic) override {
-    return inner_.PartitionCount(topic);
-  }
-  Result<AppendResult> Append(std::span<const OutgoingRecord> records) override {
-    return inner_.Append(records);
-  }
-  Result<AppendResult> Transact(const Transaction& txn) override { return inner_.Transact(txn); }
+  using ForwardingEventLog::ForwardingEventLog;
   Result<std::vector<Record>> Read(const TopicPartition& tp, int64_t from_offset,
                                    size_t max_records) override {
-    auto r = inner_.Read(tp, from_offset, max_records);
+    auto r = inner().Read(tp, from_offset, max_records);
     if (r) read_ += r->size();
     return r;
   }
   Result<std::vector<Record>> Poll(std::span<const Position> positions, size_t max_records,
                                    std::chrono::milliseconds timeout) override {
-    auto r = inner_.Poll(positions, max_records, timeout);
+    auto r = inner().Poll(positions, max_records, timeout);
     if (r) read_ += r->size();
     return r;
-  }
-  Result<int64_t> EndOffset(const TopicPartition& tp) override { return inner_.EndOffset(tp); }
-  Result<int64_t> OffsetForTime(const TopicPartition& tp, int64_t timestamp_ms) override {
-    return inner_.OffsetForTime(tp, timestamp_ms);
-  }
-  Result<int64_t> CommittedOffset(std::string_view group, const TopicPartition& tp) override {
-    return inner_.CommittedOffset(group, tp);
   }
   uint64_t read() const { return read_; }
 
  private:
-  EventLog& inner_;
   uint64_t read_ = 0;
 };
 

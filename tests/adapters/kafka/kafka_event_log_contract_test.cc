@@ -3,6 +3,9 @@
 // its own pair of topics, created through the admin API and deleted afterwards, and its own
 // consumer-group names.
 
+#include <librdkafka/rdkafka.h>
+
+#include <future>
 #include <memory>
 #include <random>
 
@@ -66,6 +69,64 @@ CLAWVISOR_EVENT_LOG_CONTRACT(KafkaEventLog,
                                  -> std::unique_ptr<contract::EventLogUnderTest> {
                                return std::make_unique<KafkaEventLogUnderTest>(spec);
                              });
+
+// Beyond the contract: SettledEndOffset waits while a transaction that wrote to the partition
+// is undecided (here one left open by another producer), and answers once it commits, with its
+// records readable below the answer.
+TEST(KafkaEventLogSettled, WaitsForAnOpenTransactionToBeDecided) {
+  const std::string bootstrap = testing::SharedKafkaCluster();
+  const std::string topic = Unique("settled") + ".events";
+  auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::seconds(30));
+  ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
+  ASSERT_TRUE((*admin)->Create({topic, 1, 1, {}}).has_value());
+
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err),
+            RD_KAFKA_CONF_OK);
+  ASSERT_EQ(rd_kafka_conf_set(conf, "transactional.id", (topic + "-txn").c_str(), err, sizeof err),
+            RD_KAFKA_CONF_OK);
+  ASSERT_EQ(rd_kafka_conf_set(conf, "transaction.timeout.ms", "60000", err, sizeof err),
+            RD_KAFKA_CONF_OK);
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  ASSERT_NE(producer, nullptr) << err;
+  auto check = [](rd_kafka_error_t* e) {
+    const std::string message = e == nullptr ? "" : rd_kafka_error_string(e);
+    if (e != nullptr) rd_kafka_error_destroy(e);
+    return message;
+  };
+  ASSERT_EQ(check(rd_kafka_init_transactions(producer, 30000)), "");
+  ASSERT_EQ(check(rd_kafka_begin_transaction(producer)), "");
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer, topic.c_str(), nullptr);
+  for (std::string value : {"a", "b", "c"}) {
+    ASSERT_EQ(rd_kafka_produce(rkt, 0, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0,
+                               nullptr),
+              0)
+        << rd_kafka_err2str(rd_kafka_last_error());
+  }
+  rd_kafka_topic_destroy(rkt);
+  ASSERT_EQ(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);  // written, undecided
+
+  KafkaEventLogOptions options;
+  options.bootstrap_servers = bootstrap;
+  auto log = KafkaEventLog::Open(options);
+  ASSERT_TRUE(log.has_value()) << log.error().ToString();
+  const TopicPartition tp{topic, 0};
+  EXPECT_EQ((*log)->EndOffset(tp), 0);  // the LSO stops at the open transaction
+  auto settled = std::async(std::launch::async, [&] { return (*log)->SettledEndOffset(tp); });
+  // Not answered while the transaction is open (a correct log never answers here at all).
+  EXPECT_EQ(settled.wait_for(std::chrono::seconds(2)), std::future_status::timeout);
+  ASSERT_EQ(check(rd_kafka_commit_transaction(producer, 30000)), "");
+  auto end = settled.get();
+  ASSERT_TRUE(end.has_value()) << end.error().ToString();
+  EXPECT_GE(*end, 4);  // three records and the commit marker
+  auto read = (*log)->Read(tp, 0, 10);
+  ASSERT_TRUE(read.has_value()) << read.error().ToString();
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ((*read)[2].value, "c");
+  rd_kafka_destroy(producer);
+  (void)(*admin)->Delete(topic);
+}
 
 }  // namespace
 }  // namespace clawvisor
