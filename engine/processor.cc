@@ -204,9 +204,8 @@ Status Processor::Rebuild(int32_t partition, PartitionState& state) {
       log_.CommittedOffset(options_.consumer_group, {std::string(kCommandsTopic), partition});
   if (!committed) return std::unexpected(committed.error());
   const TopicPartition events{std::string(kEventsTopic), partition};
-  if (auto settled = log_.SettledEndOffset(events); !settled) {
-    return std::unexpected(settled.error());
-  }
+  auto settled = log_.SettledEndOffset(events);
+  if (!settled) return std::unexpected(settled.error());
   int64_t offset = 0;
   size_t replayed = 0;
   while (true) {
@@ -238,7 +237,8 @@ Status Processor::Rebuild(int32_t partition, PartitionState& state) {
       {{"partition", partition},
        {"events_replayed", static_cast<int64_t>(replayed)},
        {"accounts", static_cast<int64_t>(state.accounts.size())},
-       {"next_command_offset", *committed}});
+       {"next_command_offset", *committed},
+       {"events_settled_end", *settled}});
   return {};
 }
 

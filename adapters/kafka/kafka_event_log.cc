@@ -293,6 +293,10 @@ class KafkaEventLog::Impl {
         return {};
       }
     }
+    // A producer dropped after a fatal error may have left its transaction open. A new one under
+    // the same transactional.id aborts it now; otherwise the broker would only after
+    // transaction.timeout.ms, and a caller that rebuilds from the log meanwhile would wait.
+    if (producer_ == nullptr && CreateProducer()) ++stats_restarts_;
     return last;
   }
 
@@ -765,9 +769,13 @@ class KafkaEventLog::Impl {
   Result<int64_t> SettledEndOffset(const TopicPartition& tp) {
     auto written = LatestOffset(tp, uncommitted_meta_);
     if (!written) return written;
-    // An abandoned transaction is aborted by its coordinator after transaction.timeout.ms.
-    const auto deadline =
-        std::chrono::steady_clock::now() + options_.transaction_timeout + options_.request_timeout;
+    // An abandoned transaction is aborted by its coordinator once it is older than its writer's
+    // transaction.timeout.ms (ours, for the processor's own) and the broker's expiry check has
+    // run (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by default).
+    constexpr auto kBrokerExpiryCheck = std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + options_.transaction_timeout +
+                          kBrokerExpiryCheck + options_.request_timeout;
+    auto pause = std::chrono::milliseconds(10);
     for (;;) {
       auto stable = EndOffset(tp);
       if (!stable || *stable >= *written) return stable;
@@ -775,7 +783,8 @@ class KafkaEventLog::Impl {
         return MakeError(Errc::kTimeout, "a transaction on " + tp.topic + "/" +
                                              std::to_string(tp.partition) + " stayed undecided");
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(250));
     }
   }
 

@@ -8,6 +8,8 @@
 #include <future>
 #include <memory>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "adapters/kafka/kafka_admin.h"
 #include "adapters/kafka/kafka_event_log.h"
@@ -79,33 +81,46 @@ TEST(KafkaEventLogSettled, WaitsForAnOpenTransactionToBeDecided) {
   auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::seconds(30));
   ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
   ASSERT_TRUE((*admin)->Create({topic, 1, 1, {}}).has_value());
+  struct DeleteTopic {
+    KafkaAdmin& admin;
+    std::string topic;
+    ~DeleteTopic() { (void)admin.Delete(topic); }
+  } delete_topic{**admin, topic};
 
+  // The other writer: a raw transactional producer. Its transaction, if this test fails before
+  // committing it, is aborted by the broker after 30 s.
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err),
-            RD_KAFKA_CONF_OK);
-  ASSERT_EQ(rd_kafka_conf_set(conf, "transactional.id", (topic + "-txn").c_str(), err, sizeof err),
-            RD_KAFKA_CONF_OK);
-  ASSERT_EQ(rd_kafka_conf_set(conf, "transaction.timeout.ms", "60000", err, sizeof err),
-            RD_KAFKA_CONF_OK);
-  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", bootstrap},
+                                                        {"transactional.id", topic + "-txn"},
+                                                        {"transaction.timeout.ms", "30000"},
+                                                        {"log_level", "3"}}) {
+    ASSERT_EQ(rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err),
+              RD_KAFKA_CONF_OK)
+        << err;
+  }
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> producer(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err), rd_kafka_destroy);
   ASSERT_NE(producer, nullptr) << err;
   auto check = [](rd_kafka_error_t* e) {
     const std::string message = e == nullptr ? "" : rd_kafka_error_string(e);
     if (e != nullptr) rd_kafka_error_destroy(e);
     return message;
   };
-  ASSERT_EQ(check(rd_kafka_init_transactions(producer, 30000)), "");
-  ASSERT_EQ(check(rd_kafka_begin_transaction(producer)), "");
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer, topic.c_str(), nullptr);
-  for (std::string value : {"a", "b", "c"}) {
-    ASSERT_EQ(rd_kafka_produce(rkt, 0, RD_KAFKA_MSG_F_COPY, value.data(), value.size(), nullptr, 0,
-                               nullptr),
-              0)
-        << rd_kafka_err2str(rd_kafka_last_error());
+  ASSERT_EQ(check(rd_kafka_init_transactions(producer.get(), 30000)), "");
+  ASSERT_EQ(check(rd_kafka_begin_transaction(producer.get())), "");
+  {
+    std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> rkt(
+        rd_kafka_topic_new(producer.get(), topic.c_str(), nullptr), rd_kafka_topic_destroy);
+    for (std::string value : {"a", "b", "c"}) {
+      ASSERT_EQ(rd_kafka_produce(rkt.get(), 0, RD_KAFKA_MSG_F_COPY, value.data(), value.size(),
+                                 nullptr, 0, nullptr),
+                0)
+          << rd_kafka_err2str(rd_kafka_last_error());
+    }
   }
-  rd_kafka_topic_destroy(rkt);
-  ASSERT_EQ(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);  // written, undecided
+  ASSERT_EQ(rd_kafka_flush(producer.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);  // written
 
   KafkaEventLogOptions options;
   options.bootstrap_servers = bootstrap;
@@ -116,7 +131,7 @@ TEST(KafkaEventLogSettled, WaitsForAnOpenTransactionToBeDecided) {
   auto settled = std::async(std::launch::async, [&] { return (*log)->SettledEndOffset(tp); });
   // Not answered while the transaction is open (a correct log never answers here at all).
   EXPECT_EQ(settled.wait_for(std::chrono::seconds(2)), std::future_status::timeout);
-  ASSERT_EQ(check(rd_kafka_commit_transaction(producer, 30000)), "");
+  ASSERT_EQ(check(rd_kafka_commit_transaction(producer.get(), 30000)), "");
   auto end = settled.get();
   ASSERT_TRUE(end.has_value()) << end.error().ToString();
   EXPECT_GE(*end, 4);  // three records and the commit marker
@@ -124,8 +139,6 @@ TEST(KafkaEventLogSettled, WaitsForAnOpenTransactionToBeDecided) {
   ASSERT_TRUE(read.has_value()) << read.error().ToString();
   ASSERT_EQ(read->size(), 3u);
   EXPECT_EQ((*read)[2].value, "c");
-  rd_kafka_destroy(producer);
-  (void)(*admin)->Delete(topic);
 }
 
 }  // namespace
