@@ -127,9 +127,6 @@ class KafkaEventLog::Impl {
     auto rk = NewConsumer("clawvisor-meta-" + RandomSuffix(), false);
     if (!rk) return std::unexpected(rk.error());
     meta_ = *rk;
-    rk = NewConsumer("clawvisor-meta-" + RandomSuffix(), false, Isolation::kReadUncommitted);
-    if (!rk) return std::unexpected(rk.error());
-    uncommitted_meta_ = *rk;
     return CreateProducer();
   }
 
@@ -767,7 +764,9 @@ class KafkaEventLog::Impl {
   // high watermark). Once it reaches the high watermark read at the start, every transaction
   // that had written there by then is decided and its commit marker is in the partition.
   Result<int64_t> SettledEndOffset(const TopicPartition& tp) {
-    auto written = LatestOffset(tp, uncommitted_meta_);
+    auto handle = UncommittedHandle();
+    if (!handle) return std::unexpected(handle.error());
+    auto written = LatestOffset(tp, *handle);
     if (!written) return written;
     // An abandoned transaction is aborted by its coordinator once it is older than its writer's
     // transaction.timeout.ms (ours, for the processor's own) and the broker's expiry check has
@@ -848,6 +847,18 @@ class KafkaEventLog::Impl {
   // A read_committed handle for metadata and offset queries (never assigned; thread-safe).
   rd_kafka_t* MetadataHandle() { return meta_; }
 
+  // A read_uncommitted handle for the high watermark, made on first use: only a processor's
+  // rebuild asks for it, so the web tier's and the projector's logs never open it.
+  Result<rd_kafka_t*> UncommittedHandle() {
+    std::lock_guard lock(uncommitted_mu_);
+    if (uncommitted_meta_ == nullptr) {
+      auto rk = NewConsumer("clawvisor-meta-" + RandomSuffix(), false, Isolation::kReadUncommitted);
+      if (!rk) return std::unexpected(rk.error());
+      uncommitted_meta_ = *rk;
+    }
+    return uncommitted_meta_;
+  }
+
   Stats GetStats() const {
     return Stats{stats_transactions_.load(), stats_aborted_.load(), stats_restarts_.load(),
                  stats_requests_.load()};
@@ -875,8 +886,9 @@ class KafkaEventLog::Impl {
   std::mutex members_mu_;
   std::map<std::string, GroupMetadataSource, std::less<>> members_;
 
-  rd_kafka_t* meta_ = nullptr;              // set by Init, then constant
-  rd_kafka_t* uncommitted_meta_ = nullptr;  // read_uncommitted: the high watermark; likewise
+  rd_kafka_t* meta_ = nullptr;  // set by Init, then constant
+  std::mutex uncommitted_mu_;
+  rd_kafka_t* uncommitted_meta_ = nullptr;  // see UncommittedHandle; guarded by uncommitted_mu_
 
   std::atomic<uint64_t> stats_transactions_{0};
   std::atomic<uint64_t> stats_aborted_{0};

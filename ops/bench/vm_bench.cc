@@ -407,10 +407,7 @@ void BenchPlacement(int n) {
 
   // The peer: the account decider's own decision for the same instances (1000 accounts).
   std::map<std::string, AccountState> accounts;
-  v1::Actor web;
-  web.set_kind(v1::Actor::KIND_SERVICE);
-  web.set_id("web");
-  web.set_role(v1::ROLE_OWNER);
+  const v1::Actor web = WebTierOwner();
   for (int a = 0; a < 1000; ++a) {
     AccountState& account = accounts["acc-" + std::to_string(a)];
     account.account_id = "acc-" + std::to_string(a);

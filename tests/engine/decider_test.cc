@@ -16,16 +16,8 @@ class DeciderTest : public ::testing::Test {
     v1::Command c;
     c.set_command_id(std::move(id));
     c.set_account_id("acc_a");
-    *c.mutable_actor() = LocalOwner();
+    *c.mutable_actor() = WebTierOwner();
     return c;
-  }
-  // The loopback development caller: the web tier acting as owner of every account.
-  static v1::Actor LocalOwner() {
-    v1::Actor a;
-    a.set_kind(v1::Actor::KIND_SERVICE);
-    a.set_id("local");
-    a.set_role(v1::ROLE_OWNER);
-    return a;
   }
   static v1::Actor Kind(v1::Actor::Kind kind, std::string id = "svc") {
     v1::Actor a;

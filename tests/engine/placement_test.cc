@@ -191,10 +191,7 @@ TEST_F(HostRegistryTest, RefusesWhatWouldBreakTheBooks) {
 TEST_F(HostRegistryTest, TheRegistryTakesHostCommandsOnlyAndOnlyIt) {
   v1::Command account;
   account.mutable_register_account()->set_email("x@example.com");
-  v1::Actor web;
-  web.set_kind(v1::Actor::KIND_SERVICE);
-  web.set_id("web");
-  auto refused = Do(account, web);
+  auto refused = Do(account, WebTierOwner());
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().reason, v1::REJECTION_INVALID_ARGUMENT);
   EXPECT_FALSE(registry_.registered);

@@ -9,8 +9,8 @@ namespace clawvisor {
 // A well-formed gateway token (43 base64url characters, as the API draws them).
 inline constexpr char kTestGatewayToken[] = "gAtEwAyToKeN0123456789_abcdefghijklmnopqrst";
 
-// The web tier acting as the addressed account's owner, as the HTTP API stamps it (and what the
-// loopback development caller is).
+// The web tier acting as the addressed account's owner, as the HTTP API stamps it (the loopback
+// development caller has the same kind and role, under the id "local").
 inline v1::Actor WebTierOwner() {
   v1::Actor web;
   web.set_kind(v1::Actor::KIND_SERVICE);
