@@ -1,7 +1,7 @@
 #pragma once
 
 // Randomness, injected like time (design D5): ids and tokens come from a RandomSource, so tests
-// can make them deterministic. Production uses the OS's CSPRNG (adapters/system).
+// can make them deterministic. Production uses the OS's CSPRNG (adapters/posix).
 //
 // Thread-safety: implementations are safe for concurrent use.
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/command_service.h"
+#include "engine/command/command_service.h"
 #include "engine/metrics.h"
 #include "engine/sealer.h"
 #include "events/event_log.h"

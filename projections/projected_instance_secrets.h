@@ -8,7 +8,7 @@
 //
 // Thread-safety: safe for concurrent use (the projector's queries and the sealer are).
 
-#include "engine/instance_secrets.h"
+#include "engine/reconcile/instance_secrets.h"
 #include "engine/sealer.h"
 #include "projections/projector.h"
 

@@ -40,7 +40,7 @@
 
 #include "clawvisor/v1/events.pb.h"
 #include "engine/metrics.h"
-#include "engine/outcome_board.h"
+#include "engine/command/outcome_board.h"
 #include "engine/sealer.h"
 #include "events/event_log.h"
 #include "projections/kv_store.h"

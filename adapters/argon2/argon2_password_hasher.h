@@ -10,7 +10,7 @@
 
 #include <memory>
 
-#include "engine/password_hasher.h"
+#include "engine/command/password_hasher.h"
 
 namespace clawvisor {
 

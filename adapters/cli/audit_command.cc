@@ -13,8 +13,8 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/http/request_parsing.h"
-#include "adapters/system/file_audit_export_area.h"
-#include "engine/decider.h"
+#include "adapters/posix/file_audit_export_area.h"
+#include "engine/domain/decider.h"
 #include "projections/audit_export.h"
 
 namespace clawvisor::cli {

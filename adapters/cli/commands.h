@@ -14,7 +14,7 @@
 #include "adapters/cli/flags.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/tls_server_context.h"
-#include "engine/decider.h"
+#include "engine/domain/decider.h"
 #include "engine/logging.h"
 
 #include "events/result.h"

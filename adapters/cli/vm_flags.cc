@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <thread>
 
-#include "engine/decider.h"
-#include "engine/host_registry.h"
+#include "engine/domain/decider.h"
+#include "engine/domain/host_registry.h"
 
 namespace clawvisor::cli {
 namespace {

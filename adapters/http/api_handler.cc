@@ -13,10 +13,10 @@
 #include "adapters/http/ids.h"
 #include "adapters/http/json_check.h"
 #include "adapters/http/request_parsing.h"
-#include "engine/access.h"
-#include "engine/decider.h"
+#include "engine/domain/access.h"
+#include "engine/domain/decider.h"
 #include "engine/logging.h"
-#include "engine/totp.h"
+#include "engine/domain/totp.h"
 #include "events/codec.h"
 
 namespace clawvisor {

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/decider.h"
+#include "engine/domain/decider.h"
 
 namespace clawvisor {
 

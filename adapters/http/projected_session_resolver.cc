@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "engine/decider.h"
-#include "engine/password_service.h"
+#include "engine/domain/decider.h"
+#include "engine/command/password_service.h"
 
 namespace clawvisor {
 namespace {

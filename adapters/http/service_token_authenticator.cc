@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/decider.h"
+#include "engine/domain/decider.h"
 
 namespace clawvisor {
 namespace {

@@ -33,7 +33,7 @@
 #include <string>
 
 #include "adapters/kafka/kafka_event_log.h"
-#include "engine/processor.h"
+#include "engine/command/processor.h"
 #include "events/result.h"
 
 namespace clawvisor {

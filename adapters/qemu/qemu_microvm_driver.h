@@ -33,7 +33,7 @@
 #include <set>
 #include <string>
 
-#include "engine/vm_driver.h"
+#include "engine/reconcile/vm_driver.h"
 
 namespace clawvisor::qemu {
 

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "adapters/openssl/key_vault.h"
-#include "adapters/system/os_random.h"
+#include "adapters/posix/os_random.h"
 #include "projections/memory_kv_store.h"
 
 namespace clawvisor {

@@ -40,9 +40,9 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/http/ids.h"
 #include "adapters/qemu/qemu_microvm_driver.h"
-#include "engine/decider.h"
-#include "engine/host_registry.h"
-#include "engine/reconciler.h"
+#include "engine/domain/decider.h"
+#include "engine/domain/host_registry.h"
+#include "engine/reconcile/reconciler.h"
 #include "tests/support/test_values.h"
 
 namespace clawvisor {

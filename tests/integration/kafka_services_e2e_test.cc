@@ -21,7 +21,7 @@
 #include "adapters/kafka/kafka_event_log.h"
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
-#include "engine/host_registry.h"
+#include "engine/domain/host_registry.h"
 #include "engine/partitioner.h"
 #include "events/codec.h"
 #include "projections/shared_vault_store.h"

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "adapters/rocksdb/rocksdb_store.h"
-#include "engine/processor.h"
-#include "engine/seal_fields.h"
+#include "engine/command/processor.h"
+#include "engine/command/seal_fields.h"
 #include "events/codec.h"
 #include "projections/projected_instance_secrets.h"
 #include "tests/support/fake_sealer.h"

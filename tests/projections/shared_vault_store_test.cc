@@ -15,7 +15,7 @@
 #include "adapters/openssl/master_key.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
-#include "adapters/system/os_random.h"
+#include "adapters/posix/os_random.h"
 #include "engine/partitioner.h"
 #include "tests/support/temp_dir.h"
 

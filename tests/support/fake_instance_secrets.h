@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/instance_secrets.h"
+#include "engine/reconcile/instance_secrets.h"
 
 namespace clawvisor::testing {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/vm_driver.h"
+#include "engine/reconcile/vm_driver.h"
 
 namespace clawvisor::testing {
 

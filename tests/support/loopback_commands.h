@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "engine/clock.h"
-#include "engine/command_service.h"
-#include "engine/decider.h"
+#include "engine/command/command_service.h"
+#include "engine/domain/decider.h"
 
 namespace clawvisor::testing {
 

@@ -11,7 +11,7 @@
 
 #include "adapters/http/api_handler.h"
 #include "adapters/http/router.h"
-#include "engine/access.h"
+#include "engine/domain/access.h"
 #include "engine/clock.h"
 #include "tests/adapters/http/fakes.h"
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/command_service.h"
+#include "engine/command/command_service.h"
 #include "projections/read_model.h"
 
 namespace clawvisor::testing {

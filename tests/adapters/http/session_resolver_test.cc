@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/decider.h"
-#include "engine/password_service.h"
+#include "engine/domain/decider.h"
+#include "engine/command/password_service.h"
 #include "events/codec.h"
 #include "projections/memory_kv_store.h"
 #include "tests/support/fake_sealer.h"

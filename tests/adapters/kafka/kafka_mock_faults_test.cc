@@ -22,9 +22,9 @@
 #include "engine/clock.h"
 #include "engine/metrics.h"
 #include "engine/partitioner.h"
-#include "engine/processor.h"
+#include "engine/command/processor.h"
 #include "engine/random.h"
-#include "engine/seal_fields.h"
+#include "engine/command/seal_fields.h"
 #include "events/codec.h"
 #include "tests/support/fake_sealer.h"
 

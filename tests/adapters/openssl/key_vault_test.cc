@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "adapters/openssl/aes_gcm.h"
-#include "adapters/system/os_random.h"
+#include "adapters/posix/os_random.h"
 #include "projections/memory_kv_store.h"
 
 namespace clawvisor {

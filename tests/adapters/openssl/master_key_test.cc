@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/system/os_random.h"
+#include "adapters/posix/os_random.h"
 #include "tests/support/temp_dir.h"
 
 namespace clawvisor {

@@ -22,7 +22,7 @@
 #include <thread>
 
 #include "adapters/qemu/qemu_microvm_driver.h"
-#include "engine/reconciler.h"
+#include "engine/reconcile/reconciler.h"
 #include "events/codec.h"
 #include "tests/support/files.h"
 #include "tests/support/loopback_commands.h"

@@ -1,0 +1,132 @@
+#include "engine/command/log_command_service.h"
+
+#include <cstdlib>
+
+#include "engine/domain/decider.h"
+#include "engine/logging.h"
+#include "engine/partitioner.h"
+#include "engine/command/processor.h"
+#include "engine/command/seal_fields.h"
+#include "events/codec.h"
+
+namespace clawvisor {
+
+LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
+                                     Watermarks& projected, Sealer& sealer, Clock& clock,
+                                     MetricsRegistry& metrics, PasswordService* passwords,
+                                     TotpService* totp)
+    : log_(log),
+      passwords_(passwords),
+      totp_(totp),
+      board_(board),
+      lookup_(std::move(lookup)),
+      projected_(projected),
+      sealer_(sealer),
+      clock_(clock),
+      submit_seconds_(metrics.GetHistogram("clawvisor_command_submit_seconds",
+                                           "From accepting a command to answering its outcome.")),
+      timeouts_(metrics.GetCounter("clawvisor_command_submit_timeouts_total",
+                                   "Commands not decided within the caller's wait.")),
+      appended_(metrics.GetCounter("clawvisor_commands_appended_total",
+                                   "Commands appended to the commands topic.")) {
+  auto count = log_.PartitionCount(kCommandsTopic);
+  partition_count_ = count ? *count : 0;
+}
+
+Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
+                                                     std::chrono::milliseconds wait) {
+  const auto started = clock_.Monotonic();
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  if (!IsValidCommandId(command.command_id())) {
+    return MakeError(Errc::kInvalidArgument, "command_id is missing or malformed");
+  }
+  if (!IsValidResourceId(command.account_id())) {
+    return MakeError(Errc::kInvalidArgument, "account_id is missing or malformed");
+  }
+  if (command.payload_case() == v1::Command::PAYLOAD_NOT_SET) {
+    return MakeError(Errc::kInvalidArgument, "command has no payload");
+  }
+  if (partition_count_ <= 0) return MakeError(Errc::kUnavailable, "commands topic is missing");
+
+  // What this request asks for, before its secrets are sealed: a command id already decided for
+  // a different request must not answer with that request's outcome.
+  if (!command.sealed_fields().empty()) {
+    return MakeError(Errc::kInvalidArgument, "sealed_fields is set by the service; omit it");
+  }
+  auto fingerprint = CommandFingerprint(command, sealer_);
+  if (!fingerprint) return std::unexpected(fingerprint.error());
+  auto answer = [&](const v1::CommandOutcome& outcome) {
+    if (!SameRequest(outcome, *fingerprint)) {
+      return ReusedKeyOutcome(command.account_id(), command.command_id());
+    }
+    v1::CommandOutcome answered = outcome;
+    answered.set_generated_values_decided(fingerprint->find('.') != std::string::npos &&
+                                          SameSubmission(outcome, *fingerprint));
+    return answered;
+  };
+
+  auto ticket = board_.Watch(command.account_id(), command.command_id());
+  auto recorded = lookup_(command.account_id(), command.command_id());
+  if (!recorded) return std::unexpected(recorded.error());
+  if (recorded->has_value()) return answer(**recorded);
+
+  v1::Command stamped = command;
+  if (passwords_ != nullptr) {
+    // Argon2id here, on the request's thread, never in the processor (ARCHITECTURE.md).
+    if (auto prepared = passwords_->Prepare(stamped); !prepared) {
+      return std::unexpected(prepared.error());
+    }
+  }
+  if (totp_ != nullptr) {
+    if (auto prepared = totp_->Prepare(stamped); !prepared) {
+      return std::unexpected(prepared.error());
+    }
+  }
+  stamped.set_request_fingerprint(*fingerprint);
+  stamped.set_schema_version(kSchemaVersion);
+  stamped.set_issued_at_us(clock_.NowUs());
+  if (auto sealed = SealCommandSecrets(stamped, sealer_); !sealed) {
+    return std::unexpected(sealed.error());
+  }
+  if (HasPlaintextSecret(stamped)) {
+    Log(LogLevel::kError, "commands", "BUG: a command still holds a plaintext secret; aborting");
+    std::abort();
+  }
+  OutgoingRecord record;
+  record.topic = std::string(kCommandsTopic);
+  record.partition = PartitionFor(command.account_id(), partition_count_);
+  record.key = command.account_id();
+  record.value = EncodeCommand(stamped);
+  record.timestamp_ms = stamped.issued_at_us() / 1000;
+  if (auto appended = log_.Append(std::span(&record, 1)); !appended) {
+    return std::unexpected(appended.error());
+  }
+  appended_.Inc();
+
+  auto outcome = ticket->Wait(deadline);
+  if (!outcome) {
+    timeouts_.Inc();
+    return MakeError(Errc::kTimeout, "the command was accepted but not decided in time");
+  }
+  if (outcome->event_ids_size() > 0) {
+    const int64_t applied_through =
+        static_cast<int64_t>(outcome->first_offset()) + outcome->event_ids_size();
+    if (!projected_.WaitFor(outcome->partition(), applied_through, deadline)) {
+      timeouts_.Inc();
+      // A value this submission generated (a gateway token) is shown only in this answer:
+      // better an answer before the read models catch up than a token nobody ever sees.
+      v1::CommandOutcome answered = answer(*outcome);
+      if (answered.generated_values_decided()) return answered;
+      return MakeError(Errc::kTimeout, "the command was decided but is not yet queryable");
+    }
+  }
+  submit_seconds_.Observe(std::chrono::duration<double>(clock_.Monotonic() - started).count());
+  return answer(*outcome);
+}
+
+Result<std::optional<v1::CommandOutcome>> LogCommandService::Lookup(std::string_view account_id,
+                                                                    std::string_view command_id) {
+  return lookup_(account_id, command_id);
+}
+
+}  // namespace clawvisor

@@ -1,0 +1,870 @@
+#include "engine/reconcile/reconciler.h"
+
+#include <algorithm>
+#include <set>
+
+#include "engine/domain/host_registry.h"
+#include "engine/logging.h"
+
+namespace clawvisor {
+namespace {
+
+constexpr std::string_view kComponent = "reconciler";
+constexpr uint64_t kMiB = 1024 * 1024;
+
+void Earliest(std::optional<TimestampUs>& into, std::optional<TimestampUs> candidate) {
+  if (candidate && (!into || *candidate < *into)) into = candidate;
+}
+
+bool IsLive(VmRunState state) {
+  return state == VmRunState::kRunning || state == VmRunState::kPaused;
+}
+
+}  // namespace
+
+std::string_view VmRunStateName(VmRunState state) {
+  switch (state) {
+    case VmRunState::kStopped:
+      return "stopped";
+    case VmRunState::kRunning:
+      return "running";
+    case VmRunState::kPaused:
+      return "paused";
+    case VmRunState::kExited:
+      return "exited";
+  }
+  return "unknown";
+}
+
+Reconciler::Reconciler(VmDriver& driver, CommandService& commands, InstanceSecrets& secrets,
+                       Clock& clock, MetricsRegistry& metrics, ReconcilerOptions options)
+    : driver_(driver),
+      commands_(commands),
+      secrets_(secrets),
+      clock_(clock),
+      options_(std::move(options)),
+      reconciles_(
+          metrics.GetCounter("clawvisor_reconciler_reconciles_total", "Instance reconciles run.")),
+      errors_(metrics.GetCounter("clawvisor_reconciler_errors_total",
+                                 "Reconciles that failed and were requeued with backoff.")),
+      actions_(metrics.GetCounter("clawvisor_reconciler_actions_total",
+                                  "Corrective actions taken on VMs (boot, stop, pause, ...).")),
+      reports_(metrics.GetCounter("clawvisor_reconciler_reports_total",
+                                  "Observations and timer commands submitted.")),
+      gave_up_(metrics.GetCounter("clawvisor_reconciler_gave_up_total",
+                                  "Instances left failed or stopped until a new request.")),
+      placement_steps_(metrics.GetCounter(
+          "clawvisor_reconciler_placement_steps_total",
+          "Placement steps submitted (register, ask for room, take, give back).")),
+      managed_(metrics.GetGauge("clawvisor_reconciler_managed_instances",
+                                "Instances placed on this host that the reconciler manages.")) {}
+
+bool Reconciler::IsMine(const ManagedInstance& instance) const {
+  return instance.host_id == options_.host_id ||
+         (instance.host_id.empty() && options_.adopt_unplaced);
+}
+
+bool Reconciler::Concerns(const ManagedInstance& instance) const {
+  return IsMine(instance) || (Places() && instance.host_id.empty());
+}
+
+void Reconciler::Enqueue(const VmKey& key, TimestampUs due, bool urgent) {
+  queue_.Add(key, due, urgent);
+}
+
+void Reconciler::UpdateCount() {
+  const size_t mine = static_cast<size_t>(std::count_if(
+      instances_.begin(), instances_.end(), [this](const auto& kv) { return IsMine(kv.second); }));
+  managed_count_.store(mine);
+  managed_.Set(static_cast<int64_t>(mine));
+}
+
+void Reconciler::Apply(const v1::Envelope& event) {
+  const TimestampUs at = event.occurred_at_us();
+  const std::string& account_id = event.account_id();
+  auto touch_account = [&](bool urgent) {
+    for (auto& [key, instance] : instances_) {
+      if (key.account_id == account_id && IsMine(instance)) Enqueue(key, at, urgent);
+    }
+  };
+  switch (event.payload_case()) {
+    case v1::Envelope::kAccountRegistered:
+      accounts_[account_id].plan = event.account_registered().plan();
+      return;
+    case v1::Envelope::kTrialStarted:
+      accounts_[account_id].trial_ends_at_us = event.trial_started().ends_at_us();
+      touch_account(false);
+      return;
+    case v1::Envelope::kSubscriptionStarted: {
+      auto& account = accounts_[account_id];
+      account.plan = event.subscription_started().plan();
+      account.cancelled = false;
+      touch_account(false);
+      return;
+    }
+    case v1::Envelope::kSubscriptionCancelled: {
+      auto& account = accounts_[account_id];
+      account.cancelled = true;
+      const TimestampUs asked = event.subscription_cancelled().delete_after_us();
+      account.delete_after_us = asked > 0 ? asked : at + options_.cancelled_delete_after.count();
+      touch_account(true);
+      return;
+    }
+    case v1::Envelope::kAccountErased:
+      accounts_[account_id].erased = true;
+      for (auto& [key, instance] : instances_) {
+        if (key.account_id != account_id) continue;
+        instance.desired = DesiredState::kDeleted;
+        if (Places() && !IsMine(instance) && placements_.contains(key)) Enqueue(key, at, true);
+      }
+      touch_account(true);
+      return;
+    case v1::Envelope::kInstanceScheduled:
+      NotePlacement(event.instance_scheduled(), event.aggregate_id(), at);
+      return;
+    case v1::Envelope::kInstanceQueued:
+      NotePlacement(event.instance_queued(), "", at);
+      return;
+    case v1::Envelope::kPlacementReleased: {
+      auto found = incarnations_.find(event.placement_released().incarnation_id());
+      if (found == incarnations_.end()) return;
+      if (auto held = placements_.find(found->second); held != placements_.end()) {
+        held->second.erase(found->first);
+        if (held->second.empty()) placements_.erase(held);
+      }
+      deleted_incarnations_.erase(found->first);
+      incarnations_.erase(found);
+      return;
+    }
+    default:
+      break;
+  }
+  if (event.aggregate_type() != v1::AGGREGATE_TYPE_INSTANCE) return;
+
+  const VmKey key{account_id, event.aggregate_id()};
+  auto it = instances_.find(key);
+  if (event.payload_case() == v1::Envelope::kInstanceCreated) {
+    const auto& p = event.instance_created();
+    ManagedInstance fresh;
+    fresh.key = key;
+    fresh.revision = p.revision();
+    fresh.spec = p.spec();
+    fresh.incarnation_id = event.event_id();
+    fresh.created_at_us = at;
+    if (it != instances_.end()) {
+      fresh.host_id.clear();  // a new incarnation is placed anew
+      it->second = std::move(fresh);
+    } else {
+      it = instances_.emplace(key, std::move(fresh)).first;
+    }
+    UpdateCount();
+    if (Concerns(it->second)) Enqueue(key, at);
+    return;
+  }
+  if (it == instances_.end()) return;  // an instance created before the log we read
+  ManagedInstance& instance = it->second;
+  const bool from_user = event.actor().kind() != v1::Actor::KIND_SYSTEM &&
+                         event.actor().kind() != v1::Actor::KIND_RECONCILER;
+  bool urgent = false;
+  auto new_request = [&](DesiredState desired) {
+    instance.desired = desired;
+    if (from_user) instance.last_request_us = std::max(instance.last_request_us, at);
+    // A new request is a new chance: forget a previous give-up.
+    instance.gave_up = false;
+    instance.gave_up_reason.clear();
+    instance.retries = 0;
+    instance.restarts = 0;
+  };
+  auto observed = [&](v1::VmState state) {
+    instance.observed = state;
+    if (instance.reported != state) instance.reported = v1::VM_STATE_UNSPECIFIED;
+  };
+  switch (event.payload_case()) {
+    case v1::Envelope::kInstancePlaced:
+      instance.host_id = event.instance_placed().host_id();
+      UpdateCount();
+      break;
+    case v1::Envelope::kInstanceStartRequested:
+      new_request(DesiredState::kRunning);
+      break;
+    case v1::Envelope::kInstanceResumeRequested:
+      new_request(DesiredState::kRunning);
+      break;
+    case v1::Envelope::kInstanceStopRequested:
+      new_request(DesiredState::kStopped);
+      urgent = true;  // the kill switch acts before anything queued
+      break;
+    case v1::Envelope::kInstancePauseRequested:
+      new_request(DesiredState::kPaused);
+      instance.pause_reason = event.instance_pause_requested().reason();
+      instance.paused_at_us = at;
+      break;
+    case v1::Envelope::kInstanceDeleteRequested:
+      new_request(DesiredState::kDeleted);
+      urgent = true;
+      break;
+    case v1::Envelope::kInstanceStarted:
+      observed(v1::VM_STATE_RUNNING);
+      // As the decider: a host that reported it running holds it (placed before the registry).
+      if (instance.host_id.empty() && !event.instance_started().host_id().empty()) {
+        instance.host_id = event.instance_started().host_id();
+        UpdateCount();
+      }
+      break;
+    case v1::Envelope::kInstanceStopped:
+      observed(v1::VM_STATE_STOPPED);
+      break;
+    case v1::Envelope::kInstancePaused:
+      observed(v1::VM_STATE_PAUSED);
+      break;
+    case v1::Envelope::kInstanceFailed:
+      observed(v1::VM_STATE_FAILED);
+      break;
+    case v1::Envelope::kInstanceDeleted:
+      if (auto held = placements_.find(key);
+          held != placements_.end() && held->second.contains(instance.incarnation_id)) {
+        deleted_incarnations_.insert(instance.incarnation_id);
+        Enqueue(key, at);  // to give its room back
+      }
+      instances_.erase(it);
+      UpdateCount();
+      return;
+    case v1::Envelope::kInstanceActivityObserved:
+      instance.last_activity_us = std::max(instance.last_activity_us,
+                                           event.instance_activity_observed().last_activity_us());
+      break;
+    case v1::Envelope::kInstanceCredentialSet:
+    case v1::Envelope::kInstanceCredentialRemoved:
+    case v1::Envelope::kGatewayTokenRotated:
+      ++instance.config_generation;
+      break;
+    default:
+      return;
+  }
+  if (Concerns(instance)) Enqueue(key, at, urgent);
+}
+
+template <typename Payload>
+void Reconciler::NotePlacement(const Payload& p, const std::string& host_id, TimestampUs at) {
+  const VmKey key{p.instance_account_id(), p.instance_id()};
+  placements_[key][p.incarnation_id()] = Placement{p.revision(), host_id};
+  incarnations_[p.incarnation_id()] = key;
+  if (Places()) Enqueue(key, at);
+}
+
+Status Reconciler::Start() {
+  auto vms = driver_.List();
+  if (!vms) return std::unexpected(vms.error());
+  const TimestampUs now = clock_.NowUs();
+  size_t adopted = 0;
+  for (const VmStatus& vm : *vms) {
+    auto it = instances_.find(vm.key);
+    if (it != instances_.end() && IsMine(it->second) && it->second.revision == vm.revision &&
+        IsLive(vm.state)) {
+      // Adopt it as it is: no reboot. Health is re-measured under a boot grace.
+      ManagedInstance& instance = it->second;
+      instance.started_at_us = now;
+      instance.started_generation = instance.config_generation;
+      instance.next_health_us = now;
+      ++adopted;
+    }
+    Enqueue(vm.key, now);  // anything else is an orphan or stale: its reconcile removes it
+  }
+  EnqueueKnown(now);
+  started_ = true;
+  next_resync_us_ = now + options_.resync_interval.count();
+  UpdateCount();
+  Log(LogLevel::kInfo, kComponent, "started",
+      {{"host", options_.host_id},
+       {"vms_found", vms->size()},
+       {"adopted", adopted},
+       {"managed", managed_count_.load()}});
+  return {};
+}
+
+void Reconciler::EnqueueKnown(TimestampUs now) {
+  for (const auto& [key, instance] : instances_) {
+    if (Concerns(instance)) Enqueue(key, now);
+  }
+  if (!Places()) return;
+  for (const auto& [key, held] : placements_) Enqueue(key, now);
+  if (registered_) return;
+  if (auto registered = RegisterHost(); !registered) {
+    Log(LogLevel::kWarn, kComponent, "could not register the host; retrying at the next resync",
+        {{"host", options_.host_id}, {"error", registered.error().ToString()}});
+  }
+}
+
+void Reconciler::Resync() {
+  const TimestampUs now = clock_.NowUs();
+  EnqueueKnown(now);
+  if (auto vms = driver_.List(); vms) {
+    for (const VmStatus& vm : *vms) Enqueue(vm.key, now);
+  } else {
+    Log(LogLevel::kWarn, kComponent, "resync could not list VMs",
+        {{"error", vms.error().ToString()}});
+  }
+}
+
+std::optional<TimestampUs> Reconciler::NextDue() const {
+  std::optional<TimestampUs> next = queue_.NextDue();
+  if (started_) Earliest(next, next_resync_us_);
+  return next;
+}
+
+size_t Reconciler::RunDue() {
+  if (!started_) return 0;
+  TimestampUs now = clock_.NowUs();
+  if (now >= next_resync_us_) {
+    Resync();
+    next_resync_us_ = now + options_.resync_interval.count();
+  }
+  std::set<VmKey> done;  // each key at most once per call, so a requeue-now cannot spin
+  size_t count = 0;
+  while (auto key = queue_.PopDue(now)) {
+    if (!done.insert(*key).second) {
+      Enqueue(*key, now);
+      break;
+    }
+    ReconcileKey(*key, now);
+    ++count;
+    now = clock_.NowUs();
+  }
+  return count;
+}
+
+const ManagedInstance* Reconciler::Find(const VmKey& key) const {
+  auto it = instances_.find(key);
+  return it == instances_.end() ? nullptr : &it->second;
+}
+
+void Reconciler::ReconcileKey(const VmKey& key, TimestampUs now) {
+  reconciles_.Inc();
+  auto it = instances_.find(key);
+  ManagedInstance* instance = it == instances_.end() ? nullptr : &it->second;
+  auto outcome = Reconcile(instance, key, now);
+  // Placement after the VM work: room is given back only once the reconcile removed the VM.
+  if (outcome && Places()) {
+    if (auto placed = Place(key); !placed) outcome = std::unexpected(placed.error());
+  }
+  // The reconcile may have erased nothing, but look again: Report() can apply nothing itself.
+  it = instances_.find(key);
+  instance = it == instances_.end() ? nullptr : &it->second;
+  if (outcome) {
+    if (instance != nullptr) instance->retries = 0;
+    if (outcome->requeue_at) Enqueue(key, std::max(*outcome->requeue_at, now));
+    return;
+  }
+  errors_.Inc();
+  const uint32_t attempt = instance != nullptr ? ++instance->retries : 1;
+  Log(LogLevel::kWarn, kComponent, "reconcile failed",
+      {{"instance", key.ToString()}, {"attempt", attempt}, {"error", outcome.error().ToString()}});
+  if (instance != nullptr && IsMine(*instance) && attempt > options_.max_retries) {
+    (void)driver_.Stop(key);  // best effort: a half-started VM must not linger
+    GiveUp(*instance,
+           "gave up after " + std::to_string(attempt) + " attempts: " + outcome.error().message);
+    return;
+  }
+  const int shift = static_cast<int>(std::min<uint32_t>(attempt - 1, 30));
+  const int64_t backoff =
+      std::min<int64_t>(options_.backoff_base.count() << shift, options_.backoff_max.count());
+  Enqueue(key, now + backoff);
+}
+
+void Reconciler::GiveUp(ManagedInstance& instance, std::string reason) {
+  gave_up_.Inc();
+  instance.gave_up = true;
+  instance.gave_up_reason = reason;
+  Log(LogLevel::kWarn, kComponent, "giving up on instance",
+      {{"instance", instance.key.ToString()}, {"reason", reason}});
+  if (auto reported = Report(instance, v1::VM_STATE_FAILED, reason); !reported) {
+    Log(LogLevel::kWarn, kComponent, "could not report failure",
+        {{"instance", instance.key.ToString()}, {"error", reported.error().ToString()}});
+  }
+}
+
+VmSpec Reconciler::SpecOf(const ManagedInstance& instance) const {
+  VmSpec spec;
+  spec.key = instance.key;
+  spec.revision = instance.revision;
+  spec.vcpus = std::max<uint32_t>(1, instance.spec.vcpus());
+  spec.memory_mib = std::max<uint32_t>(128, instance.spec.memory_mib());
+  spec.disk_bytes = uint64_t{instance.spec.disk_mib()} * kMiB;
+  return spec;
+}
+
+Result<Reconciler::Outcome> Reconciler::Reconcile(ManagedInstance* instance, const VmKey& key,
+                                                  TimestampUs now) {
+  auto measured = driver_.Inspect(key);
+  if (!measured) return std::unexpected(measured.error());
+  std::optional<VmStatus> vm = std::move(*measured);
+
+  // Not ours (never created, deleted, or placed elsewhere): nothing of it may run here.
+  if (instance == nullptr || !IsMine(*instance)) {
+    if (vm) {
+      Log(LogLevel::kInfo, kComponent, "removing a VM no instance here wants",
+          {{"instance", key.ToString()}, {"revision", vm->revision}});
+      if (auto ok = driver_.Destroy(key); !ok) return std::unexpected(ok.error());
+      actions_.Inc();
+    }
+    return Outcome{};
+  }
+  if (vm && vm->revision != instance->revision) {
+    Log(LogLevel::kInfo, kComponent, "removing a VM of an older revision",
+        {{"instance", key.ToString()},
+         {"vm_revision", vm->revision},
+         {"revision", instance->revision}});
+    if (auto ok = driver_.Destroy(key); !ok) return std::unexpected(ok.error());
+    actions_.Inc();
+    vm.reset();
+  }
+
+  if (instance->desired == DesiredState::kDeleted) {
+    if (vm) {
+      if (auto ok = driver_.Destroy(key); !ok) return std::unexpected(ok.error());
+      actions_.Inc();
+    }
+    if (instance->observed != v1::VM_STATE_DELETED) {
+      if (auto ok = Report(*instance, v1::VM_STATE_DELETED, "deleted"); !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
+    return Outcome{};
+  }
+
+  auto timers = Timers(*instance, now);
+  if (!timers) return std::unexpected(timers.error());
+  Outcome out{*timers};
+
+  if (instance->gave_up) {
+    if (vm && IsLive(vm->state)) {
+      if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+      actions_.Inc();
+    }
+    return out;
+  }
+
+  switch (instance->desired) {
+    case DesiredState::kStopped:
+      if (vm && IsLive(vm->state)) {
+        if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+        actions_.Inc();
+      }
+      if (instance->observed == v1::VM_STATE_RUNNING || instance->observed == v1::VM_STATE_PAUSED) {
+        if (auto ok = Report(*instance, v1::VM_STATE_STOPPED, "requested"); !ok) {
+          return std::unexpected(ok.error());
+        }
+      }
+      return out;
+    case DesiredState::kDeleted:
+      return out;  // handled above
+    case DesiredState::kRunning:
+    case DesiredState::kPaused:
+      break;
+  }
+
+  if (vm && vm->state == VmRunState::kExited) {
+    // The VM process ended without being asked to: record it, then boot it again.
+    ++instance->restarts;
+    if (instance->restarts > options_.max_restarts) {
+      (void)driver_.Stop(key);
+      GiveUp(*instance,
+             "the VM exited " + std::to_string(instance->restarts) + " times; left stopped");
+      return out;
+    }
+    if (auto ok = Report(*instance, v1::VM_STATE_FAILED, "the VM process exited; restarting");
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto booted = Boot(*instance, now);
+    if (!booted) return booted;
+    Earliest(out.requeue_at, booted->requeue_at);
+    return out;
+  }
+  if (!vm || vm->state == VmRunState::kStopped) {
+    auto booted = Boot(*instance, now);
+    if (!booted) return booted;
+    Earliest(out.requeue_at, booted->requeue_at);
+    return out;
+  }
+
+  if (instance->desired == DesiredState::kPaused) {
+    if (vm->state == VmRunState::kRunning) {
+      if (auto ok = driver_.Pause(key); !ok) return std::unexpected(ok.error());
+      actions_.Inc();
+    }
+    if (auto ok = Report(*instance, v1::VM_STATE_PAUSED, "paused"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    return out;
+  }
+  if (vm->state == VmRunState::kPaused) {
+    if (auto ok = driver_.Resume(key); !ok) return std::unexpected(ok.error());
+    actions_.Inc();
+    instance->next_health_us = now;  // measure it at once: RUNNING is reported when healthy
+    Earliest(out.requeue_at, now);
+    return out;
+  }
+  auto running = Running(*instance, *vm, now);
+  if (!running) return running;
+  Earliest(out.requeue_at, running->requeue_at);
+  return out;
+}
+
+Result<Reconciler::Outcome> Reconciler::Boot(ManagedInstance& instance, TimestampUs now) {
+  const VmSpec spec = SpecOf(instance);
+  if (auto ok = driver_.Create(spec); !ok) return std::unexpected(ok.error());
+  auto secrets = secrets_.Open(instance.key.account_id, instance.key.instance_id);
+  if (!secrets) return std::unexpected(secrets.error());
+  GuestIdentity who{instance.key.account_id, instance.key.instance_id, instance.revision,
+                    options_.host_id};
+  GuestTestSwitches test;
+  if (options_.test_switches) test = options_.test_switches(instance.key);
+  std::string config = GuestConfigJson(who, *secrets, test);
+  auto started = driver_.Start(spec, config);
+  std::fill(config.begin(), config.end(), '\0');  // the plaintext lives no longer than needed
+  if (!started) return std::unexpected(started.error());
+  actions_.Inc();
+  instance.started_at_us = now;
+  instance.started_generation = instance.config_generation;
+  instance.healthy_once = false;
+  instance.healthy_since_us = 0;
+  instance.health_failures = 0;
+  instance.next_health_us = now + options_.health_interval.count();
+  Log(LogLevel::kInfo, kComponent, "booted VM",
+      {{"instance", instance.key.ToString()}, {"revision", instance.revision}});
+  return Outcome{instance.next_health_us};
+}
+
+Result<Reconciler::Outcome> Reconciler::Running(ManagedInstance& instance, const VmStatus& vm,
+                                                TimestampUs now) {
+  const VmKey& key = instance.key;
+  // New credentials or a rotated token reach the guest only at boot: reboot it with them.
+  if (instance.started_generation != instance.config_generation) {
+    Log(LogLevel::kInfo, kComponent, "configuration changed; restarting VM",
+        {{"instance", key.ToString()}});
+    if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+    return Boot(instance, now);
+  }
+
+  const uint64_t quota = uint64_t{instance.spec.disk_mib()} * kMiB;
+  const auto stop_mark =
+      static_cast<uint64_t>(static_cast<double>(quota) * options_.disk_stop_fraction);
+  if (quota > 0 && vm.disk_used_bytes > stop_mark) {
+    if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+    actions_.Inc();
+    gave_up_.Inc();
+    instance.gave_up = true;
+    instance.gave_up_reason = "disk quota exceeded";
+    const uint64_t used = vm.disk_used_bytes;
+    auto ok = Report(instance, v1::VM_STATE_STOPPED, "disk quota exceeded",
+                     [&](v1::RecordObservation& obs) {
+                       obs.set_disk_used_bytes(used);
+                       obs.set_disk_limit_bytes(stop_mark);
+                     });
+    if (!ok) return std::unexpected(ok.error());
+    return Outcome{};
+  }
+
+  if (now < instance.next_health_us) return Outcome{instance.next_health_us};
+  const HealthReport health = driver_.CheckHealth(key);
+  instance.next_health_us = now + options_.health_interval.count();
+  if (health.healthy) {
+    instance.health_failures = 0;
+    instance.healthy_once = true;
+    if (instance.healthy_since_us == 0) instance.healthy_since_us = now;
+    if (now - instance.healthy_since_us >= options_.stable_after.count()) instance.restarts = 0;
+    if (auto ok = Report(instance, v1::VM_STATE_RUNNING, "healthy"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    return Outcome{instance.next_health_us};
+  }
+  instance.healthy_since_us = 0;
+  if (!instance.healthy_once && now - instance.started_at_us < options_.boot_grace.count()) {
+    return Outcome{instance.next_health_us};  // still booting
+  }
+  ++instance.health_failures;
+  const uint32_t failures = instance.health_failures;
+  auto reported = Report(instance, v1::VM_STATE_UNSPECIFIED, health.detail,
+                         [failures](v1::RecordObservation& obs) {
+                           obs.set_health_check_failed(true);
+                           obs.set_consecutive_health_failures(failures);
+                         });
+  if (!reported) return std::unexpected(reported.error());
+  if (failures < options_.failures_before_restart) return Outcome{instance.next_health_us};
+
+  if (instance.restarts >= options_.max_restarts) {
+    if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+    actions_.Inc();
+    gave_up_.Inc();
+    instance.gave_up = true;
+    instance.gave_up_reason = "health check failing after " + std::to_string(instance.restarts) +
+                              " restarts: " + health.detail;
+    Log(LogLevel::kWarn, kComponent, "stopping unhealthy VM",
+        {{"instance", key.ToString()}, {"restarts", instance.restarts}});
+    if (auto ok = Report(instance, v1::VM_STATE_STOPPED, instance.gave_up_reason); !ok) {
+      return std::unexpected(ok.error());
+    }
+    return Outcome{};
+  }
+  ++instance.restarts;
+  Log(LogLevel::kInfo, kComponent, "restarting unhealthy VM",
+      {{"instance", key.ToString()}, {"restart", instance.restarts}});
+  if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+  return Boot(instance, now);
+}
+
+Status Reconciler::RegisterHost() {
+  v1::Command command;
+  command.set_command_id("register-" + options_.host_id + "-" + std::to_string(clock_.NowUs()));
+  command.set_account_id(std::string(kHostRegistryAccountId));
+  auto* p = command.mutable_register_host();
+  p->set_host_id(options_.host_id);
+  *p->mutable_capacity() = *options_.capacity;
+  auto outcome = SubmitPlacementStep(std::move(command), "register");
+  if (!outcome) return std::unexpected(outcome.error());
+  if (!outcome->accepted()) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "the registry refused the host: " + outcome->message());
+  }
+  registered_ = true;
+  const v1::InstanceSpec& c = *options_.capacity;
+  if (c.vcpus() == 0 || c.memory_mib() == 0 || c.disk_mib() == 0) {
+    Log(LogLevel::kWarn, kComponent,
+        "this host offers no room in one resource: nothing new is placed on it (drained)",
+        {{"host", options_.host_id}});
+  }
+  Log(LogLevel::kInfo, kComponent, "host registered",
+      {{"host", options_.host_id},
+       {"vcpus", c.vcpus()},
+       {"memory_mib", c.memory_mib()},
+       {"disk_mib", c.disk_mib()}});
+  return {};
+}
+
+Status Reconciler::Place(const VmKey& key) {
+  auto it = instances_.find(key);
+  const ManagedInstance* instance = it == instances_.end() ? nullptr : &it->second;
+  // Give back the room of every incarnation the events show is no longer wanted: this host's own
+  // (the reconcile that just ran removed every VM of this key that the events do not want
+  // here), and any queued one. Room on another host is that host's to give back. An
+  // incarnation whose creation this reconciler has not read yet (partitions are read
+  // independently) keeps its room.
+  if (auto held = placements_.find(key); held != placements_.end()) {
+    const auto placements = held->second;  // a copy: submitting may apply nothing, but be safe
+    for (const auto& [incarnation, placement] : placements) {
+      if (!placement.host_id.empty() && placement.host_id != options_.host_id) continue;
+      if (!NoLongerWanted(key, incarnation, placement)) continue;
+      v1::Command command;
+      command.set_command_id(ReleaseCommandId(incarnation));
+      command.set_account_id(std::string(kHostRegistryAccountId));
+      command.mutable_release_placement()->set_incarnation_id(incarnation);
+      if (auto ok = SubmitPlacementStep(std::move(command), "release"); !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
+  }
+  if (instance == nullptr || instance->desired == DesiredState::kDeleted ||
+      instance->incarnation_id.empty()) {
+    return {};
+  }
+  const Placement* placement = nullptr;
+  if (auto held = placements_.find(key); held != placements_.end()) {
+    if (auto found = held->second.find(instance->incarnation_id); found != held->second.end()) {
+      placement = &found->second;
+    }
+  }
+  // Placed here before the registry counted room (an upgrade): record the room it uses. The
+  // command id is the ask's, so if the registry did place it, this is answered as a duplicate.
+  const bool unaccounted = instance->host_id == options_.host_id && placement == nullptr;
+  if (!instance->host_id.empty() && !unaccounted) return {};
+  v1::Command command;
+  if (placement == nullptr) {  // ask the registry for room (or record the room in use)
+    command.set_command_id(PlaceCommandId(instance->incarnation_id));
+    command.set_account_id(std::string(kHostRegistryAccountId));
+    auto* p = command.mutable_place_instance();
+    p->set_incarnation_id(instance->incarnation_id);
+    p->set_instance_account_id(key.account_id);
+    p->set_instance_id(key.instance_id);
+    p->set_revision(instance->revision);
+    *p->mutable_spec() = instance->spec;
+    if (unaccounted) p->set_running_on_host(options_.host_id);
+  } else if (placement->host_id == options_.host_id) {  // the room is here: take the instance
+    command.set_command_id(RecordPlacementCommandId(instance->incarnation_id));
+    command.set_account_id(key.account_id);
+    auto* p = command.mutable_record_placement();
+    p->set_instance_id(key.instance_id);
+    p->set_revision(instance->revision);
+    p->set_host_id(options_.host_id);
+  } else {
+    return {};  // queued, or another host's to take
+  }
+  auto outcome = SubmitPlacementStep(std::move(command), "place");
+  if (!outcome) return std::unexpected(outcome.error());
+  return {};
+}
+
+bool Reconciler::NoLongerWanted(const VmKey& key, const std::string& incarnation,
+                                const Placement& placement) const {
+  if (deleted_incarnations_.contains(incarnation)) return true;
+  if (auto account = accounts_.find(key.account_id);
+      account != accounts_.end() && account->second.erased) {
+    return true;
+  }
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return false;  // not read yet, or deleted (then recorded above)
+  const ManagedInstance& instance = it->second;
+  if (instance.incarnation_id == incarnation) return instance.desired == DesiredState::kDeleted;
+  return instance.revision > placement.revision;  // a newer incarnation of the same id
+}
+
+Result<v1::CommandOutcome> Reconciler::SubmitPlacementStep(v1::Command command,
+                                                           std::string_view step) {
+  command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  command.mutable_actor()->set_id(options_.host_id);
+  placement_steps_.Inc();
+  auto outcome = commands_.Submit(command, options_.submit_wait);
+  if (!outcome) return outcome;
+  // A refusal is an answer: the step was already taken, or the instance moved on meanwhile.
+  Log(outcome->accepted() ? LogLevel::kInfo : LogLevel::kDebug, kComponent, "placement step",
+      {{"step", step},
+       {"command_id", command.command_id()},
+       {"accepted", outcome->accepted() ? "true" : "false"},
+       {"message", outcome->message()}});
+  return outcome;
+}
+
+std::map<std::string, std::string> Reconciler::PlacementsOf(const VmKey& key) const {
+  std::map<std::string, std::string> out;
+  if (auto held = placements_.find(key); held != placements_.end()) {
+    for (const auto& [incarnation, placement] : held->second) out[incarnation] = placement.host_id;
+  }
+  return out;
+}
+
+Status Reconciler::Report(ManagedInstance& instance, v1::VmState state, std::string_view reason,
+                          const std::function<void(v1::RecordObservation&)>& extra) {
+  const bool state_report = state != v1::VM_STATE_UNSPECIFIED;
+  if (state_report && !extra && (state == instance.observed || state == instance.reported)) {
+    return {};  // already recorded (or on its way)
+  }
+  v1::Command command;
+  const TimestampUs now = clock_.NowUs();
+  command.set_command_id("obs-" + options_.host_id + "-" + std::to_string(now) + "-" +
+                         std::to_string(++report_seq_));
+  command.set_account_id(instance.key.account_id);
+  command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  command.mutable_actor()->set_id(options_.host_id);
+  auto* obs = command.mutable_record_observation();
+  obs->set_instance_id(instance.key.instance_id);
+  obs->set_revision(instance.revision);
+  obs->set_host_id(options_.host_id);
+  obs->set_state(state);
+  obs->set_reason(std::string(reason.substr(0, 256)));
+  if (extra) extra(*obs);
+  reports_.Inc();
+  auto outcome = commands_.Submit(command, options_.submit_wait);
+  if (!outcome) return std::unexpected(outcome.error());
+  if (!outcome->accepted()) {
+    Log(LogLevel::kWarn, kComponent, "observation refused",
+        {{"instance", instance.key.ToString()}, {"message", outcome->message()}});
+    return {};
+  }
+  if (state_report) instance.reported = state;
+  return {};
+}
+
+Status Reconciler::SubmitTimer(const ManagedInstance& instance, v1::Command command,
+                               std::string_view what, TimestampUs anchor) {
+  // Derived from what fired it: the same timer firing again is the same command.
+  command.set_command_id("t-" + std::string(what) + "-" + std::to_string(anchor) + "-" +
+                         std::to_string(instance.revision) + "-" + instance.key.instance_id);
+  command.set_account_id(instance.key.account_id);
+  command.mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  command.mutable_actor()->set_id("lifecycle");
+  reports_.Inc();
+  auto outcome = commands_.Submit(command, options_.submit_wait);
+  if (!outcome) return std::unexpected(outcome.error());
+  Log(outcome->accepted() ? LogLevel::kInfo : LogLevel::kWarn, kComponent, "lifecycle timer fired",
+      {{"instance", instance.key.ToString()},
+       {"timer", what},
+       {"accepted", outcome->accepted() ? "true" : "false"}});
+  return {};
+}
+
+Result<std::optional<TimestampUs>> Reconciler::Timers(ManagedInstance& instance, TimestampUs now) {
+  std::optional<TimestampUs> next;
+  const AccountLifecycle& account = accounts_[instance.key.account_id];
+  auto del = [&](std::string_view reason, std::string_view what, TimestampUs anchor) {
+    v1::Command command;
+    command.mutable_delete_instance()->set_instance_id(instance.key.instance_id);
+    command.mutable_delete_instance()->set_reason(std::string(reason));
+    return SubmitTimer(instance, std::move(command), what, anchor);
+  };
+  const bool live =
+      instance.desired == DesiredState::kRunning || instance.desired == DesiredState::kPaused;
+
+  if (account.plan == v1::PLAN_TRIAL && account.trial_ends_at_us > 0) {
+    if (now >= account.trial_ends_at_us) {
+      if (auto ok = del("trial_ended", "trial", account.trial_ends_at_us); !ok) {
+        return std::unexpected(ok.error());
+      }
+      return next;
+    }
+    Earliest(next, account.trial_ends_at_us);
+  }
+  if (account.cancelled) {
+    if (now >= account.delete_after_us) {
+      if (auto ok = del("subscription_cancelled", "cdel", account.delete_after_us); !ok) {
+        return std::unexpected(ok.error());
+      }
+      return next;
+    }
+    Earliest(next, account.delete_after_us);
+    if (live) {
+      v1::Command command;
+      command.mutable_stop_instance()->set_instance_id(instance.key.instance_id);
+      command.mutable_stop_instance()->set_reason("subscription_cancelled");
+      if (auto ok = SubmitTimer(instance, std::move(command), "cstop", account.delete_after_us);
+          !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
+  }
+  const TimestampUs last_active =
+      std::max({instance.created_at_us, instance.last_request_us, instance.last_activity_us});
+  if (options_.inactive_delete_after.count() > 0) {
+    const TimestampUs deadline = last_active + options_.inactive_delete_after.count();
+    if (now >= deadline) {
+      if (auto ok = del("inactive", "inact", last_active); !ok) return std::unexpected(ok.error());
+      return next;
+    }
+    Earliest(next, deadline);
+  }
+  if (options_.idle_pause_after.count() > 0 && instance.desired == DesiredState::kRunning &&
+      instance.observed == v1::VM_STATE_RUNNING && !account.cancelled) {
+    const TimestampUs deadline = last_active + options_.idle_pause_after.count();
+    if (now >= deadline) {
+      v1::Command command;
+      command.mutable_pause_instance()->set_instance_id(instance.key.instance_id);
+      command.mutable_pause_instance()->set_reason("idle");
+      if (auto ok = SubmitTimer(instance, std::move(command), "idle", last_active); !ok) {
+        return std::unexpected(ok.error());
+      }
+    } else {
+      Earliest(next, deadline);
+    }
+  }
+  if (instance.desired == DesiredState::kPaused && instance.pause_reason == "idle" &&
+      instance.last_activity_us > instance.paused_at_us && !account.cancelled) {
+    v1::Command command;
+    command.mutable_resume_instance()->set_instance_id(instance.key.instance_id);
+    if (auto ok = SubmitTimer(instance, std::move(command), "wake", instance.last_activity_us);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  return next;
+}
+
+}  // namespace clawvisor

@@ -1,0 +1,536 @@
+#include "engine/domain/decider.h"
+
+#include <gtest/gtest.h>
+
+#include "events/codec.h"
+
+#include "tests/support/test_values.h"
+namespace clawvisor {
+namespace {
+
+constexpr TimestampUs kNow = 1'750'000'000'000'000;
+
+class DeciderTest : public ::testing::Test {
+ protected:
+  v1::Command Cmd(std::string id) {
+    v1::Command c;
+    c.set_command_id(std::move(id));
+    c.set_account_id("acc_a");
+    *c.mutable_actor() = WebTierOwner();
+    return c;
+  }
+  static v1::Actor Kind(v1::Actor::Kind kind, std::string id = "svc") {
+    v1::Actor a;
+    a.set_kind(kind);
+    a.set_id(std::move(id));
+    return a;
+  }
+  // Decides and, when accepted, applies the events as the processor would (versions stamped).
+  Decision Apply(const v1::Command& c, TimestampUs now = kNow) {
+    Decision d = Decide(state_, c, now);
+    if (d) {
+      for (auto e : *d) {
+        e.set_account_id("acc_a");
+        e.set_occurred_at_us(now);
+        if (e.aggregate_type() == v1::AGGREGATE_TYPE_INSTANCE) {
+          auto it = state_.instances.find(e.aggregate_id());
+          e.set_aggregate_version((it == state_.instances.end() ? 0 : it->second.version) + 1);
+        } else {
+          e.set_aggregate_version(state_.version + 1);
+        }
+        Evolve(state_, e);
+      }
+    }
+    return d;
+  }
+  void Register() {
+    auto c = Cmd("reg");
+    c.mutable_register_account()->set_email("owner@example.com");
+    ASSERT_TRUE(Apply(c).has_value());
+  }
+  void Create(const std::string& id) {
+    auto c = Cmd("create-" + id);
+    c.mutable_create_instance()->set_instance_id(id);
+    c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    c.mutable_create_instance()->set_name("bot " + id);
+    ASSERT_TRUE(Apply(c).has_value());
+  }
+  static AccountState Fresh(std::string id) {
+    AccountState s;
+    s.account_id = std::move(id);
+    return s;
+  }
+  AccountState state_ = Fresh("acc_a");
+};
+
+// Registration records the email as a pending sealed field (never as a plain string), makes the
+// owner a member and starts a trial that ends 14 days after `now`.
+TEST_F(DeciderTest, RegisterSealsEmailAndStartsTrial) {
+  auto c = Cmd("reg");
+  c.mutable_register_account()->set_email("owner@example.com");
+  auto d = Apply(c);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 2u);
+  const auto& reg = (*d)[0].account_registered();
+  EXPECT_TRUE(reg.email().key_id().empty());  // pending: the processor seals it
+  EXPECT_EQ(reg.email().ciphertext(), "owner@example.com");
+  EXPECT_EQ(reg.plan(), v1::PLAN_TRIAL);
+  EXPECT_EQ((*d)[1].trial_started().ends_at_us(), kNow + 14LL * 24 * 3600 * 1'000'000);
+  EXPECT_TRUE(state_.registered);
+  EXPECT_EQ(state_.members.at(state_.owner_user_id), v1::ROLE_OWNER);
+}
+
+// A second registration of the same account, and malformed emails, are refused.
+TEST_F(DeciderTest, RegisterRefusesDuplicatesAndBadEmail) {
+  Register();
+  auto again = Cmd("reg2");
+  again.mutable_register_account()->set_email("x@example.com");
+  EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_ACCOUNT_EXISTS);
+  AccountState fresh = Fresh("acc_b");
+  for (const char* bad : {"", "no-at-sign", "@example.com", "a@", "a b@example.com"}) {
+    auto c = Cmd("r");
+    c.mutable_register_account()->set_email(bad);
+    EXPECT_EQ(Decide(fresh, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
+  }
+}
+
+// Commands for an account that does not exist are refused, not silently applied.
+TEST_F(DeciderTest, UnknownAccountIsRefused) {
+  auto c = Cmd("c1");
+  c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  c.mutable_create_instance()->set_name("x");
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_ACCOUNT_NOT_FOUND);
+}
+
+// Create fills in the default spec, starts at revision 1 and refuses a second live instance
+// with the same id.
+TEST_F(DeciderTest, CreateInstanceDefaultsAndUniqueness) {
+  Register();
+  Create("i1");
+  const auto& inst = state_.instances.at("i1");
+  EXPECT_EQ(inst.revision, 1u);
+  EXPECT_EQ(inst.spec.vcpus(), 1u);
+  EXPECT_EQ(inst.spec.memory_mib(), 512u);
+  EXPECT_EQ(inst.desired, DesiredState::kStopped);
+  auto again = Cmd("again");
+  again.mutable_create_instance()->set_instance_id("i1");
+  again.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  again.mutable_create_instance()->set_name("dup");
+  EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_INSTANCE_EXISTS);
+}
+
+// Specs outside the per-instance limits, bad names and the per-account limit are refused.
+TEST_F(DeciderTest, CreateInstanceEnforcesQuotas) {
+  Register();
+  auto c = Cmd("big");
+  c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  c.mutable_create_instance()->set_name("x");
+  c.mutable_create_instance()->mutable_spec()->set_vcpus(64);
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  c.mutable_create_instance()->mutable_spec()->set_vcpus(1);
+  c.mutable_create_instance()->mutable_spec()->set_disk_mib(1);
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  c.mutable_create_instance()->clear_spec();
+  c.mutable_create_instance()->set_name(std::string("bad\nname"));
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  DecideOptions tight;
+  tight.limits.max_instances_per_account = 1;
+  Create("i1");
+  auto second = Cmd("second");
+  second.mutable_create_instance()->set_instance_id("i2");
+  second.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  second.mutable_create_instance()->set_name("y");
+  EXPECT_EQ(Decide(state_, second, kNow, tight).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+}
+
+// The desired-state machine: start, pause, resume, stop, and the transitions it refuses.
+TEST_F(DeciderTest, LifecycleTransitions) {
+  Register();
+  Create("i1");
+  auto pause = Cmd("p0");
+  pause.mutable_pause_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, pause, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+
+  auto start = Cmd("s1");
+  start.mutable_start_instance()->set_instance_id("i1");
+  ASSERT_TRUE(Apply(start).has_value());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kRunning);
+
+  pause.set_command_id("p1");
+  ASSERT_TRUE(Apply(pause).has_value());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kPaused);
+
+  // Starting a paused instance resumes it.
+  start.set_command_id("s2");
+  auto resumed = Apply(start);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_TRUE((*resumed)[0].has_instance_resume_requested());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kRunning);
+
+  auto stop = Cmd("st");
+  stop.mutable_stop_instance()->set_instance_id("i1");
+  stop.mutable_stop_instance()->set_immediate(true);
+  auto stopped = Apply(stop);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_TRUE((*stopped)[0].instance_stop_requested().immediate());
+  EXPECT_EQ(state_.instances.at("i1").desired, DesiredState::kStopped);
+
+  auto resume = Cmd("r");
+  resume.mutable_resume_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, resume, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+}
+
+// Delete ends the instance; afterwards it is not found, and re-creating it gets revision 2.
+TEST_F(DeciderTest, DeleteThenRecreateBumpsRevision) {
+  Register();
+  Create("i1");
+  auto del = Cmd("d");
+  del.mutable_delete_instance()->set_instance_id("i1");
+  ASSERT_TRUE(Apply(del).has_value());
+  auto start = Cmd("s");
+  start.mutable_start_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, start, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  auto recreate = Cmd("create-again");
+  recreate.mutable_create_instance()->set_instance_id("i1");
+  recreate.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  recreate.mutable_create_instance()->set_name("again");
+  auto d = Apply(recreate);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ((*d)[0].instance_created().revision(), 2u);
+}
+
+// Observations become events only when they change something, and a report about an older
+// revision never moves the current one.
+TEST_F(DeciderTest, ObservationsAreLevelTriggeredAndRevisionChecked) {
+  Register();
+  Create("i1");
+  auto obs = Cmd("o1");
+  *obs.mutable_actor() = Kind(v1::Actor::KIND_RECONCILER, "host-1");
+  auto* o = obs.mutable_record_observation();
+  o->set_instance_id("i1");
+  o->set_revision(1);
+  o->set_host_id("host-1");
+  o->set_state(v1::VM_STATE_RUNNING);
+  auto d = Apply(obs);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_TRUE((*d)[0].has_instance_started());
+  EXPECT_EQ(state_.instances.at("i1").observed, v1::VM_STATE_RUNNING);
+
+  obs.set_command_id("o2");  // same report again: nothing changed, nothing recorded
+  auto same = Apply(obs);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_TRUE(same->empty());
+
+  o->set_revision(7);
+  obs.set_command_id("o3");
+  EXPECT_EQ(Decide(state_, obs, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+
+  o->set_revision(1);
+  o->set_state(v1::VM_STATE_RUNNING);
+  o->set_disk_used_bytes(2000);
+  o->set_disk_limit_bytes(1000);
+  o->set_health_check_failed(true);
+  o->set_consecutive_health_failures(3);
+  obs.set_command_id("o4");
+  auto multi = Apply(obs);
+  ASSERT_TRUE(multi.has_value());
+  ASSERT_EQ(multi->size(), 2u);
+  EXPECT_TRUE((*multi)[0].has_instance_health_check_failed());
+  EXPECT_TRUE((*multi)[1].has_instance_quota_exceeded());
+}
+
+// A VM may only be reported deleted after a delete was requested.
+TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
+  Register();
+  Create("i1");
+  auto obs = Cmd("o");
+  *obs.mutable_actor() = Kind(v1::Actor::KIND_RECONCILER, "host-1");
+  obs.mutable_record_observation()->set_instance_id("i1");
+  obs.mutable_record_observation()->set_revision(1);
+  obs.mutable_record_observation()->set_host_id("host-1");
+  obs.mutable_record_observation()->set_state(v1::VM_STATE_DELETED);
+  EXPECT_EQ(Decide(state_, obs, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+  auto del = Cmd("d");
+  del.mutable_delete_instance()->set_instance_id("i1");
+  ASSERT_TRUE(Apply(del).has_value());
+  obs.set_command_id("o2");
+  auto d = Apply(obs);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(state_.instances.at("i1").deleted);
+}
+
+// A created instance carries its gateway token as a pending sealed field; a command without a
+// well-formed token (too short, not base64url) is refused.
+TEST_F(DeciderTest, CreateInstanceSealsItsGatewayToken) {
+  Register();
+  auto c = Cmd("mk");
+  c.mutable_create_instance()->set_instance_id("i1");
+  c.mutable_create_instance()->set_name("x");
+  for (const char* bad : {"", "short", "has space in it 0123456789", "ééééééééééééééééééééééé"}) {
+    c.mutable_create_instance()->set_gateway_token(bad);
+    EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
+  }
+  c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  auto d = Apply(c);
+  ASSERT_TRUE(d.has_value());
+  const auto& token = (*d)[0].instance_created().gateway_token();
+  EXPECT_TRUE(token.key_id().empty());  // pending: the processor seals it
+  EXPECT_EQ(token.ciphertext(), kTestGatewayToken);
+}
+
+// Rotation needs a live instance and a new token, which it leaves pending for the sealer.
+TEST_F(DeciderTest, RotateGatewayToken) {
+  Register();
+  auto rotate = Cmd("rot");
+  rotate.mutable_rotate_gateway_token()->set_instance_id("i1");
+  rotate.mutable_rotate_gateway_token()->set_gateway_token("rotated-token-0123456789-abcdefghij");
+  EXPECT_EQ(Decide(state_, rotate, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  Create("i1");
+  auto d = Decide(state_, rotate, kNow);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ((*d)[0].aggregate_id(), "i1");
+  EXPECT_EQ((*d)[0].gateway_token_rotated().gateway_token().ciphertext(),
+            "rotated-token-0123456789-abcdefghij");
+  rotate.mutable_rotate_gateway_token()->clear_gateway_token();
+  EXPECT_EQ(Decide(state_, rotate, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+}
+
+// A credential is recorded sealed, with only its last four characters in the clear (none for a
+// value too short to show any); setting it again replaces it; removing needs it to exist.
+TEST_F(DeciderTest, CredentialsAreSetSealedAndRemoved) {
+  Register();
+  Create("i1");
+  auto set = Cmd("set");
+  auto* p = set.mutable_set_credential();
+  p->set_instance_id("i1");
+  p->set_name("openai");
+  p->set_kind(v1::CREDENTIAL_KIND_MODEL_API_KEY);
+  p->set_value("sk-canary-0123456789abcdWXYZ");
+  auto d = Apply(set);
+  ASSERT_TRUE(d.has_value());
+  const auto& event = (*d)[0].instance_credential_set();
+  EXPECT_EQ(event.value().ciphertext(), "sk-canary-0123456789abcdWXYZ");
+  EXPECT_TRUE(event.value().key_id().empty());
+  EXPECT_EQ(event.last4(), "WXYZ");
+  EXPECT_EQ(state_.instances.at("i1").credentials.at("openai").last4, "WXYZ");
+
+  p->set_value("short8ch");  // too short to show any characters, long enough to accept
+  d = Apply(set);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ((*d)[0].instance_credential_set().last4(), "");
+
+  auto remove = Cmd("rm");
+  remove.mutable_remove_credential()->set_instance_id("i1");
+  remove.mutable_remove_credential()->set_name("telegram");
+  EXPECT_EQ(Decide(state_, remove, kNow).error().reason, v1::REJECTION_CREDENTIAL_NOT_FOUND);
+  remove.mutable_remove_credential()->set_name("openai");
+  ASSERT_TRUE(Apply(remove).has_value());
+  EXPECT_TRUE(state_.instances.at("i1").credentials.empty());
+  EXPECT_EQ(Decide(state_, remove, kNow).error().reason, v1::REJECTION_CREDENTIAL_NOT_FOUND);
+}
+
+// Bad credentials are refused, and the refusal never quotes the value.
+TEST_F(DeciderTest, CredentialValidation) {
+  Register();
+  Create("i1");
+  auto set = Cmd("set");
+  auto* p = set.mutable_set_credential();
+  p->set_instance_id("i1");
+  p->set_name("bot");
+  p->set_kind(v1::CREDENTIAL_KIND_TELEGRAM_BOT_TOKEN);
+  const std::string secret_with_space = "canary value with spaces 123";
+  for (const std::string& bad : {std::string("1234567"), secret_with_space, std::string(4097, 'a'),
+                                 std::string("tab\tX123456")}) {
+    p->set_value(bad);
+    auto d = Decide(state_, set, kNow);
+    ASSERT_FALSE(d.has_value());
+    EXPECT_EQ(d.error().reason, v1::REJECTION_INVALID_ARGUMENT);
+    EXPECT_EQ(d.error().message.find(bad.substr(0, 7)), std::string::npos);
+  }
+  p->set_value("a-valid-token-123456");
+  p->set_kind(v1::CREDENTIAL_KIND_UNSPECIFIED);
+  EXPECT_EQ(Decide(state_, set, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  p->set_kind(v1::CREDENTIAL_KIND_DISCORD_BOT_TOKEN);
+  p->set_name("bad name");
+  EXPECT_EQ(Decide(state_, set, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  p->set_name("bot");
+  p->set_instance_id("nope");
+  EXPECT_EQ(Decide(state_, set, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  p->set_instance_id("i1");
+  DecideOptions tight;
+  tight.limits.max_credentials_per_instance = 1;
+  ASSERT_TRUE(Apply(set).has_value());
+  p->set_name("second");
+  EXPECT_EQ(Decide(state_, set, kNow, tight).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  p->set_name("bot");  // replacing an existing one is not a new credential
+  EXPECT_TRUE(Decide(state_, set, kNow, tight).has_value());
+}
+
+// Erasure is the owner's alone; it deletes every live instance, then erases the account, after
+// which every command (a new registration included) is refused as erased.
+TEST_F(DeciderTest, ErasureDeletesInstancesThenErases) {
+  Register();
+  Create("i1");
+  Create("i2");
+  auto del = Cmd("del");
+  del.mutable_delete_instance()->set_instance_id("i2");
+  ASSERT_TRUE(Apply(del).has_value());
+  auto erase = Cmd("erase");
+  erase.mutable_request_account_erasure();
+  erase.mutable_actor()->set_role(v1::ROLE_ADMIN);
+  EXPECT_EQ(Decide(state_, erase, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  erase.mutable_actor()->set_role(v1::ROLE_OWNER);
+  auto d = Apply(erase);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 3u);  // requested, i1 deleted (i2 already was), erased
+  EXPECT_TRUE((*d)[0].has_account_erasure_requested());
+  EXPECT_EQ((*d)[1].aggregate_id(), "i1");
+  EXPECT_EQ((*d)[1].instance_delete_requested().reason(), "account_erased");
+  EXPECT_TRUE((*d)[2].has_account_erased());
+  EXPECT_TRUE(state_.erased);
+  for (auto c : {Cmd("again"), Cmd("reg-again")}) {
+    if (c.command_id() == "again") {
+      c.mutable_request_account_erasure();
+      c.mutable_actor()->set_role(v1::ROLE_OWNER);
+    } else {
+      c.mutable_register_account()->set_email("new@example.com");
+    }
+    EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_ACCOUNT_ERASED);
+  }
+}
+
+// Ids are checked at the domain's boundary as well as the API's.
+TEST_F(DeciderTest, MalformedIdsAreRefused) {
+  Register();
+  auto c = Cmd("");
+  c.mutable_start_instance()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  c.set_command_id("ok");
+  c.mutable_start_instance()->set_instance_id("has space");
+  EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  EXPECT_TRUE(IsValidCommandId(std::string(128, 'a')));
+  EXPECT_FALSE(IsValidCommandId(std::string(129, 'a')));
+  EXPECT_FALSE(IsValidResourceId(std::string(65, 'a')));
+}
+
+// Commands the engine does not handle yet are refused with a clear reason, not dropped.
+TEST_F(DeciderTest, UnsupportedCommandsAreRefused) {
+  Register();
+  auto c = Cmd("x");
+  *c.mutable_actor() = Kind(v1::Actor::KIND_OPERATOR, "op-1");
+  c.mutable_grant_credits()->set_credits(5);
+  auto d = Decide(state_, c, kNow);
+  ASSERT_FALSE(d.has_value());
+  EXPECT_EQ(d.error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  v1::Command empty = Cmd("y");
+  EXPECT_FALSE(Decide(state_, empty, kNow).has_value());
+}
+
+// Audit exports: owner only, the range closed at the request, and one completion per export,
+// reported by the export worker (a system actor) alone.
+TEST_F(DeciderTest, AuditExportRequestAndCompletion) {
+  Register();
+  auto request = Cmd("export-1");
+  request.mutable_request_audit_export()->set_since_us(kNow - 1000);
+  request.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  request.mutable_actor()->set_role(v1::ROLE_VIEWER);
+  auto denied = Decide(state_, request, kNow);
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_EQ(denied.error().reason, v1::REJECTION_PERMISSION_DENIED);
+
+  request.mutable_actor()->set_role(v1::ROLE_OWNER);
+  auto accepted = Decide(state_, request, kNow);
+  ASSERT_TRUE(accepted.has_value());
+  ASSERT_EQ(accepted->size(), 1u);
+  const auto& requested = (*accepted)[0].audit_export_requested();
+  EXPECT_EQ(requested.since_us(), kNow - 1000);
+  EXPECT_EQ(requested.until_us(), kNow + 1);   // "until the request"
+  EXPECT_TRUE(requested.export_id().empty());  // the processor names it after the event
+
+  // A future `until` is clamped; an empty or inverted range is refused.
+  request.mutable_request_audit_export()->set_until_us(kNow + 5'000'000);
+  EXPECT_EQ(Decide(state_, request, kNow)->at(0).audit_export_requested().until_us(), kNow + 1);
+  request.mutable_request_audit_export()->set_since_us(kNow + 10);
+  EXPECT_FALSE(Decide(state_, request, kNow).has_value());
+  request.mutable_request_audit_export()->set_since_us(-1);
+  EXPECT_FALSE(Decide(state_, request, kNow).has_value());
+
+  // The account's owner, as a user, may export too.
+  auto by_user = Cmd("export-u");
+  by_user.mutable_request_audit_export();
+  by_user.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+  by_user.mutable_actor()->set_id(state_.owner_user_id);
+  EXPECT_TRUE(Decide(state_, by_user, kNow).has_value());
+  by_user.mutable_actor()->set_id("usr_someone_else");
+  EXPECT_FALSE(Decide(state_, by_user, kNow).has_value());
+
+  auto event = (*accepted)[0];
+  event.mutable_audit_export_requested()->set_export_id("exp-1");
+  event.set_account_id("acc_a");
+  Evolve(state_, event);
+
+  auto complete = Cmd("audit-export-completed:exp-1");
+  complete.mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  auto* p = complete.mutable_complete_audit_export();
+  p->set_export_id("exp-1");
+  p->set_rows(3);
+  p->set_sha256(std::string(32, '\x01'));
+  p->set_bytes(300);
+
+  auto forged = complete;
+  forged.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  forged.mutable_actor()->set_role(v1::ROLE_OWNER);
+  EXPECT_EQ(Decide(state_, forged, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  auto unknown = complete;
+  unknown.mutable_complete_audit_export()->set_export_id("exp-2");
+  EXPECT_EQ(Decide(state_, unknown, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto short_hash = complete;
+  short_hash.mutable_complete_audit_export()->set_sha256("abc");
+  EXPECT_FALSE(Decide(state_, short_hash, kNow).has_value());
+
+  auto done = Apply(complete);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ((*done)[0].audit_export_completed().rows(), 3u);
+  EXPECT_EQ((*done)[0].audit_export_completed().bytes(), 300u);
+  // A second completion (another command id) is refused: one AuditExportCompleted per export.
+  auto twice = complete;
+  twice.set_command_id("other");
+  EXPECT_EQ(Decide(state_, twice, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+}
+
+// Exports in flight are bounded per account: each scans the partition and writes a file.
+TEST_F(DeciderTest, AuditExportsPendingAreBounded) {
+  Register();
+  for (int i = 0; i < kMaxPendingAuditExports; ++i) {
+    auto request = Cmd("export-" + std::to_string(i));
+    request.mutable_request_audit_export();
+    request.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+    request.mutable_actor()->set_role(v1::ROLE_OWNER);
+    auto events = Decide(state_, request, kNow);
+    ASSERT_TRUE(events.has_value());
+    (*events)[0].mutable_audit_export_requested()->set_export_id("exp-" + std::to_string(i));
+    Evolve(state_, (*events)[0]);
+  }
+  auto one_more = Cmd("export-more");
+  one_more.mutable_request_audit_export();
+  one_more.mutable_actor()->set_kind(v1::Actor::KIND_SERVICE);
+  one_more.mutable_actor()->set_role(v1::ROLE_OWNER);
+  auto refused = Decide(state_, one_more, kNow);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+
+  // One completes: one more may be asked for.
+  auto complete = Cmd("audit-export-completed:exp-0");
+  complete.mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  complete.mutable_complete_audit_export()->set_export_id("exp-0");
+  complete.mutable_complete_audit_export()->set_sha256(std::string(32, '\x02'));
+  ASSERT_TRUE(Apply(complete).has_value());
+  EXPECT_TRUE(Decide(state_, one_more, kNow).has_value());
+}
+
+}  // namespace
+}  // namespace clawvisor
