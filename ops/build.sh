@@ -10,5 +10,8 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-12G}
 # With -g, ccache hashes the working directory by default, so a fresh clone never hit the cache;
 # debug info may then name another checkout's build directory (sources stay relative).
 export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+# The tests' precompiled header (tests/CMakeLists.txt): ccache caches compilations that use it
+# only with these (the header's own timestamps and __DATE__ do not change what is compiled).
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 cmake -S . -B "$BUILD_DIR" -G Ninja "$@" >/dev/null
 ninja -C "$BUILD_DIR"
