@@ -2,11 +2,11 @@
 
 #include <cstdlib>
 
-#include "engine/domain/decider.h"
-#include "engine/logging.h"
-#include "engine/partitioner.h"
 #include "engine/command/processor.h"
 #include "engine/command/seal_fields.h"
+#include "engine/domain/ids.h"
+#include "engine/logging.h"
+#include "engine/partitioner.h"
 #include "events/codec.h"
 
 namespace clawvisor {
