@@ -6,7 +6,7 @@
 
 #include "engine/domain/account_state.h"
 #include "engine/logging.h"
-#include "engine/command/processor.h"
+#include "engine/command/outcome.h"
 #include "engine/run_loop.h"
 #include "engine/command/seal_fields.h"
 #include "events/codec.h"

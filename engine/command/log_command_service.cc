@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "engine/command/processor.h"
+#include "engine/command/outcome.h"
 #include "engine/command/seal_fields.h"
 #include "engine/domain/ids.h"
 #include "engine/logging.h"
