@@ -166,4 +166,49 @@ Decision RequestAccountErasure(const AccountState& state) {
   return out;
 }
 
+bool EvolveAccount(AccountState& state, const v1::Envelope& event) {
+  switch (event.payload_case()) {
+    case v1::Envelope::kAccountRegistered: {
+      const auto& p = event.account_registered();
+      state.account_id = event.account_id();
+      state.registered = true;
+      state.plan = p.plan();
+      state.owner_user_id = p.owner_user_id();
+      state.members[p.owner_user_id()] = v1::ROLE_OWNER;
+      state.has_password = p.has_password_hash();
+      break;
+    }
+    case v1::Envelope::kTrialStarted:
+      state.trial_ends_at_us = event.trial_started().ends_at_us();
+      break;
+    case v1::Envelope::kAccountDisabled:
+      state.disabled = true;
+      break;
+    case v1::Envelope::kAccountEnabled:
+      state.disabled = false;
+      break;
+    case v1::Envelope::kSubscriptionStarted:
+      state.plan = event.subscription_started().plan();
+      break;
+    case v1::Envelope::kMemberInvited:
+      ++state.invitations;
+      break;
+    case v1::Envelope::kRoleGranted:
+      state.members[event.role_granted().user_id()] = event.role_granted().role();
+      break;
+    case v1::Envelope::kRoleRevoked:
+      state.members.erase(event.role_revoked().user_id());
+      break;
+    case v1::Envelope::kAccountErased:
+      state.erased = true;
+      state.members.clear();
+      state.sessions.clear();
+      for (auto& [id, inst] : state.instances) inst.desired = DesiredState::kDeleted;
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
 }  // namespace clawvisor::decide

@@ -2,9 +2,10 @@
 
 // Internal to engine/domain: the account aggregate's decisions (registration, members and
 // roles, an operator's disable / enable, erasure).
-// Each function decides one command against the account state; the caller (Decide in
+// Each decision decides one command against the account state; the caller (Decide in
 // engine/domain/decider.cc) has checked the command id, the permission table, the host-registry
-// routing and that the account exists, is not erased and (where it matters) not disabled.
+// routing and that the account exists, is not erased and (where it matters) not disabled. The
+// Evolve* function folds the family's events back into the state (called by Evolve).
 //
 // Thread-safety: pure functions.
 
@@ -26,5 +27,9 @@ Decision DisableAccount(const AccountState& state, const v1::DisableAccount& cmd
 Decision EnableAccount(const AccountState& state);
 
 Decision RequestAccountErasure(const AccountState& state);
+
+// Folds an event of the account's own family (registration, trial, plan, members, disable,
+// erasure) into `state`; false if the event is not of that family.
+bool EvolveAccount(AccountState& state, const v1::Envelope& event);
 
 }  // namespace clawvisor::decide

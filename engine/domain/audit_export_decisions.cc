@@ -60,4 +60,18 @@ Decision CompleteAuditExport(const AccountState& state, const v1::Command& comma
   return Events{std::move(event)};
 }
 
+bool EvolveAuditExport(AccountState& state, const v1::Envelope& event) {
+  switch (event.payload_case()) {
+    case v1::Envelope::kAuditExportRequested:
+      state.audit_exports.emplace(event.audit_export_requested().export_id(), false);
+      break;
+    case v1::Envelope::kAuditExportCompleted:
+      state.audit_exports[event.audit_export_completed().export_id()] = true;
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
 }  // namespace clawvisor::decide

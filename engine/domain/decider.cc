@@ -137,177 +137,14 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
     instance->instance_id = event.aggregate_id();
     instance->version = event.aggregate_version();
   }
+  // Each family folds its own events (in the file of its decisions) and says whether it took
+  // the event; audit-only events (logins, rejections, ...) change no decision state.
+  if (decide::EvolveAccount(state, event) || decide::EvolveSignIn(state, event) ||
+      decide::EvolveAuditExport(state, event)) {
+    return;
+  }
+  if (instance != nullptr && decide::EvolveInstance(*instance, event)) return;
   switch (event.payload_case()) {
-    case v1::Envelope::kAccountRegistered: {
-      const auto& p = event.account_registered();
-      state.account_id = event.account_id();
-      state.registered = true;
-      state.plan = p.plan();
-      state.owner_user_id = p.owner_user_id();
-      state.members[p.owner_user_id()] = v1::ROLE_OWNER;
-      state.has_password = p.has_password_hash();
-      break;
-    }
-    case v1::Envelope::kPasswordChanged: {
-      state.has_password = true;
-      ++state.password_changes;
-      state.reset_tokens.clear();  // a reset link mailed before the change is void
-      break;
-    }
-    case v1::Envelope::kPasswordResetRequested: {
-      const auto& p = event.password_reset_requested();
-      std::erase_if(state.reset_tokens,
-                    [&](const auto& kv) { return kv.second <= event.occurred_at_us(); });
-      state.reset_tokens[p.token_hash()] = p.expires_at_us();
-      break;
-    }
-    case v1::Envelope::kPasswordResetCompleted:
-      state.has_password = true;
-      ++state.password_changes;
-      state.reset_tokens.clear();  // single use, and every other outstanding token dies too
-      break;
-    case v1::Envelope::kSessionStarted: {
-      const auto& p = event.session_started();
-      std::erase_if(state.sessions, [&](const auto& kv) {
-        return kv.second.absolute_expires_at_us <= event.occurred_at_us();
-      });
-      state.sessions[p.session_id()] = SessionState{p.user_id(), p.absolute_expires_at_us()};
-      break;
-    }
-    case v1::Envelope::kLoginFailed:
-      state.login_failures = event.login_failed().consecutive_failures();
-      break;
-    case v1::Envelope::kLoginThrottled:
-      state.login_locked_until_us = event.login_throttled().locked_until_us();
-      break;
-    case v1::Envelope::kTotpEnrolled: {
-      const auto& p = event.totp_enrolled();
-      state.totp_enrolled = true;
-      state.totp_enabled = false;
-      state.recovery_code_hashes = {p.recovery_code_hashes().begin(),
-                                    p.recovery_code_hashes().end()};
-      break;
-    }
-    case v1::Envelope::kTotpEnabled:
-      state.totp_enabled = true;
-      state.totp_last_step = std::max(state.totp_last_step, event.totp_enabled().totp_time_step());
-      break;
-    case v1::Envelope::kTotpDisabled:
-      state.totp_enrolled = false;
-      state.totp_enabled = false;
-      state.recovery_code_hashes.clear();
-      state.totp_last_step = std::max(state.totp_last_step, event.totp_disabled().totp_time_step());
-      break;
-    case v1::Envelope::kLoginSucceeded: {
-      const auto& p = event.login_succeeded();
-      state.totp_last_step = std::max(state.totp_last_step, p.totp_time_step());
-      if (p.used_recovery_code())
-        state.recovery_code_hashes.erase(decide::HashBytes(p.recovery_code_hash()));
-      state.login_failures = 0;
-      state.login_locked_until_us = 0;
-      break;
-    }
-    case v1::Envelope::kLoginUnlocked:
-      state.login_failures = 0;
-      state.login_locked_until_us = 0;
-      break;
-    case v1::Envelope::kSessionRevoked:
-      state.sessions.erase(event.session_revoked().session_id());
-      break;
-    case v1::Envelope::kAllSessionsRevoked:
-      state.sessions.clear();
-      break;
-    case v1::Envelope::kTrialStarted:
-      state.trial_ends_at_us = event.trial_started().ends_at_us();
-      break;
-    case v1::Envelope::kAccountDisabled:
-      state.disabled = true;
-      break;
-    case v1::Envelope::kAccountEnabled:
-      state.disabled = false;
-      break;
-    case v1::Envelope::kSubscriptionStarted:
-      state.plan = event.subscription_started().plan();
-      break;
-    case v1::Envelope::kMemberInvited:
-      ++state.invitations;
-      break;
-    case v1::Envelope::kRoleGranted:
-      state.members[event.role_granted().user_id()] = event.role_granted().role();
-      break;
-    case v1::Envelope::kRoleRevoked:
-      state.members.erase(event.role_revoked().user_id());
-      break;
-    case v1::Envelope::kAccountErased:
-      state.erased = true;
-      state.members.clear();
-      state.sessions.clear();
-      for (auto& [id, inst] : state.instances) inst.desired = DesiredState::kDeleted;
-      break;
-    case v1::Envelope::kInstanceCreated: {
-      const auto& p = event.instance_created();
-      const uint64_t version = instance->version;
-      *instance = InstanceState{};
-      instance->instance_id = event.aggregate_id();
-      instance->version = version;
-      instance->name = p.name();
-      instance->spec = p.spec();
-      instance->revision = p.revision();
-      instance->created_at_us = event.occurred_at_us();
-      break;
-    }
-    case v1::Envelope::kInstanceStartRequested:
-      instance->desired = DesiredState::kRunning;
-      break;
-    case v1::Envelope::kInstanceStopRequested:
-      instance->desired = DesiredState::kStopped;
-      break;
-    case v1::Envelope::kInstancePauseRequested:
-      instance->desired = DesiredState::kPaused;
-      break;
-    case v1::Envelope::kInstanceResumeRequested:
-      instance->desired = DesiredState::kRunning;
-      break;
-    case v1::Envelope::kInstanceDeleteRequested:
-      instance->desired = DesiredState::kDeleted;
-      break;
-    case v1::Envelope::kInstancePlaced:
-      instance->host_id = event.instance_placed().host_id();
-      break;
-    case v1::Envelope::kInstanceStarted:
-      instance->observed = v1::VM_STATE_RUNNING;
-      instance->host_id = event.instance_started().host_id();
-      break;
-    case v1::Envelope::kInstanceStopped:
-      instance->observed = v1::VM_STATE_STOPPED;
-      break;
-    case v1::Envelope::kInstancePaused:
-      instance->observed = v1::VM_STATE_PAUSED;
-      break;
-    case v1::Envelope::kInstanceFailed:
-      instance->observed = v1::VM_STATE_FAILED;
-      break;
-    case v1::Envelope::kInstanceDeleted:
-      instance->observed = v1::VM_STATE_DELETED;
-      instance->deleted = true;
-      break;
-    case v1::Envelope::kInstanceActivityObserved:
-      instance->last_activity_us = event.instance_activity_observed().last_activity_us();
-      break;
-    case v1::Envelope::kInstanceCredentialSet: {
-      const auto& p = event.instance_credential_set();
-      instance->credentials[p.name()] = CredentialInfo{p.kind(), p.last4()};
-      break;
-    }
-    case v1::Envelope::kInstanceCredentialRemoved:
-      instance->credentials.erase(event.instance_credential_removed().name());
-      break;
-    case v1::Envelope::kAuditExportRequested:
-      state.audit_exports.emplace(event.audit_export_requested().export_id(), false);
-      break;
-    case v1::Envelope::kAuditExportCompleted:
-      state.audit_exports[event.audit_export_completed().export_id()] = true;
-      break;
     case v1::Envelope::kHostRegistered:
     case v1::Envelope::kInstanceScheduled:
     case v1::Envelope::kInstanceQueued:
@@ -315,7 +152,7 @@ void Evolve(AccountState& state, const v1::Envelope& event) {
       EvolveHostRegistry(state.host_registry, event);
       break;
     default:
-      break;  // audit-only events (logins, rejections, ...) change no decision state
+      break;
   }
 }
 

@@ -346,4 +346,70 @@ Decision RecordObservation(const AccountState& state, const v1::Command& command
   return out;
 }
 
+bool EvolveInstance(InstanceState& instance, const v1::Envelope& event) {
+  switch (event.payload_case()) {
+    case v1::Envelope::kInstanceCreated: {
+      const auto& p = event.instance_created();
+      const uint64_t version = instance.version;
+      instance = InstanceState{};
+      instance.instance_id = event.aggregate_id();
+      instance.version = version;
+      instance.name = p.name();
+      instance.spec = p.spec();
+      instance.revision = p.revision();
+      instance.created_at_us = event.occurred_at_us();
+      break;
+    }
+    case v1::Envelope::kInstanceStartRequested:
+      instance.desired = DesiredState::kRunning;
+      break;
+    case v1::Envelope::kInstanceStopRequested:
+      instance.desired = DesiredState::kStopped;
+      break;
+    case v1::Envelope::kInstancePauseRequested:
+      instance.desired = DesiredState::kPaused;
+      break;
+    case v1::Envelope::kInstanceResumeRequested:
+      instance.desired = DesiredState::kRunning;
+      break;
+    case v1::Envelope::kInstanceDeleteRequested:
+      instance.desired = DesiredState::kDeleted;
+      break;
+    case v1::Envelope::kInstancePlaced:
+      instance.host_id = event.instance_placed().host_id();
+      break;
+    case v1::Envelope::kInstanceStarted:
+      instance.observed = v1::VM_STATE_RUNNING;
+      instance.host_id = event.instance_started().host_id();
+      break;
+    case v1::Envelope::kInstanceStopped:
+      instance.observed = v1::VM_STATE_STOPPED;
+      break;
+    case v1::Envelope::kInstancePaused:
+      instance.observed = v1::VM_STATE_PAUSED;
+      break;
+    case v1::Envelope::kInstanceFailed:
+      instance.observed = v1::VM_STATE_FAILED;
+      break;
+    case v1::Envelope::kInstanceDeleted:
+      instance.observed = v1::VM_STATE_DELETED;
+      instance.deleted = true;
+      break;
+    case v1::Envelope::kInstanceActivityObserved:
+      instance.last_activity_us = event.instance_activity_observed().last_activity_us();
+      break;
+    case v1::Envelope::kInstanceCredentialSet: {
+      const auto& p = event.instance_credential_set();
+      instance.credentials[p.name()] = CredentialInfo{p.kind(), p.last4()};
+      break;
+    }
+    case v1::Envelope::kInstanceCredentialRemoved:
+      instance.credentials.erase(event.instance_credential_removed().name());
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
 }  // namespace clawvisor::decide

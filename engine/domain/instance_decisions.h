@@ -2,9 +2,10 @@
 
 // Internal to engine/domain: the instance aggregate's decisions (create, start / stop / pause /
 // resume / delete, the gateway token, credentials, placement and observations).
-// Each function decides one command against the account state; the caller (Decide in
+// Each decision decides one command against the account state; the caller (Decide in
 // engine/domain/decider.cc) has checked the command id, the permission table, the host-registry
-// routing and that the account exists, is not erased and (where it matters) not disabled.
+// routing and that the account exists, is not erased and (where it matters) not disabled. The
+// Evolve* function folds the family's events back into the state (called by Evolve).
 //
 // Thread-safety: pure functions.
 
@@ -30,5 +31,9 @@ Decision RemoveCredential(const AccountState& state, const v1::RemoveCredential&
 
 Decision RecordPlacement(const AccountState& state, const v1::Command& command);
 Decision RecordObservation(const AccountState& state, const v1::Command& command);
+
+// Folds an event of the instance aggregate into `instance` (Evolve has already set its id and
+// version); false if the event is not of that aggregate.
+bool EvolveInstance(InstanceState& instance, const v1::Envelope& event);
 
 }  // namespace clawvisor::decide

@@ -323,4 +323,81 @@ Decision Logout(const AccountState& state, const v1::Command& command) {
   return Events{std::move(revoked)};
 }
 
+bool EvolveSignIn(AccountState& state, const v1::Envelope& event) {
+  switch (event.payload_case()) {
+    case v1::Envelope::kPasswordChanged: {
+      state.has_password = true;
+      ++state.password_changes;
+      state.reset_tokens.clear();  // a reset link mailed before the change is void
+      break;
+    }
+    case v1::Envelope::kPasswordResetRequested: {
+      const auto& p = event.password_reset_requested();
+      std::erase_if(state.reset_tokens,
+                    [&](const auto& kv) { return kv.second <= event.occurred_at_us(); });
+      state.reset_tokens[p.token_hash()] = p.expires_at_us();
+      break;
+    }
+    case v1::Envelope::kPasswordResetCompleted:
+      state.has_password = true;
+      ++state.password_changes;
+      state.reset_tokens.clear();  // single use, and every other outstanding token dies too
+      break;
+    case v1::Envelope::kSessionStarted: {
+      const auto& p = event.session_started();
+      std::erase_if(state.sessions, [&](const auto& kv) {
+        return kv.second.absolute_expires_at_us <= event.occurred_at_us();
+      });
+      state.sessions[p.session_id()] = SessionState{p.user_id(), p.absolute_expires_at_us()};
+      break;
+    }
+    case v1::Envelope::kLoginFailed:
+      state.login_failures = event.login_failed().consecutive_failures();
+      break;
+    case v1::Envelope::kLoginThrottled:
+      state.login_locked_until_us = event.login_throttled().locked_until_us();
+      break;
+    case v1::Envelope::kTotpEnrolled: {
+      const auto& p = event.totp_enrolled();
+      state.totp_enrolled = true;
+      state.totp_enabled = false;
+      state.recovery_code_hashes = {p.recovery_code_hashes().begin(),
+                                    p.recovery_code_hashes().end()};
+      break;
+    }
+    case v1::Envelope::kTotpEnabled:
+      state.totp_enabled = true;
+      state.totp_last_step = std::max(state.totp_last_step, event.totp_enabled().totp_time_step());
+      break;
+    case v1::Envelope::kTotpDisabled:
+      state.totp_enrolled = false;
+      state.totp_enabled = false;
+      state.recovery_code_hashes.clear();
+      state.totp_last_step = std::max(state.totp_last_step, event.totp_disabled().totp_time_step());
+      break;
+    case v1::Envelope::kLoginSucceeded: {
+      const auto& p = event.login_succeeded();
+      state.totp_last_step = std::max(state.totp_last_step, p.totp_time_step());
+      if (p.used_recovery_code())
+        state.recovery_code_hashes.erase(HashBytes(p.recovery_code_hash()));
+      state.login_failures = 0;
+      state.login_locked_until_us = 0;
+      break;
+    }
+    case v1::Envelope::kLoginUnlocked:
+      state.login_failures = 0;
+      state.login_locked_until_us = 0;
+      break;
+    case v1::Envelope::kSessionRevoked:
+      state.sessions.erase(event.session_revoked().session_id());
+      break;
+    case v1::Envelope::kAllSessionsRevoked:
+      state.sessions.clear();
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
 }  // namespace clawvisor::decide
