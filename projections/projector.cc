@@ -4,11 +4,11 @@
 #include <map>
 #include <optional>
 
+#include "engine/command/outcome.h"
+#include "engine/command/seal_fields.h"
 #include "engine/domain/account_state.h"
 #include "engine/logging.h"
-#include "engine/command/processor.h"
 #include "engine/run_loop.h"
-#include "engine/command/seal_fields.h"
 #include "events/codec.h"
 #include "projections/audit_csv.h"
 

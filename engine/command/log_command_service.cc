@@ -1,12 +1,14 @@
 #include "engine/command/log_command_service.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
-#include "engine/domain/decider.h"
+#include "engine/command/outcome.h"
+#include "engine/command/seal_fields.h"
+#include "engine/domain/ids.h"
 #include "engine/logging.h"
 #include "engine/partitioner.h"
-#include "engine/command/processor.h"
-#include "engine/command/seal_fields.h"
 #include "events/codec.h"
 
 namespace clawvisor {
@@ -35,8 +37,15 @@ LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, Outcome
 
 Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
                                                      std::chrono::milliseconds wait) {
+  // The whole submission shares one budget, measured on the injected clock: each wait below
+  // gets what is left of it.
   const auto started = clock_.Monotonic();
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+  const auto deadline = started + wait;
+  auto remaining = [&] {
+    return std::max(
+        std::chrono::microseconds::zero(),
+        std::chrono::duration_cast<std::chrono::microseconds>(deadline - clock_.Monotonic()));
+  };
   if (!IsValidCommandId(command.command_id())) {
     return MakeError(Errc::kInvalidArgument, "command_id is missing or malformed");
   }
@@ -103,7 +112,7 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   }
   appended_.Inc();
 
-  auto outcome = ticket->Wait(deadline);
+  auto outcome = ticket->Wait(remaining());
   if (!outcome) {
     timeouts_.Inc();
     return MakeError(Errc::kTimeout, "the command was accepted but not decided in time");
@@ -111,7 +120,7 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   if (outcome->event_ids_size() > 0) {
     const int64_t applied_through =
         static_cast<int64_t>(outcome->first_offset()) + outcome->event_ids_size();
-    if (!projected_.WaitFor(outcome->partition(), applied_through, deadline)) {
+    if (!projected_.WaitFor(outcome->partition(), applied_through, remaining())) {
       timeouts_.Inc();
       // A value this submission generated (a gateway token) is shown only in this answer:
       // better an answer before the read models catch up than a token nobody ever sees.

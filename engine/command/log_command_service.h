@@ -18,11 +18,11 @@
 #include <functional>
 #include "engine/clock.h"
 #include "engine/command/command_service.h"
-#include "engine/metrics.h"
 #include "engine/command/outcome_board.h"
 #include "engine/command/password_service.h"
-#include "engine/sealer.h"
 #include "engine/command/totp_service.h"
+#include "engine/metrics.h"
+#include "engine/sealer.h"
 #include "events/event_log.h"
 
 namespace clawvisor {

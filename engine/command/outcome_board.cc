@@ -54,10 +54,9 @@ OutcomeBoard::Ticket::~Ticket() {
   if (board_ != nullptr) board_->Forget(key_, this);
 }
 
-std::optional<v1::CommandOutcome> OutcomeBoard::Ticket::Wait(
-    std::chrono::steady_clock::time_point deadline) {
+std::optional<v1::CommandOutcome> OutcomeBoard::Ticket::Wait(std::chrono::microseconds timeout) {
   std::unique_lock lock(mu_);
-  cv_.wait_until(lock, deadline, [&] { return outcome_.has_value(); });
+  cv_.wait_for(lock, timeout, [&] { return outcome_.has_value(); });
   return outcome_;
 }
 
@@ -71,9 +70,9 @@ void Watermarks::Advance(int32_t partition, int64_t next_offset) {
 }
 
 bool Watermarks::WaitFor(int32_t partition, int64_t next_offset,
-                         std::chrono::steady_clock::time_point deadline) {
+                         std::chrono::microseconds timeout) {
   std::unique_lock lock(mu_);
-  return cv_.wait_until(lock, deadline, [&] { return next_[partition] >= next_offset; });
+  return cv_.wait_for(lock, timeout, [&] { return next_[partition] >= next_offset; });
 }
 
 int64_t Watermarks::Get(int32_t partition) {

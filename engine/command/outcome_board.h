@@ -36,8 +36,9 @@ class OutcomeBoard {
 
   class Ticket {
    public:
-    // Waits until the outcome is posted or `deadline` passes.
-    std::optional<v1::CommandOutcome> Wait(std::chrono::steady_clock::time_point deadline);
+    // Waits until the outcome is posted or `timeout` passes (zero: only looks). A timeout, not a
+    // deadline: the caller measures its budget on its own Clock (engine/clock.h).
+    std::optional<v1::CommandOutcome> Wait(std::chrono::microseconds timeout);
     ~Ticket();
 
    private:
@@ -63,9 +64,8 @@ class Watermarks {
  public:
   // Records that everything below `next_offset` of `partition` is applied.
   void Advance(int32_t partition, int64_t next_offset);
-  // Waits until `partition` has applied everything below `next_offset`, or the deadline.
-  bool WaitFor(int32_t partition, int64_t next_offset,
-               std::chrono::steady_clock::time_point deadline);
+  // Waits until `partition` has applied everything below `next_offset`, or `timeout` passes.
+  bool WaitFor(int32_t partition, int64_t next_offset, std::chrono::microseconds timeout);
   int64_t Get(int32_t partition);
 
  private:

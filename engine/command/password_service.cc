@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 
-#include "engine/domain/password_policy.h"
 #include "engine/command/seal_fields.h"
+#include "engine/domain/password_policy.h"
 
 namespace clawvisor {
 namespace {

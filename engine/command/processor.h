@@ -22,6 +22,9 @@
 // restart decides each command exactly once. If a Transact fails, the in-memory state may be
 // ahead of the log; the processor rebuilds the partitions from the log before going on.
 //
+// The outcome fold it answers with (CommandKey, AddToOutcome, ...) is in
+// engine/command/outcome.h, shared with the command service, the projector and the CLI.
+//
 // Thread-safety: a Processor is driven by one thread (Run or ProcessOnce). Snapshot() may be
 // called from any thread.
 
@@ -36,11 +39,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/domain/account_state.h"
 #include "engine/clock.h"
+#include "engine/command/outcome.h"
+#include "engine/command/outcome_board.h"
+#include "engine/domain/account_state.h"
 #include "engine/domain/decider.h"
 #include "engine/metrics.h"
-#include "engine/command/outcome_board.h"
 #include "engine/random.h"
 #include "engine/sealer.h"
 #include "events/event_log.h"
@@ -140,27 +144,5 @@ class Processor {
   Histogram& transact_seconds_;
   Histogram& batch_seconds_;
 };
-
-// The record key of the processor's decided-command index.
-std::string CommandKey(std::string_view account_id, std::string_view command_id);
-
-// A command's outcome, folded from its events (in order). The processor and the commands
-// projection both build outcomes this way, so both answer a repeated command identically.
-v1::CommandOutcome OutcomeOfFirstEvent(const v1::Envelope& event, int32_t partition,
-                                       int64_t offset);
-void AddToOutcome(v1::CommandOutcome& outcome, const v1::Envelope& event);
-
-// Whether a repeated command is the request `recorded` was decided for, and the answer when it
-// is not (a command id reused for a different request: nothing is appended).
-bool SameRequest(const v1::CommandOutcome& recorded, std::string_view fingerprint);
-// Whether `recorded` was decided for this very submission, generated values included (only
-// that submission may show a gateway token it generated; a retry or a racing duplicate may not).
-bool SameSubmission(const v1::CommandOutcome& recorded, std::string_view fingerprint);
-v1::CommandOutcome ReusedKeyOutcome(std::string_view account_id, std::string_view command_id);
-// The answer to a command for an erased account: refused, and not recorded (nothing more is
-// written about the account). `request_hash` may be empty (then any request matches it).
-v1::CommandOutcome AccountErasedOutcome(std::string_view account_id, std::string_view command_id,
-                                        int32_t partition, TimestampUs now_us,
-                                        std::string_view request_hash);
 
 }  // namespace clawvisor

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/domain/decider.h"
+#include "engine/domain/ids.h"
 
 namespace clawvisor {
 namespace {

@@ -51,12 +51,12 @@
 #include <string>
 
 #include "clawvisor/v1/events.pb.h"
-#include "engine/domain/account_state.h"
 #include "engine/clock.h"
 #include "engine/command/command_service.h"
+#include "engine/domain/account_state.h"
+#include "engine/metrics.h"
 #include "engine/reconcile/guest_config.h"
 #include "engine/reconcile/instance_secrets.h"
-#include "engine/metrics.h"
 #include "engine/reconcile/vm_driver.h"
 #include "engine/reconcile/work_queue.h"
 
@@ -170,6 +170,16 @@ class Reconciler {
     std::string host_id;  // "" while queued
   };
 
+  // The event fold (reconciler_apply.cc), by family: each of the first two returns whether the
+  // event was of its family.
+  bool ApplyAccountEvent(const v1::Envelope& event);
+  bool ApplyRegistryEvent(const v1::Envelope& event);
+  void ApplyInstanceEvent(const v1::Envelope& event);
+  // A new incarnation of the instance `key` (`it` its entry, or end()): placed anew, and queued
+  // if this reconciler has work for it.
+  void ApplyInstanceCreated(const v1::Envelope& event, const VmKey& key,
+                            std::map<VmKey, ManagedInstance>::iterator it);
+
   bool IsMine(const ManagedInstance& instance) const;
   bool Places() const { return options_.capacity.has_value(); }
   // This reconciler has work for the instance: it runs it, or (placing) it awaits a place.
@@ -177,7 +187,8 @@ class Reconciler {
   // Enqueues every instance and placement this reconciler has work for, and registers the host
   // if it has not yet (Start and Resync).
   void EnqueueKnown(TimestampUs now);
-  // The placement saga's steps for one instance key (see engine/host_registry.h).
+  // The placement saga's steps for one instance key (see engine/host_registry.h), in
+  // reconciler_placement.cc with RegisterHost, NoLongerWanted and SubmitPlacementStep.
   Status Place(const VmKey& key);
   // True once the events show that an incarnation's room is no longer wanted: deleted, its
   // account erased, or superseded by a newer revision of the same instance id.

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "adapters/rocksdb/rocksdb_store.h"
-#include "engine/command/processor.h"
+#include "engine/command/outcome.h"
 #include "engine/command/seal_fields.h"
 #include "events/codec.h"
 #include "projections/projected_instance_secrets.h"

@@ -10,10 +10,10 @@
 #include <set>
 
 #include "adapters/argon2/argon2_password_hasher.h"
-#include "engine/domain/decider.h"
-#include "engine/domain/password_policy.h"
 #include "engine/command/password_service.h"
 #include "engine/command/seal_fields.h"
+#include "engine/domain/decider.h"
+#include "engine/domain/password_policy.h"
 #include "tests/support/fake_sealer.h"
 #include "tests/support/test_values.h"
 

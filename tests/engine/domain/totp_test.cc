@@ -10,9 +10,9 @@
 #include <ctime>
 #include <set>
 
+#include "engine/command/totp_service.h"
 #include "engine/domain/decider.h"
 #include "engine/domain/totp.h"
-#include "engine/command/totp_service.h"
 #include "tests/support/fake_sealer.h"
 
 namespace clawvisor {
