@@ -5,6 +5,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "engine/hex.h"
 #include "engine/logging.h"
 #include "engine/partitioner.h"
 #include "engine/run_loop.h"
@@ -41,13 +42,9 @@ std::string DataKeyRange(std::string_view account) {
 }
 
 std::string LookupCandidateKey(std::string_view wrapped) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string key(kLookupRow);
   key.push_back('\0');
-  for (unsigned char c : wrapped) {
-    key.push_back(kHex[c >> 4]);
-    key.push_back(kHex[c & 15]);
-  }
+  AppendHex(key, wrapped);
   return key;
 }
 
