@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "engine/hex.h"
 #include "events/codec.h"
 
 namespace clawvisor {
@@ -42,12 +43,9 @@ class Details {
         case '\t':
           out_ += "\\t";
           break;
-        default: {
-          static constexpr char kHex[] = "0123456789abcdef";
+        default:
           out_ += "\\u00";
-          out_ += kHex[c >> 4];
-          out_ += kHex[c & 15];
-        }
+          AppendHex(out_, value.substr(i, 1));
       }
     }
     out_.append(value, run, std::string_view::npos);  // UTF-8 is validated when the cell is written
@@ -70,16 +68,7 @@ class Details {
     AppendTimestampUs(out_, us);
     out_ += '"';
   }
-  void Hex(std::string_view key, std::string_view bytes) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(bytes.size() * 2);
-    for (const unsigned char c : bytes) {
-      hex += kHex[c >> 4];
-      hex += kHex[c & 15];
-    }
-    Text(key, hex);
-  }
+  void Hex(std::string_view key, std::string_view bytes) { Text(key, HexEncode(bytes)); }
 
  private:
   void Key(std::string_view key) {

@@ -2,32 +2,31 @@
 
 // Projector: builds the read models from the events topic and answers queries from them.
 //
-// Read models (KvStore key layout; ints big-endian so keys sort by number):
-//   o|<partition u32>                                  next offset to apply (i64)
-//   a|<account>                                        AccountView
-//   m|<account>|<user>                                 MemberView
-//   i|<account>|<instance>                             InstanceView
-//   c|<account>|<command id>                           CommandOutcome (the commands projection)
-//   t|<account>|<occurred_at u64>|<partition u32>|<offset u64>   AuditEntry (audit index)
-//   s|<account>|<instance>                             InstanceSecretRefs: where the instance's
-//                                                      gateway token and credentials are sealed
-//                                                      (sealed values only; not a ReadModel query)
-//   e|<email lookup hash>                              AccountLookup: the account of an email
-//   x|<account>                                        AccountLookup: the account's lookup hashes
-//                                                      (so erasure can delete its e| row)
-//   p|<account>|primary                                PasswordCredential (sealed; never served)
-//   p|<account>|totp                                   TotpCredential (sealed; never served)
-//   u|<session id>                                     SessionView (live sessions; never served)
-//   r|<reset token hash>                               AccountLookup: the account a password-reset
-//                                                      token was issued for (never served)
-//   j|<account>|<export id>                            AuditExportView (audit export jobs)
-//   q|<account>|<export id>                            AuditExportView, while pending
+// Each read model is a table of its own file, redpanda's topic_table style: it applies the
+// events it cares about (`Apply(BatchView&, event, ...)`), answers its own queries and documents
+// its key layout. The Projector keeps what is common to all of them: the batch, the offsets,
+// erasure and the dispatch. Tables by key letter (KvStore rows "<letter>|..."):
+//   o|<partition u32>   next offset to apply (i64)            here
+//   a|                  accounts                              account_table.h
+//   m|                  members                               member_table.h
+//   i|                  instances                             instance_table.h
+//   c|                  command outcomes                      command_table.h
+//   t|                  audit index                           audit_index.h
+//   j| q|               audit export jobs, pending ones       audit_export_table.h
+//   s|                  where instance secrets are sealed     secret_ref_table.h
+//   e| x| p| u| r|      sign-in: email lookup, credentials,   sign_in_table.h
+//                       sessions, password-reset tokens
 //
-// AccountErased deletes every row of the account but `a|`, which says "erased".
+// AccountErased deletes every row of the account but `a|`, which says "erased", and the
+// erasure's own command outcome.
 //
 // Every Apply() writes a partition's rows and its new next offset in one atomic batch, and skips
 // records below the stored offset, so applying the same records twice changes nothing and a
 // crash between batches loses nothing (design D2).
+//
+// Adding a table: its file (with its Apply, queries and key layout), then here a member, a
+// line in ApplyEvent, its letters in the list above and, if it is per account, in
+// kErasedTables (projector.cc); forwarding queries if the API serves it.
 //
 // Thread-safety: Apply/ProjectOnce/Run from one thread; queries from any thread at any time.
 
@@ -39,12 +38,21 @@
 #include <vector>
 
 #include "clawvisor/v1/events.pb.h"
-#include "engine/metrics.h"
+#include "engine/clock.h"
 #include "engine/command/outcome_board.h"
+#include "engine/metrics.h"
 #include "engine/sealer.h"
 #include "events/event_log.h"
+#include "projections/account_table.h"
+#include "projections/audit_export_table.h"
+#include "projections/audit_index.h"
+#include "projections/command_table.h"
+#include "projections/instance_table.h"
 #include "projections/kv_store.h"
+#include "projections/member_table.h"
 #include "projections/read_model.h"
+#include "projections/secret_ref_table.h"
+#include "projections/sign_in_table.h"
 
 namespace clawvisor {
 
@@ -52,7 +60,9 @@ class Projector final : public ReadModel {
  public:
   // `sealer` opens sealed fields to derive masked forms (may be null: masks stay empty).
   // `progress`, if given, advances after each applied batch (read-your-writes waits on it).
-  Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics, Watermarks* progress);
+  // `clock` times each batch (its monotonic reading). All must outlive the projector.
+  Projector(KvStore& store, Sealer* sealer, MetricsRegistry& metrics, Watermarks* progress,
+            Clock& clock);
 
   // Applies event records (any partitions, each partition's in offset order). Each partition's
   // records must continue exactly at NextOffset(): a gap is refused (kFailedPrecondition).
@@ -117,17 +127,27 @@ class Projector final : public ReadModel {
   Result<std::string> Fingerprint();
 
  private:
-  class BatchView;
   // `read_from_next`: the records were read from the log starting at NextOffset(), so a gap is
   // offsets the log does not show (Kafka's transaction markers and aborted records), not
   // skipped events.
   Status ApplyRecords(std::span<const Record> records, bool read_from_next);
-  Status ApplyEvent(BatchView& view, const v1::Envelope& event, int32_t partition, int64_t offset);
-  Status ApplySecretRefs(BatchView& view, const v1::Envelope& event);
+  Status ApplyEvent(projection::BatchView& view, const v1::Envelope& event, int32_t partition,
+                    int64_t offset);
+  // Deletes every row of the erased account but its marker and the erasure's own outcome.
+  Status ApplyErasure(projection::BatchView& view, const v1::Envelope& event,
+                      const std::optional<v1::CommandOutcome>& outcome);
 
   KvStore& store_;
-  Sealer* sealer_;
   Watermarks* progress_;
+  Clock& clock_;
+  projection::AuditIndex audit_;
+  projection::CommandTable commands_;
+  projection::AuditExportTable audit_exports_;
+  projection::SignInTable sign_in_;
+  projection::AccountTable accounts_;
+  projection::MemberTable members_;
+  projection::SecretRefTable secret_refs_;
+  projection::InstanceTable instances_;
   Counter& applied_;
   Histogram& batch_seconds_;
   int32_t partition_count_ = 0;

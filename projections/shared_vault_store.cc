@@ -2,9 +2,9 @@
 
 #include <charconv>
 #include <set>
-#include <thread>
 #include <unordered_map>
 
+#include "engine/hex.h"
 #include "engine/logging.h"
 #include "engine/partitioner.h"
 #include "engine/run_loop.h"
@@ -41,13 +41,9 @@ std::string DataKeyRange(std::string_view account) {
 }
 
 std::string LookupCandidateKey(std::string_view wrapped) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string key(kLookupRow);
   key.push_back('\0');
-  for (unsigned char c : wrapped) {
-    key.push_back(kHex[c >> 4]);
-    key.push_back(kHex[c & 15]);
-  }
+  AppendHex(key, wrapped);
   return key;
 }
 
@@ -391,19 +387,21 @@ Status SharedVaultStore::Write(const KvBatch& batch, bool sync) {
 }
 
 Status SharedVaultStore::CatchUpPastLocked(int32_t partition, int64_t offset) {
+  if (auto caught_up = CatchUpLocked(partition); !caught_up) return caught_up;
+  auto next = StoredOffset(local_, partition);
+  if (!next) return std::unexpected(next.error());
+  if (*next > offset) return {};
   // Another process's transaction still open before our record holds the readable end below
-  // it (Kafka's last stable offset): wait for it to be decided, within a bound.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    if (auto caught_up = CatchUpLocked(partition); !caught_up) return caught_up;
-    auto next = StoredOffset(local_, partition);
-    if (!next) return std::unexpected(next.error());
-    if (*next > offset) return {};
-    if (std::chrono::steady_clock::now() > deadline) {
-      return MakeError(Errc::kTimeout, "the keys topic did not show this process's own record");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // it (Kafka's last stable offset): the log waits for every transaction appended before now to
+  // be decided (bounded by the transactions' timeout; kTimeout past it), and only then does
+  // catching up reach our record. The wait is the log's (EventLog::SettledEndOffset), not ours.
+  auto settled = log_.SettledEndOffset({options_.topic, partition});
+  if (!settled) return std::unexpected(settled.error());
+  if (auto caught_up = CatchUpLocked(partition); !caught_up) return caught_up;
+  next = StoredOffset(local_, partition);
+  if (!next) return std::unexpected(next.error());
+  if (*next > offset) return {};
+  return MakeError(Errc::kTimeout, "the keys topic did not show this process's own record");
 }
 
 Status SharedVaultStore::Scan(

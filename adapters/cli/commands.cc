@@ -618,7 +618,8 @@ int Projections(const std::vector<std::string>& args) {
     rebuild_options.disable_wal = true;
     auto store = RocksDbStore::Open(target.string(), rebuild_options);
     if (!store) return Fail(store.error());
-    Projector projector(**store, vault.get(), metrics, nullptr);
+    SystemClock projector_clock;
+    Projector projector(**store, vault.get(), metrics, nullptr, projector_clock);
     Progress progress(verb == "rebuild" ? "rebuilding projections" : "replaying for verify");
     auto ok = projector.CatchUp(*log, [&](int64_t done, int64_t total) {
       applied = done;
@@ -642,7 +643,8 @@ int Projections(const std::vector<std::string>& args) {
   (void)RocksDbStore::Destroy(target.string());
   auto current_store = RocksDbStore::Open((data_dir / "projections").string());
   if (!current_store) return Fail(current_store.error());
-  Projector current(**current_store, vault.get(), metrics, nullptr);
+  SystemClock projector_clock;
+  Projector current(**current_store, vault.get(), metrics, nullptr, projector_clock);
   auto current_fp = current.Fingerprint();
   if (!current_fp) return Fail(current_fp.error());
   if (*current_fp != fingerprint) {

@@ -255,7 +255,7 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(EmbeddedNodeOptions opt
   node->projection_store_ = std::move(*projections);
 
   node->projector_ = std::make_unique<Projector>(*node->projection_store_, node->vault_.get(),
-                                                 node->metrics_, &node->projected_);
+                                                 node->metrics_, &node->projected_, node->clock_);
   node->instance_secrets_ =
       std::make_unique<ProjectedInstanceSecrets>(*node->projector_, *node->vault_);
   if (node->options_.session_idle_timeout_us) {

@@ -113,7 +113,7 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
       if (!store) return std::unexpected(store.error());
       node->projection_store_ = std::move(*store);
       node->projector_ = std::make_unique<Projector>(*node->projection_store_, node->vault_.get(),
-                                                     node->metrics_, nullptr);
+                                                     node->metrics_, nullptr, node->clock_);
       break;
     }
     case KafkaRole::kApi:
@@ -154,7 +154,8 @@ Status KafkaNode::OpenFollower() {
       options_.projections_dir.string(), (options_.data_dir / "projections-secondary").string());
   if (!follower) return std::unexpected(follower.error());
   projection_follower_ = std::move(*follower);
-  projector_ = std::make_unique<Projector>(*projection_follower_, vault_.get(), metrics_, nullptr);
+  projector_ =
+      std::make_unique<Projector>(*projection_follower_, vault_.get(), metrics_, nullptr, clock_);
   if (options_.role == KafkaRole::kApi) {
     auto access = MakeAccessServices(*projector_, *vault_, clock_, random_, options_.argon2);
     if (!access) return std::unexpected(access.error());

@@ -239,7 +239,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     clawvisor::MetricsRegistry metrics;
-    clawvisor::Projector projector(**store, vault->get(), metrics, nullptr);
+    clawvisor::SystemClock projector_clock;
+    clawvisor::Projector projector(**store, vault->get(), metrics, nullptr, projector_clock);
     const auto t0 = Clock::now();
     if (!projector.CatchUp(**log, [&](int64_t done, int64_t) { events = done; })) {
       std::fprintf(stderr, "rebuild failed\n");

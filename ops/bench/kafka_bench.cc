@@ -165,7 +165,8 @@ int Main(int argc, char** argv) {
     if (!reader) return 69;
     MemoryKvStore store;
     MetricsRegistry metrics;
-    Projector projector(store, nullptr, metrics, nullptr);
+    SystemClock projector_clock;
+    Projector projector(store, nullptr, metrics, nullptr, projector_clock);
     const auto t0 = Clock::now();
     auto ok = projector.CatchUp(**reader, nullptr);
     const double s = Seconds(Clock::now() - t0);

@@ -254,7 +254,8 @@ TEST(AuditExportWorkerRestartTest, RerunAfterAnUnprojectedCompletionAppendsNothi
   }
   MemoryKvStore stale_store;
   MetricsRegistry metrics;
-  Projector stale(stale_store, &(*node)->vault(), metrics, nullptr);
+  ManualClock stale_clock;
+  Projector stale(stale_store, &(*node)->vault(), metrics, nullptr, stale_clock);
   ASSERT_TRUE(stale.Apply(before).has_value());
   auto pending = stale.ListPendingAuditExports(10);
   ASSERT_TRUE(pending.has_value());

@@ -20,7 +20,7 @@ class ProjectorTest : public ::testing::Test {
     auto store = RocksDbStore::Open(dir_.Sub("proj"));
     ASSERT_TRUE(store.has_value()) << store.error().ToString();
     store_ = std::move(*store);
-    projector_ = std::make_unique<Projector>(*store_, &sealer_, metrics_, &progress_);
+    projector_ = std::make_unique<Projector>(*store_, &sealer_, metrics_, &progress_, clock_);
   }
 
   // Appends an event of `account` to partition 0 with the next offset.
@@ -88,6 +88,7 @@ class ProjectorTest : public ::testing::Test {
   testing::FakeSealer sealer_;
   MetricsRegistry metrics_;
   Watermarks progress_;
+  ManualClock clock_;
   std::unique_ptr<RocksDbStore> store_;
   std::unique_ptr<Projector> projector_;
   std::vector<v1::Envelope> pending_;
@@ -276,6 +277,119 @@ TEST_F(ProjectorTest, StoredRowsHoldNoPlaintextSecret) {
     EXPECT_EQ(rows.find(secret), std::string::npos) << secret;
   }
   EXPECT_NE(rows.find("LAST"), std::string::npos);  // the last four are shown
+}
+
+// The on-disk key layout of every table is stable: a data directory written by an earlier build
+// still reads. Every table gets rows here, and one account is erased.
+TEST_F(ProjectorTest, KeyLayoutIsStable) {
+  Register("acc_1");
+  Add("acc_1", "trial").mutable_trial_started()->set_ends_at_us(99);
+  auto* grant = Add("acc_1", "grant").mutable_role_granted();
+  grant->set_user_id("usr_b");
+  grant->set_role(v1::ROLE_ADMIN);
+  Add("acc_1", "grant-c").mutable_role_granted()->set_user_id("usr_c");
+  Add("acc_1", "revoke").mutable_role_revoked()->set_user_id("usr_c");
+  Add("acc_1", "reset").mutable_password_reset_requested()->set_token_hash("\x01\xab");
+  Add("acc_1", "reset-2").mutable_password_reset_requested()->set_token_hash("\x02\xcd");
+  Add("acc_1", "reset-done").mutable_password_reset_completed()->set_token_hash("\x02\xcd");
+  Add("acc_1", "totp").mutable_totp_enrolled();
+  Add("acc_1", "totp-on").mutable_totp_enabled();
+  auto* session = Add("acc_1", "login").mutable_session_started();
+  session->set_session_id("ses_1");
+  session->set_user_id("usr_acc_1");
+  Add("acc_1", "login-2").mutable_session_started()->set_session_id("ses_2");
+  Add("acc_1", "logout").mutable_session_revoked()->set_session_id("ses_2");
+  CreateInstance("acc_1", "ins_1");
+  SetCredential("acc_1", "ins_1", "openai", "sk-1111111111-KEY1");
+  InstanceEvent("acc_1", "ins_1").mutable_instance_placed()->set_host_id("host-1");
+  auto* request = Add("acc_1", "export").mutable_audit_export_requested();
+  request->set_export_id("exp_1");
+  request->set_until_us(50);
+  Add("acc_1", "export-2").mutable_audit_export_requested()->set_export_id("exp_2");
+  auto* done = Add("acc_1", "").mutable_audit_export_completed();
+  done->set_export_id("exp_1");
+  done->set_sha256("\xde\xad");
+  Add("acc_1", "nope").mutable_command_rejected()->set_command_type("create_instance");
+  Register("acc_2");
+  CreateInstance("acc_2", "ins_2");
+  Add("acc_2", "erase-2").mutable_account_erased();
+  ASSERT_TRUE(projector_->Apply(Records()).has_value());
+
+  std::vector<std::string> keys;
+  ASSERT_TRUE(store_
+                  ->Scan("", "",
+                         [&](std::string_view key, std::string_view) {
+                           std::string shown;
+                           for (const unsigned char c : key) {
+                             if (c >= 0x20 && c < 0x7f) {
+                               shown += static_cast<char>(c);
+                             } else {
+                               shown += '\\';
+                               shown += std::to_string(c);
+                             }
+                           }
+                           keys.push_back(shown);
+                           return true;
+                         })
+                  .has_value());
+  const std::vector<std::string> expected = {
+      "a|acc_1",
+      "a|acc_2",
+      "c|acc_1|cmd-14",
+      "c|acc_1|cmd-15",
+      "c|acc_1|create-ins_1",
+      "c|acc_1|export",
+      "c|acc_1|export-2",
+      "c|acc_1|grant",
+      "c|acc_1|grant-c",
+      "c|acc_1|login",
+      "c|acc_1|login-2",
+      "c|acc_1|logout",
+      "c|acc_1|nope",
+      "c|acc_1|reg-acc_1",
+      "c|acc_1|reset",
+      "c|acc_1|reset-2",
+      "c|acc_1|reset-done",
+      "c|acc_1|revoke",
+      "c|acc_1|totp",
+      "c|acc_1|totp-on",
+      "c|acc_1|trial",
+      "c|acc_2|erase-2",
+      "i|acc_1|ins_1",
+      "j|acc_1|exp_1",
+      "j|acc_1|exp_2",
+      "m|acc_1|usr_acc_1",
+      "m|acc_1|usr_b",
+      "o|\\0\\0\\0\\0",
+      "p|acc_1|primary",
+      "p|acc_1|totp",
+      "q|acc_1|exp_2",
+      "r|01ab",
+      "s|acc_1|ins_1",
+      "t|acc_1|\\0\\0\\0\\0\\0\\15B@\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0",
+      "t|acc_1|\\0\\0\\0\\0\\0\\30\\132\\128\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\1",
+      "t|acc_1|\\0\\0\\0\\0\\0-\\198\\192\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\2",
+      "t|acc_1|\\0\\0\\0\\0\\0=\\9\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\3",
+      "t|acc_1|\\0\\0\\0\\0\\0LK@\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\4",
+      "t|acc_1|\\0\\0\\0\\0\\0[\\141\\128\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\5",
+      "t|acc_1|\\0\\0\\0\\0\\0j\\207\\192\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\6",
+      "t|acc_1|\\0\\0\\0\\0\\0z\\18\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\7",
+      "t|acc_1|\\0\\0\\0\\0\\0\\137T@\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\8",
+      "t|acc_1|\\0\\0\\0\\0\\0\\152\\150\\128\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\9",
+      "t|acc_1|\\0\\0\\0\\0\\0\\167\\216\\192\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\10",
+      "t|acc_1|\\0\\0\\0\\0\\0\\183\\27\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\11",
+      "t|acc_1|\\0\\0\\0\\0\\0\\198]@\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\12",
+      "t|acc_1|\\0\\0\\0\\0\\0\\213\\159\\128\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\13",
+      "t|acc_1|\\0\\0\\0\\0\\0\\228\\225\\192\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\14",
+      "t|acc_1|\\0\\0\\0\\0\\0\\244$\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\15",
+      "t|acc_1|\\0\\0\\0\\0\\1\\3f@\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\16",
+      "t|acc_1|\\0\\0\\0\\0\\1\\18\\168\\128\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\17",
+      "t|acc_1|\\0\\0\\0\\0\\1!\\234\\192\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\18",
+      "t|acc_1|\\0\\0\\0\\0\\11-\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\19",
+      "u|ses_1",
+      "x|acc_1",
+  };
+  EXPECT_EQ(keys, expected);
 }
 
 }  // namespace

@@ -13,9 +13,9 @@
 
 #include "adapters/openssl/key_vault.h"
 #include "adapters/openssl/master_key.h"
+#include "adapters/posix/os_random.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
-#include "adapters/posix/os_random.h"
 #include "engine/partitioner.h"
 #include "tests/support/temp_dir.h"
 

@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/domain/decider.h"
 #include "engine/command/password_service.h"
+#include "engine/domain/decider.h"
 #include "events/codec.h"
 #include "projections/memory_kv_store.h"
 #include "tests/support/fake_sealer.h"
@@ -85,7 +85,7 @@ class SessionResolverTest : public ::testing::Test {
   SeededRandom random_{42};
   MemoryKvStore store_;
   MetricsRegistry metrics_;
-  Projector projector_{store_, &sealer_, metrics_, nullptr};
+  Projector projector_{store_, &sealer_, metrics_, nullptr, clock_};
   // Only NewSessionToken is used: no hasher work happens here.
   class NoHasher final : public PasswordHasher {
    public:

@@ -25,11 +25,11 @@
 #include "adapters/kafka/kafka_event_log.h"
 #include "adapters/kafka/kafka_group_processor.h"
 #include "engine/clock.h"
+#include "engine/command/processor.h"
+#include "engine/command/seal_fields.h"
 #include "engine/metrics.h"
 #include "engine/partitioner.h"
-#include "engine/command/processor.h"
 #include "engine/random.h"
-#include "engine/command/seal_fields.h"
 #include "events/codec.h"
 #include "projections/memory_kv_store.h"
 #include "projections/projector.h"
@@ -149,7 +149,8 @@ TEST(KafkaExactlyOnce, ProcessorKilledMidTransactionDecidesEachCommandOnce) {
   MetricsRegistry metrics;
   testing::FakeSealer sealer;
   MemoryKvStore live_store;
-  Projector live(live_store, &sealer, metrics, nullptr);
+  ManualClock projector_clock;
+  Projector live(live_store, &sealer, metrics, nullptr, projector_clock);
   std::jthread projector([&](std::stop_token stop) { live.Run(**projection_log, stop); });
 
   auto b = std::make_unique<ProcessorProcess>(cluster.bootstrap(), "proc-b", LogDir() / "b.log");
@@ -289,7 +290,8 @@ TEST(KafkaExactlyOnce, ProcessorKilledMidTransactionDecidesEachCommandOnce) {
   auto live_fp = live.Fingerprint();
   ASSERT_TRUE(live_fp.has_value());
   MemoryKvStore replay_store;
-  Projector replay(replay_store, &sealer, metrics, nullptr);
+  ManualClock replay_clock;
+  Projector replay(replay_store, &sealer, metrics, nullptr, replay_clock);
   ASSERT_TRUE(replay.CatchUp(**log, nullptr).has_value());
   auto replay_fp = replay.Fingerprint();
   ASSERT_TRUE(replay_fp.has_value());
