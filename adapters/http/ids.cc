@@ -1,25 +1,20 @@
 #include "adapters/http/ids.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
+
+#include "adapters/openssl/aes_gcm.h"
 
 namespace clawvisor {
 namespace {
 
 std::array<unsigned char, 32> Sha256(std::string_view data) {
-  std::array<unsigned char, 32> digest{};
-  unsigned int len = 0;
-  // EVP_Digest with SHA-256 cannot fail short of memory exhaustion; a failure here would
-  // silently change every derived id, so it aborts instead of returning a wrong one.
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr) != 1 ||
-      len != digest.size()) {
-    std::abort();
-  }
-  return digest;
+  auto digest = openssl::Sha256(openssl::AsBytes(data));
+  // SHA-256 cannot fail short of memory exhaustion; a failure here would silently change every
+  // derived id, so it aborts instead of returning a wrong one.
+  if (!digest) std::abort();
+  return *digest;
 }
 
 constexpr size_t kDerivedIdChars = 26;

@@ -20,6 +20,10 @@ namespace clawvisor {
 // Ids taken from a URL path (account, instance) follow the resource-id rule.
 inline bool IsValidPathId(std::string_view id) { return IsValidResourceId(id); }
 
+// The rules as error messages state them.
+inline constexpr std::string_view kIdRule = "1..64 characters of [A-Za-z0-9._:-]";
+inline constexpr std::string_view kCommandIdRule = "1..128 characters of [A-Za-z0-9._:-]";
+
 // Lowercase RFC 4648 base32 (alphabet a-z2-7), unpadded.
 std::string Base32Lower(std::string_view bytes);
 

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "engine/domain/decider.h"
 #include "engine/command/password_service.h"
+#include "engine/domain/decider.h"
 
 namespace clawvisor {
 namespace {

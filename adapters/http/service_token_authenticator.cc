@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "adapters/openssl/aes_gcm.h"
 #include "engine/domain/decider.h"
 
 namespace clawvisor {
@@ -22,13 +22,9 @@ constexpr size_t kMaxTokenBytes = 256;
 constexpr size_t kMaxFileBytes = 1 << 20;
 
 std::array<unsigned char, 32> Sha256(std::string_view text) {
-  std::array<unsigned char, 32> out{};
-  unsigned int len = 0;
-  if (EVP_Digest(text.data(), text.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
-      len != out.size()) {
-    std::abort();  // SHA-256 cannot fail on a working OpenSSL
-  }
-  return out;
+  auto digest = openssl::Sha256(openssl::AsBytes(text));
+  if (!digest) std::abort();  // SHA-256 cannot fail on a working OpenSSL
+  return *digest;
 }
 
 bool IsTokenChar(char c) { return c >= 0x21 && c <= 0x7e; }
