@@ -1,4 +1,4 @@
-#include "adapters/cli/audit_command.h"
+// `clawvisor audit export ...`: one account's audit trail as CSV (issue #7).
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,9 +9,10 @@
 #include <cstring>
 #include <iostream>
 
-#include "adapters/cli/commands.h"
+#include "adapters/cli/cli_support.h"
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
+#include "adapters/cli/subcommands.h"
 #include "adapters/http/request_parsing.h"
 #include "adapters/posix/file_audit_export_area.h"
 #include "engine/domain/decider.h"
@@ -50,10 +51,7 @@ Flags:
 Exit codes: 0 ok, 1 failure, 64 usage error, 65 unreadable log data, 74 cannot write.
 )";
 
-int UsageError(std::string_view message) {
-  std::cerr << "clawvisor: " << message << "\n\n" << kAuditHelp;
-  return kExitUsage;
-}
+int Usage(std::string_view message) { return Usage(message, kAuditHelp); }
 
 // A sink that counts bytes and remembers the first write error (to exit 74, not 1).
 class CountingFdSink final : public ByteSink {
@@ -108,33 +106,32 @@ int Export(const std::vector<std::string>& raw_args) {
                                    {"data-dir"},
                                    {"master-key-file"},
                                    {"help", false}});
-  if (!flags) return UsageError(flags.error().message);
+  if (!flags) return Usage(flags.error().message);
   if (flags->Has("help")) {
     std::cout << kAuditHelp;
     return kExitOk;
   }
-  if (!flags->positional().empty())
-    return UsageError("unexpected argument " + flags->positional()[0]);
+  if (!flags->positional().empty()) return Usage("unexpected argument " + flags->positional()[0]);
   const auto account = flags->Get("account");
-  if (!account) return UsageError("--account is required");
+  if (!account) return Usage("--account is required");
   if (!IsValidResourceId(*account)) {
-    return UsageError("--account must be 1..64 characters of [A-Za-z0-9._:-]");
+    return Usage("--account must be 1..64 characters of [A-Za-z0-9._:-]");
   }
   AuditExportRange range;
   range.account_id = *account;
   if (auto s = flags->Get("since")) {
     auto t = ParseTimestampUs(*s);
-    if (!t) return UsageError("--since must be an RFC 3339 time or microseconds since the epoch");
+    if (!t) return Usage("--since must be an RFC 3339 time or microseconds since the epoch");
     range.since_us = *t;
   }
   if (auto u = flags->Get("until")) {
     auto t = ParseTimestampUs(*u);
-    if (!t) return UsageError("--until must be an RFC 3339 time or microseconds since the epoch");
+    if (!t) return Usage("--until must be an RFC 3339 time or microseconds since the epoch");
     range.until_us = *t;
   }
-  if (range.since_us > range.until_us) return UsageError("--since is after --until");
+  if (range.since_us > range.until_us) return Usage("--since is after --until");
   const auto output = flags->Get("output");
-  if (output && output->empty()) return UsageError("--output needs a file name");
+  if (output && output->empty()) return Usage("--output needs a file name");
 
   const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   OsRandom random;
@@ -207,7 +204,7 @@ int Export(const std::vector<std::string>& raw_args) {
 
 }  // namespace
 
-int Audit(const std::vector<std::string>& args) {
+int Audit(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::cout << kAuditHelp;
     return args.empty() ? kExitUsage : kExitOk;

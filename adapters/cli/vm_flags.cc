@@ -41,7 +41,7 @@ v1::InstanceSpec DefaultCapacity(const std::filesystem::path& vm_dir) {
 
 }  // namespace
 
-const std::string_view kVmFlagsHelp =
+constexpr std::string_view kVmFlagsHelp =
     R"(  --host ID              this host's id (serve --vms: default "local"); it registers with the
                          host registry and runs the instances placed on it
   --capacity-vcpus N     vCPUs this host offers instances (default 4 per hardware thread)
@@ -58,6 +58,8 @@ const std::string_view kVmFlagsHelp =
   --boot-grace-ms N      health failures ignored while a fresh VM boots (default 60000)
   --idle-pause-min N     pause a running instance idle this long (default 120; 0 = never)
 )";
+
+std::string_view VmFlagsHelp() { return kVmFlagsHelp; }
 
 std::vector<FlagSpec> VmFlagSpecs() {
   return {{"host"},   {"capacity-vcpus"},     {"capacity-memory-mib"}, {"capacity-disk-mib"},

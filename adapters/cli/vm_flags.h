@@ -12,7 +12,8 @@
 
 namespace clawvisor::cli {
 
-extern const std::string_view kVmFlagsHelp;
+// The VM flags' lines of a --help text.
+std::string_view VmFlagsHelp();
 std::vector<FlagSpec> VmFlagSpecs();
 // Reads the VM flags (defaults: host "local", the test image built by ops/guest/build.sh in
 // ~/.cache/clawvisor/guest, VMs under DATA_DIR/vms).
