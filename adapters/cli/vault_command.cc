@@ -13,6 +13,7 @@
 #include "adapters/cli/pid_file.h"
 #include "adapters/cli/subcommands.h"
 #include "adapters/openssl/master_key.h"
+#include "adapters/openssl/master_key_rotation.h"
 
 namespace clawvisor::cli {
 namespace {
