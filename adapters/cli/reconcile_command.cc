@@ -49,7 +49,8 @@ constexpr std::string_view kHelpTail =
 
 // Built on first use: the VM flags' help is another file's constant.
 const std::string& Help() {
-  static const std::string help = std::string(kHelpHead) + VmFlagsHelp() + std::string(kHelpTail);
+  static const std::string help =
+      std::string(kHelpHead) + std::string(VmFlagsHelp()) + std::string(kHelpTail);
   return help;
 }
 
