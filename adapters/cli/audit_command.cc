@@ -1,18 +1,19 @@
-#include "adapters/cli/audit_command.h"
+// `clawvisor audit export ...`: one account's audit trail as CSV (issue #7).
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
+#include <optional>
+#include <utility>
 
-#include "adapters/cli/commands.h"
+#include "adapters/cli/cli_support.h"
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
+#include "adapters/cli/subcommands.h"
 #include "adapters/http/request_parsing.h"
+#include "adapters/posix/atomic_file.h"
 #include "adapters/posix/file_audit_export_area.h"
 #include "engine/domain/decider.h"
 #include "projections/audit_export.h"
@@ -50,24 +51,27 @@ Flags:
 Exit codes: 0 ok, 1 failure, 64 usage error, 65 unreadable log data, 74 cannot write.
 )";
 
-int UsageError(std::string_view message) {
-  std::cerr << "clawvisor: " << message << "\n\n" << kAuditHelp;
-  return kExitUsage;
-}
+int Usage(std::string_view message) { return UsageError(message, kAuditHelp); }
 
-// A sink that counts bytes and remembers the first write error (to exit 74, not 1).
-class CountingFdSink final : public ByteSink {
+// Where the CSV goes: stdout, or FILE written atomically (AtomicFile: FILE.partial, 0600,
+// renamed over FILE only when the export succeeds). Remembers the first write error (to exit
+// 74, not 1).
+class OutputSink final : public ByteSink {
  public:
-  explicit CountingFdSink(int fd) : inner_(fd) {}
+  explicit OutputSink(std::optional<AtomicFile> file) : file_(std::move(file)) {}
   Status Write(std::string_view bytes) override {
-    auto ok = inner_.Write(bytes);
+    auto ok = file_ ? file_->Write(bytes) : stdout_.Write(bytes);
     if (!ok) failed_ = true;
     return ok;
   }
   bool failed() const { return failed_; }
+  // Renames the finished file into place (nothing for stdout). Without it, the destructor
+  // removes FILE.partial and leaves FILE as it was.
+  Status Commit() { return file_ ? file_->Commit() : Status{}; }
 
  private:
-  FdSink inner_;
+  std::optional<AtomicFile> file_;
+  FdSink stdout_{1};
   bool failed_ = false;
 };
 
@@ -108,33 +112,32 @@ int Export(const std::vector<std::string>& raw_args) {
                                    {"data-dir"},
                                    {"master-key-file"},
                                    {"help", false}});
-  if (!flags) return UsageError(flags.error().message);
+  if (!flags) return Usage(flags.error().message);
   if (flags->Has("help")) {
     std::cout << kAuditHelp;
     return kExitOk;
   }
-  if (!flags->positional().empty())
-    return UsageError("unexpected argument " + flags->positional()[0]);
+  if (!flags->positional().empty()) return Usage("unexpected argument " + flags->positional()[0]);
   const auto account = flags->Get("account");
-  if (!account) return UsageError("--account is required");
+  if (!account) return Usage("--account is required");
   if (!IsValidResourceId(*account)) {
-    return UsageError("--account must be 1..64 characters of [A-Za-z0-9._:-]");
+    return Usage("--account must be 1..64 characters of [A-Za-z0-9._:-]");
   }
   AuditExportRange range;
   range.account_id = *account;
   if (auto s = flags->Get("since")) {
     auto t = ParseTimestampUs(*s);
-    if (!t) return UsageError("--since must be an RFC 3339 time or microseconds since the epoch");
+    if (!t) return Usage("--since must be an RFC 3339 time or microseconds since the epoch");
     range.since_us = *t;
   }
   if (auto u = flags->Get("until")) {
     auto t = ParseTimestampUs(*u);
-    if (!t) return UsageError("--until must be an RFC 3339 time or microseconds since the epoch");
+    if (!t) return Usage("--until must be an RFC 3339 time or microseconds since the epoch");
     range.until_us = *t;
   }
-  if (range.since_us > range.until_us) return UsageError("--since is after --until");
+  if (range.since_us > range.until_us) return Usage("--since is after --until");
   const auto output = flags->Get("output");
-  if (output && output->empty()) return UsageError("--output needs a file name");
+  if (output && output->empty()) return Usage("--output needs a file name");
 
   const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   OsRandom random;
@@ -145,20 +148,18 @@ int Export(const std::vector<std::string>& raw_args) {
   auto& [log, vault_store, vault] = *opened;
 
   // A file is written beside its destination and renamed over it only when complete.
-  int fd = 1;
-  std::string partial;
+  std::optional<AtomicFile> file;
   if (output && *output != "-") {
-    partial = *output + ".partial";
-    // A fresh file, never one found there: an old FILE.partial keeps its mode (0644 would
-    // expose emails with --reveal-personal-data) and a planted symlink would be followed.
-    ::unlink(partial.c_str());
-    fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      std::cerr << "clawvisor: cannot create " << partial << ": " << std::strerror(errno) << "\n";
+    // A fresh FILE.partial, never one found there: an old one keeps its mode (0644 would expose
+    // emails with --reveal-personal-data) and a planted symlink would be followed.
+    auto created = AtomicFile::Create(*output, {.mode = 0600, .temp_suffix = ".partial"});
+    if (!created) {
+      std::cerr << "clawvisor: " << created.error().message << "\n";
       return kExitCantCreat;
     }
+    file = std::move(*created);
   }
-  CountingFdSink sink(fd);
+  OutputSink sink(std::move(file));
   ProgressLine progress;
   AuditExportOptions options;
   options.reader =
@@ -167,26 +168,17 @@ int Export(const std::vector<std::string>& raw_args) {
   const auto started = std::chrono::steady_clock::now();
   auto stats = ExportAuditCsv(*log, vault.get(), range, sink, options);
   progress.Finish();
-  const auto discard = [&] {
-    if (!partial.empty()) {
-      ::close(fd);
-      ::unlink(partial.c_str());
-    }
-  };
   if (!stats) {
-    discard();
     if (sink.failed()) {
       std::cerr << "clawvisor: " << stats.error().ToString() << "\n";
       return kExitIoErr;
     }
     return Fail(stats.error());
   }
-  if (!partial.empty()) {
-    if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(partial.c_str(), output->c_str()) != 0) {
-      std::cerr << "clawvisor: cannot finish " << *output << ": " << std::strerror(errno) << "\n";
-      ::unlink(partial.c_str());
-      return kExitIoErr;
-    }
+  if (auto committed = sink.Commit(); !committed) {
+    std::cerr << "clawvisor: cannot finish " << *output << ": " << committed.error().message
+              << "\n";
+    return kExitIoErr;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -207,7 +199,7 @@ int Export(const std::vector<std::string>& raw_args) {
 
 }  // namespace
 
-int Audit(const std::vector<std::string>& args) {
+int Audit(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::cout << kAuditHelp;
     return args.empty() ? kExitUsage : kExitOk;

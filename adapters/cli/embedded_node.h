@@ -19,50 +19,22 @@
 #include <string>
 #include <thread>
 
-#include "adapters/argon2/argon2_password_hasher.h"
-#include "adapters/http/authenticator.h"
+#include "adapters/cli/node_parts.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/key_vault.h"
-#include "adapters/qemu/qemu_microvm_driver.h"
+#include "adapters/openssl/master_key_rotation.h"
+#include "adapters/posix/os_random.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
-#include "adapters/posix/file_audit_export_area.h"
-#include "adapters/posix/os_random.h"
 #include "engine/clock.h"
-#include "engine/command/log_command_service.h"
-#include "engine/metrics.h"
 #include "engine/command/outcome_board.h"
-#include "engine/command/password_service.h"
 #include "engine/command/processor.h"
+#include "engine/metrics.h"
 #include "engine/reconcile/reconciler.h"
-#include "engine/reconcile/reconciler_service.h"
-#include "engine/command/totp_service.h"
-#include "projections/audit_export_worker.h"
 #include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
 
 namespace clawvisor {
-
-// The sign-in machinery of an HTTP API (serve, and the api service on Kafka): Argon2id password
-// hashing, TOTP and the session resolver, all reading the projector's read models.
-struct AccessServices {
-  std::unique_ptr<Argon2idPasswordHasher> hasher;
-  std::unique_ptr<PasswordService> passwords;
-  std::unique_ptr<TotpService> totp;
-  std::shared_ptr<SessionResolver> sessions;
-};
-// `projector`, `vault`, `clock` and `random` must outlive the result.
-Result<AccessServices> MakeAccessServices(Projector& projector, Sealer& vault, Clock& clock,
-                                          RandomSource& random, const Argon2Params& argon2);
-// Points `http` at the sign-in services and, given a tokens file, authenticates callers as
-// services with its bearer tokens.
-Status WireHttpAccess(HttpApiOptions& http, AccessServices& access,
-                      const std::optional<std::filesystem::path>& service_tokens_file);
-// Catches the read models up with the events topic, logging progress every 100,000 events
-// (serve's and the projector service's start).
-Status CatchUpProjections(Projector& projector, EventLog& log);
-// Creates `dir` if needed and checks that it is a directory of ours (not a symlink), mode 0700.
-Status EnsurePrivateDir(const std::filesystem::path& dir);
 
 struct EmbeddedNodeOptions {
   std::filesystem::path data_dir;
@@ -82,17 +54,9 @@ struct EmbeddedNodeOptions {
   std::optional<int64_t> session_idle_timeout_us;
   std::optional<int64_t> session_absolute_timeout_us;
   // The in-process reconciler of this host's microVMs (design D6/D7); nullopt runs none.
-  struct Vms {
-    qemu::QemuOptions qemu;
-    ReconcilerOptions reconciler;
-  };
+  using Vms = VmHostOptions;
   std::optional<Vms> vms;
   AuditExportWorkerOptions audit_exports;
-};
-
-struct MasterKeyRotation {
-  std::string old_key_id;
-  std::string new_key_id;
 };
 
 class EmbeddedNode {
@@ -106,7 +70,7 @@ class EmbeddedNode {
 
   uint16_t http_port() const { return http_port_; }
   bool ready() const { return ready_.load(); }
-  CommandService& commands() { return *commands_; }
+  CommandService& commands() { return parts_->commands(); }
   Projector& projector() { return *projector_; }
   LocalEventLog& log() { return *log_; }
   KeyVault& vault() { return *vault_; }
@@ -118,8 +82,8 @@ class EmbeddedNode {
   InstanceSecrets& instance_secrets() { return *instance_secrets_; }
   MetricsRegistry& metrics() { return metrics_; }
   // The microVM driver and reconciler, when options.vms is set (after Start).
-  qemu::QemuMicrovmDriver* vm_driver() { return vm_driver_.get(); }
-  Reconciler* reconciler() { return reconciler_.get(); }
+  VmDriver* vm_driver() { return parts_->vm_driver(); }
+  Reconciler* reconciler() { return parts_->reconciler(); }
 
  private:
   explicit EmbeddedNode(EmbeddedNodeOptions options) : options_(std::move(options)) {}
@@ -137,19 +101,11 @@ class EmbeddedNode {
   std::optional<std::filesystem::path> master_key_path_;  // set when the key is a rewritable file
   std::unique_ptr<Projector> projector_;
   std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
-  AccessServices access_;
   std::unique_ptr<Processor> processor_;
-  std::unique_ptr<LogCommandService> commands_;
-  std::unique_ptr<FileAuditExportArea> export_area_;
-  std::unique_ptr<AuditExportWorker> export_worker_;
-  std::unique_ptr<HttpApi> http_;
-  std::unique_ptr<qemu::QemuMicrovmDriver> vm_driver_;
-  std::unique_ptr<Reconciler> reconciler_;
-  std::unique_ptr<ReconcilerService> reconciler_service_;
-  std::jthread reconciler_thread_;
+  // The command service, the sign-in services, the audit exports, the API and the VMs.
+  std::unique_ptr<NodeParts> parts_;
   std::jthread processor_thread_;
   std::jthread projector_thread_;
-  std::jthread export_thread_;
   std::atomic<bool> ready_{false};
   uint16_t http_port_ = 0;
 };
@@ -157,18 +113,6 @@ class EmbeddedNode {
 // Opens the data directory's parts for offline tools (events dump, projections rebuild).
 Result<std::unique_ptr<LocalEventLog>> OpenLocalLog(const std::filesystem::path& data_dir,
                                                     int32_t partitions, bool create);
-// A master key and where it came from: `key_file`, $CLAWVISOR_MASTER_KEY_FILE,
-// $CREDENTIALS_DIRECTORY/master.key (systemd), $CLAWVISOR_MASTER_KEY (unset once read), else
-// `create_at` (created 0600 on first run; nullopt: kNotFound instead).
-struct ResolvedMasterKey {
-  MasterKey key;
-  std::string source;  // a path or "$CLAWVISOR_MASTER_KEY", for logs (never the key)
-  std::optional<std::filesystem::path> rewritable_file;  // a file clawvisor may rotate
-};
-Result<ResolvedMasterKey> ResolveMasterKey(const std::optional<std::filesystem::path>& key_file,
-                                           const std::optional<std::filesystem::path>& create_at,
-                                           RandomSource& random);
-
 // `key_path_out`, if given, receives the master key's file when clawvisor may rewrite it (the
 // data directory's key or one named by flag or $CLAWVISOR_MASTER_KEY_FILE), else nullopt.
 // Finishes a master-key rotation that a crash interrupted (KEY_FILE.next present).
@@ -188,13 +132,5 @@ struct OfflineDataDir {
 Result<OfflineDataDir> OpenOfflineDataDir(const std::filesystem::path& data_dir,
                                           const std::optional<std::filesystem::path>& key_file,
                                           RandomSource& random);
-
-// Master-key rotation of a key kept in `key_file` (see EmbeddedNode::RotateMasterKey).
-Result<MasterKeyRotation> RotateMasterKeyFile(KeyVault& vault,
-                                              const std::filesystem::path& key_file,
-                                              RandomSource& random);
-std::filesystem::path NextMasterKeyPath(const std::filesystem::path& key_file);
-// Renames KEY_FILE.next over KEY_FILE, durably.
-Status InstallNextMasterKey(const std::filesystem::path& key_file);
 
 }  // namespace clawvisor

@@ -1,14 +1,10 @@
 #include "adapters/cli/kafka_node.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <cstdio>
 
-#include "adapters/cli/embedded_node.h"
 #include "engine/logging.h"
-#include "engine/partitioner.h"
-#include "engine/run_loop.h"
 
 namespace clawvisor {
 namespace {
@@ -53,10 +49,30 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
   if (options.data_dir.empty()) return MakeError(Errc::kInvalidArgument, "no data directory");
   if (auto ok = EnsurePrivateDir(options.data_dir); !ok) return std::unexpected(ok.error());
   std::unique_ptr<KafkaNode> node(new KafkaNode(std::move(options)));
-  const KafkaNodeOptions& o = node->options_;
+  if (auto ok = node->OpenShared(); !ok) return std::unexpected(ok.error());
+  Status opened;
+  switch (node->options_.role) {
+    case KafkaRole::kProcessor:
+      opened = node->OpenProcessor();
+      break;
+    case KafkaRole::kProjector:
+      opened = node->OpenProjector();
+      break;
+    case KafkaRole::kApi:
+      opened = node->OpenApi();
+      break;
+    case KafkaRole::kReconciler:
+      opened = node->OpenReconciler();
+      break;
+  }
+  if (!opened) return std::unexpected(opened.error());
+  return node;
+}
 
+Status KafkaNode::OpenShared() {
+  const KafkaNodeOptions& o = options_;
   // Every process of the deployment must unwrap the same keys: never a key made up here.
-  auto master = ResolveMasterKey(o.master_key_file, std::nullopt, node->random_);
+  auto master = ResolveMasterKey(o.master_key_file, std::nullopt, random_);
   if (!master && master.error().code == Errc::kNotFound) {
     return MakeError(Errc::kInvalidArgument,
                      "a service on Kafka needs the deployment's master key (the same in every "
@@ -76,132 +92,104 @@ Result<std::unique_ptr<KafkaNode>> KafkaNode::Open(KafkaNodeOptions options) {
   }
   auto log = KafkaEventLog::Open(log_options);
   if (!log) return std::unexpected(log.error());
-  node->log_ = std::move(*log);
+  log_ = std::move(*log);
 
   auto copy = RocksDbStore::Open((o.data_dir / "vault").string());
   if (!copy) return std::unexpected(copy.error());
-  node->vault_copy_ = std::move(*copy);
+  vault_copy_ = std::move(*copy);
   SharedVaultStoreOptions shared_options;
   shared_options.authenticate = MakeRecordAuthenticator(master->key, "keys-topic");
-  auto shared = SharedVaultStore::Open(*node->log_, *node->vault_copy_, shared_options);
+  auto shared = SharedVaultStore::Open(*log_, *vault_copy_, shared_options);
   if (!shared) return std::unexpected(shared.error());
-  node->vault_store_ = std::move(*shared);
-  auto vault = KeyVault::Create(*node->vault_store_, node->random_, std::move(master->key));
+  vault_store_ = std::move(*shared);
+  auto vault = KeyVault::Create(*vault_store_, random_, std::move(master->key));
   if (!vault) return std::unexpected(vault.error());
-  node->vault_ = std::move(*vault);
-  KeyVault* keys = node->vault_.get();
-  node->vault_store_->OnAccountErased(
-      [keys](std::string_view account) { keys->ForgetAccount(account); });
+  vault_ = std::move(*vault);
+  KeyVault* keys = vault_.get();
+  vault_store_->OnAccountErased([keys](std::string_view account) { keys->ForgetAccount(account); });
+  return {};
+}
 
-  switch (o.role) {
-    case KafkaRole::kProcessor: {
-      node->processor_ =
-          std::make_unique<Processor>(*node->log_, *node->vault_, node->clock_, node->random_,
-                                      node->metrics_, nullptr, o.processor);
-      KafkaGroupOptions group;
-      group.bootstrap_servers = o.bootstrap_servers;
-      group.extra_config = o.kafka_config;
-      group.group = o.processor.consumer_group;
-      group.session_timeout = o.group_session_timeout;
-      auto member = KafkaGroupProcessor::Create(*node->processor_, *node->log_, group);
-      if (!member) return std::unexpected(member.error());
-      node->group_ = std::move(*member);
-      break;
-    }
-    case KafkaRole::kProjector: {
-      auto store = RocksDbStore::Open((o.data_dir / "projections").string());
-      if (!store) return std::unexpected(store.error());
-      node->projection_store_ = std::move(*store);
-      node->projector_ = std::make_unique<Projector>(*node->projection_store_, node->vault_.get(),
-                                                     node->metrics_, nullptr, node->clock_);
-      break;
-    }
-    case KafkaRole::kApi:
-      if (auto ok = node->OpenFollower(); !ok) return std::unexpected(ok.error());
-      if (auto ok = node->OpenApi(); !ok) return std::unexpected(ok.error());
-      break;
-    case KafkaRole::kReconciler:
-      if (!o.vms) return MakeError(Errc::kInvalidArgument, "the reconciler needs its VM options");
-      if (auto ok = node->OpenFollower(); !ok) return std::unexpected(ok.error());
-      node->instance_secrets_ =
-          std::make_unique<ProjectedInstanceSecrets>(*node->projector_, *node->vault_);
-      break;
-  }
-  return node;
+Status KafkaNode::OpenProcessor() {
+  processor_ = std::make_unique<Processor>(*log_, *vault_, clock_, random_, metrics_, nullptr,
+                                           options_.processor);
+  KafkaGroupOptions group;
+  group.bootstrap_servers = options_.bootstrap_servers;
+  group.extra_config = options_.kafka_config;
+  group.group = options_.processor.consumer_group;
+  group.session_timeout = options_.group_session_timeout;
+  auto member = KafkaGroupProcessor::Create(*processor_, *log_, group);
+  if (!member) return std::unexpected(member.error());
+  group_ = std::move(*member);
+  return {};
+}
+
+Status KafkaNode::OpenProjector() {
+  auto store = RocksDbStore::Open((options_.data_dir / "projections").string());
+  if (!store) return std::unexpected(store.error());
+  projection_store_ = std::move(*store);
+  projector_ =
+      std::make_unique<Projector>(*projection_store_, vault_.get(), metrics_, nullptr, clock_);
+  return {};
 }
 
 Status KafkaNode::OpenFollower() {
   auto partitions = log_->PartitionCount(kCommandsTopic);
   if (!partitions) return std::unexpected(partitions.error());
-  partitions_ = *partitions;
-  // The read models decide who may do what (sessions, roles): only a directory of ours that no
-  // one else may write.
-  struct stat info {};
-  if (::lstat(options_.projections_dir.c_str(), &info) == 0 &&
-      (!S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() || (info.st_mode & 022) != 0)) {
-    return MakeError(Errc::kFailedPrecondition,
-                     options_.projections_dir.string() +
-                         " must be a directory of this user that no one else may write (not a "
-                         "symlink)");
-  }
-  if (!std::filesystem::exists(options_.projections_dir / "CURRENT")) {
-    return MakeError(Errc::kFailedPrecondition,
-                     "no read models at " + options_.projections_dir.string() +
-                         ": start `clawvisor project` on this host first and pass its "
-                         "DATA_DIR/projections");
-  }
-  auto follower = RocksDbStore::OpenSecondary(
-      options_.projections_dir.string(), (options_.data_dir / "projections-secondary").string());
-  if (!follower) return std::unexpected(follower.error());
-  projection_follower_ = std::move(*follower);
+  auto secondary = ProjectionFollower::OpenSecondary(options_.projections_dir,
+                                                     options_.data_dir / "projections-secondary");
+  if (!secondary) return std::unexpected(secondary.error());
+  projection_store_ = std::move(*secondary);
   projector_ =
-      std::make_unique<Projector>(*projection_follower_, vault_.get(), metrics_, nullptr, clock_);
-  if (options_.role == KafkaRole::kApi) {
-    auto access = MakeAccessServices(*projector_, *vault_, clock_, random_, options_.argon2);
-    if (!access) return std::unexpected(access.error());
-    access_ = std::move(*access);
-  }
-  Projector* reads = projector_.get();
-  commands_ = std::make_unique<LogCommandService>(
-      *log_, board_,
-      [reads](std::string_view account, std::string_view command) {
-        return reads->FindDecidedOutcome(account, command);
-      },
-      projected_, *vault_, clock_, metrics_, access_.passwords.get(), access_.totp.get());
+      std::make_unique<Projector>(*projection_store_, vault_.get(), metrics_, nullptr, clock_);
+  follower_ = std::make_unique<ProjectionFollower>(*projection_store_, *projector_, *vault_store_,
+                                                   board_, projected_, clock_, *partitions);
+  parts_ = std::make_unique<NodeParts>(
+      NodeBase{*log_, *vault_, *projector_, board_, projected_, clock_, random_, metrics_});
   return {};
 }
 
 Status KafkaNode::OpenApi() {
+  if (auto ok = OpenFollower(); !ok) return ok;
+  if (auto ok = parts_->OpenCommands(options_.argon2); !ok) return ok;
   if (options_.http) {
-    if (auto wired = WireHttpAccess(*options_.http, access_, options_.service_tokens_file);
-        !wired) {
+    if (auto wired = parts_->WireHttp(*options_.http, options_.service_tokens_file); !wired) {
       return wired;
     }
   }
-  export_area_ = std::make_unique<FileAuditExportArea>(options_.data_dir / "exports");
-  export_worker_ = std::make_unique<AuditExportWorker>(
-      *log_, *vault_, *projector_, *commands_, *export_area_, metrics_, options_.audit_exports);
+  parts_->OpenAuditExports(options_.data_dir, options_.audit_exports);
+  return {};
+}
+
+Status KafkaNode::OpenReconciler() {
+  if (!options_.vms)
+    return MakeError(Errc::kInvalidArgument, "the reconciler needs its VM options");
+  if (auto ok = OpenFollower(); !ok) return ok;
+  // A reconciler's reports carry no password or TOTP secret: no sign-in services.
+  if (auto ok = parts_->OpenCommands(std::nullopt); !ok) return ok;
+  instance_secrets_ = std::make_unique<ProjectedInstanceSecrets>(*projector_, *vault_);
   return {};
 }
 
 Status KafkaNode::Start() {
   const auto started = clock_.Monotonic();
   vault_thread_ = std::jthread([this](std::stop_token stop) { vault_store_->Run(stop); });
+  Status role_started;
   switch (options_.role) {
     case KafkaRole::kProcessor:
-      work_thread_ = std::jthread([this](std::stop_token stop) { group_->Run(stop); });
+      role_started = StartProcessor();
       break;
     case KafkaRole::kProjector:
-      if (auto caught_up = CatchUpProjections(*projector_, *log_); !caught_up) return caught_up;
-      work_thread_ = std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
+      role_started = StartProjector();
       break;
     case KafkaRole::kApi:
-      if (auto ok = StartApi(); !ok) return ok;
+      role_started = StartApi();
       break;
     case KafkaRole::kReconciler:
-      if (auto ok = StartReconciler(); !ok) return ok;
+      role_started = StartReconciler();
       break;
   }
+  if (!role_started) return role_started;
   if (options_.metrics_listen) {
     auto server =
         MetricsServer::Start(options_.metrics_listen->first, options_.metrics_listen->second,
@@ -219,80 +207,41 @@ Status KafkaNode::Start() {
   return {};
 }
 
+Status KafkaNode::StartProcessor() {
+  work_thread_ = std::jthread([this](std::stop_token stop) { group_->Run(stop); });
+  return {};
+}
+
+Status KafkaNode::StartProjector() {
+  if (auto caught_up = CatchUpProjections(*projector_, *log_); !caught_up) return caught_up;
+  work_thread_ = std::jthread([this](std::stop_token stop) { projector_->Run(*log_, stop); });
+  return {};
+}
+
 Status KafkaNode::StartApi() {
-  follow_thread_ = std::jthread([this](std::stop_token stop) { FollowProjections(stop); });
-  export_thread_ = std::jthread([this](std::stop_token stop) { export_worker_->Run(stop); });
+  follow_thread_ = std::jthread(
+      [this](std::stop_token stop) { follower_->Run(stop, options_.follow_interval); });
+  parts_->StartAuditExports();
   if (!options_.http) return {};
-  HttpApiOptions http_options = *options_.http;
-  http_options.audit_export_area = export_area_.get();
-  http_ = std::make_unique<HttpApi>(http_options, *commands_, *projector_, metrics_,
-                                    [this] { return ready_.load(); });
-  auto port = http_->Start();
+  auto port = parts_->StartHttp(*options_.http, [this] { return ready_.load(); });
   if (!port) return std::unexpected(port.error());
   http_port_ = *port;
   return {};
 }
 
 Status KafkaNode::StartReconciler() {
-  follow_thread_ = std::jthread([this](std::stop_token stop) { FollowProjections(stop); });
-  auto driver = qemu::QemuMicrovmDriver::Open(options_.vms->qemu);
-  if (!driver) return std::unexpected(driver.error());
-  vm_driver_ = std::move(*driver);
-  reconciler_ = std::make_unique<Reconciler>(*vm_driver_, *commands_, *instance_secrets_, clock_,
-                                             metrics_, options_.vms->reconciler);
-  reconciler_service_ = std::make_unique<ReconcilerService>(*log_, *reconciler_, clock_);
-  work_thread_ = std::jthread([this](std::stop_token stop) { reconciler_service_->Run(stop); });
-  return {};
-}
-
-void KafkaNode::FollowProjections(std::stop_token stop) {
-  RunUntilStopped(
-      stop, "projection_follower",
-      [this]() -> Result<bool> {
-        if (auto ok = projection_follower_->CatchUpWithPrimary(); !ok) {
-          return std::unexpected(ok.error());
-        }
-        for (int32_t p = 0; p < partitions_; ++p) {
-          auto next = projector_->NextOffset(p);
-          if (!next) return std::unexpected(next.error());
-          projected_.Advance(p, *next);
-        }
-        // A watched command is answered from the store, which then already shows its events.
-        for (const auto& [account, command] : board_.Watched()) {
-          auto outcome = projector_->FindDecidedOutcome(account, command);
-          if (!outcome) return std::unexpected(outcome.error());
-          if (*outcome) {
-            // An erasure is answered once this process's vault shows the account's keys gone
-            // (the processor destroys them right after its commit), as `serve` answers it.
-            if (std::ranges::find((*outcome)->event_types(), "account_erased") !=
-                (*outcome)->event_types().end()) {
-              auto gone = vault_store_->HasTombstone(account);
-              if (!gone) return std::unexpected(gone.error());
-              if (!*gone) continue;
-            }
-            board_.Publish(**outcome);
-            continue;
-          }
-          // The processor refuses an erased account's commands without recording them, so no
-          // outcome will ever show here: answer as it does.
-          auto erased = projector_->IsAccountErased(account);
-          if (!erased) return std::unexpected(erased.error());
-          if (*erased) {
-            board_.Publish(AccountErasedOutcome(
-                account, command, PartitionFor(account, partitions_), clock_.NowUs(), ""));
-          }
-        }
-        return true;  // idle: wait the follow interval
-      },
-      options_.follow_interval);
+  follow_thread_ = std::jthread(
+      [this](std::stop_token stop) { follower_->Run(stop, options_.follow_interval); });
+  return parts_->StartVmHost(*options_.vms, *instance_secrets_);
 }
 
 void KafkaNode::Stop() {
   ready_ = false;
-  if (http_) http_->Stop();
+  // The API, then the reconciler (its last report is answered through the follower) and the
+  // export worker.
+  if (parts_) parts_->Stop();
   metrics_server_.reset();
-  export_thread_ = {};
-  work_thread_ = {};  // before the follower: a reconciler's last report is answered through it
+  work_thread_ = {};
   follow_thread_ = {};
   vault_thread_ = {};
 }

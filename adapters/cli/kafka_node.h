@@ -34,23 +34,21 @@
 #include <thread>
 
 #include "adapters/argon2/argon2_password_hasher.h"
-#include "adapters/cli/embedded_node.h"
+#include "adapters/cli/node_parts.h"
+#include "adapters/cli/projection_follower.h"
 #include "adapters/http/http_api.h"
 #include "adapters/http/metrics_server.h"
 #include "adapters/kafka/kafka_event_log.h"
 #include "adapters/kafka/kafka_group_processor.h"
 #include "adapters/openssl/key_vault.h"
-#include "adapters/rocksdb/rocksdb_store.h"
-#include "adapters/posix/file_audit_export_area.h"
 #include "adapters/posix/os_random.h"
+#include "adapters/rocksdb/rocksdb_store.h"
 #include "engine/clock.h"
-#include "engine/command/log_command_service.h"
-#include "engine/metrics.h"
 #include "engine/command/outcome_board.h"
-#include "engine/command/password_service.h"
 #include "engine/command/processor.h"
-#include "engine/command/totp_service.h"
+#include "engine/metrics.h"
 #include "projections/audit_export_worker.h"
+#include "projections/projected_instance_secrets.h"
 #include "projections/projector.h"
 #include "projections/shared_vault_store.h"
 
@@ -80,7 +78,7 @@ struct KafkaNodeOptions {
   // 0: any free one, logged in the "ready" line as metrics_port). The api serves them itself.
   std::optional<std::pair<std::string, uint16_t>> metrics_listen;
   // reconcile: this host's microVMs.
-  std::optional<EmbeddedNodeOptions::Vms> vms;
+  std::optional<VmHostOptions> vms;
   // api, reconcile: how often the read models are refreshed from the projector's store.
   std::chrono::milliseconds follow_interval{5};
   AuditExportWorkerOptions audit_exports;
@@ -101,14 +99,20 @@ class KafkaNode {
 
  private:
   explicit KafkaNode(KafkaNodeOptions options) : options_(std::move(options)) {}
-  // api, reconcile: the projector's store as a secondary and the command service over it.
-  Status OpenFollower();
+  // Every role: the master key, the brokers and the vault shared through the keys topic.
+  Status OpenShared();
+  // One function per role to open it, and one to start it.
+  Status OpenProcessor();
+  Status OpenProjector();
   Status OpenApi();
+  Status OpenReconciler();
+  Status StartProcessor();
+  Status StartProjector();
   Status StartApi();
   Status StartReconciler();
-  // api: refreshes the secondary store, advances the projected watermarks and posts the outcome
-  // of every watched command that the store now shows.
-  void FollowProjections(std::stop_token stop);
+  // api, reconcile: the projector's store as a secondary, its follower, and the node's parts
+  // over it.
+  Status OpenFollower();
 
   KafkaNodeOptions options_;
   SystemClock clock_;
@@ -121,32 +125,23 @@ class KafkaNode {
   // processor
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<KafkaGroupProcessor> group_;
-  // project
+  // project: the read models' store; api, reconcile: a secondary of it
   std::unique_ptr<RocksDbStore> projection_store_;
-  // api
-  std::unique_ptr<RocksDbStore> projection_follower_;
-  int32_t partitions_ = 0;
   OutcomeBoard board_;
   Watermarks projected_;
-  std::unique_ptr<Projector> projector_;  // project: applies; api: reads only
-  AccessServices access_;
-  std::unique_ptr<LogCommandService> commands_;
-  std::unique_ptr<FileAuditExportArea> export_area_;
-  std::unique_ptr<AuditExportWorker> export_worker_;
-  std::unique_ptr<HttpApi> http_;
+  std::unique_ptr<Projector> projector_;  // project: applies; api, reconcile: reads only
+  std::unique_ptr<ProjectionFollower> follower_;
+  std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;  // reconcile
+  // api, reconcile: the command service; api: sign-in, audit exports, the HTTP API; reconcile:
+  // the VM driver and the reconciler.
+  std::unique_ptr<NodeParts> parts_;
   std::unique_ptr<MetricsServer> metrics_server_;
-  // reconcile
-  std::unique_ptr<ProjectedInstanceSecrets> instance_secrets_;
-  std::unique_ptr<qemu::QemuMicrovmDriver> vm_driver_;
-  std::unique_ptr<Reconciler> reconciler_;
-  std::unique_ptr<ReconcilerService> reconciler_service_;
   std::atomic<bool> ready_{false};
   uint16_t http_port_ = 0;
   // Declared last: stopped (joined) first, before what they use is destroyed.
   std::jthread vault_thread_;
   std::jthread follow_thread_;
-  std::jthread work_thread_;    // the processor group, the projector, or the reconciler
-  std::jthread export_thread_;  // api
+  std::jthread work_thread_;  // the processor group or the projector
 };
 
 }  // namespace clawvisor

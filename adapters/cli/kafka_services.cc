@@ -1,13 +1,12 @@
-#include "adapters/cli/kafka_services.h"
+// `clawvisor api`, `clawvisor processor`, `clawvisor project`: the services of a Kafka
+// deployment, each its own process (adapters/cli/kafka_node.h).
 
-#include <signal.h>
-
-#include <cstdlib>
 #include <iostream>
 
-#include "adapters/cli/commands.h"
+#include "adapters/cli/cli_support.h"
+#include "adapters/cli/common_flags.h"
 #include "adapters/cli/kafka_node.h"
-#include "adapters/kafka/kafka_client_config.h"
+#include "adapters/cli/subcommands.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
@@ -79,7 +78,7 @@ std::string Help(std::string_view specific) {
   return std::string(specific) + std::string(kCommonFlags);
 }
 
-int RunService(KafkaRole role, const std::vector<std::string>& args) {
+int RunService(KafkaRole role, const Args& args) {
   const std::string_view specific = role == KafkaRole::kApi         ? kApiHelp
                                     : role == KafkaRole::kProcessor ? kProcessorHelp
                                                                     : kProjectHelp;
@@ -104,24 +103,17 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
   if (!flags->positional().empty()) {
     return UsageError("unexpected argument " + flags->positional()[0], help);
   }
-  auto level = ParseLogLevel(flags->GetOr("log-level", "info"));
-  if (!level) return UsageError(level.error().message, help);
-  SetLogLevel(*level);
+  if (auto level = ApplyLogLevelFlag(*flags); !level) {
+    return UsageError(level.error().message, help);
+  }
 
   KafkaNodeOptions options;
   options.role = role;
-  options.bootstrap_servers = flags->GetOr("bootstrap-servers", "");
-  if (options.bootstrap_servers.empty()) {
-    if (const char* env = std::getenv("CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS"); env && *env) {
-      options.bootstrap_servers = env;
-    }
-  }
+  options.bootstrap_servers = BootstrapServers(*flags);
   if (options.bootstrap_servers.empty()) return UsageError("--bootstrap-servers is required", help);
-  if (auto config = flags->Get("kafka-config")) {
-    auto properties = LoadKafkaClientConfig(*config);
-    if (!properties) return UsageError(properties.error().message, help);
-    options.kafka_config = std::move(*properties);
-  }
+  auto properties = KafkaConfigFlag(*flags);
+  if (!properties) return UsageError(properties.error().message, help);
+  options.kafka_config = std::move(*properties);
   options.data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
   if (auto metrics = flags->Get("metrics-listen")) {
@@ -154,34 +146,32 @@ int RunService(KafkaRole role, const std::vector<std::string>& args) {
     }
   }
 
-  sigset_t signals;
-  BlockServiceSignals(signals);
-
-  auto node = KafkaNode::Open(options);
-  if (!node) return Fail(node.error());
-  if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
-  if (role == KafkaRole::kApi) {
-    Log(LogLevel::kInfo, "api", "listening",
-        {{"address", options.http->listen_address},
-         {"port", static_cast<int64_t>((*node)->http_port())},
-         {"scheme", transport->insecure_http ? "http" : "https"}});
-  }
-  int received = 0;
-  sigwait(&signals, &received);
-  Log(LogLevel::kInfo, "service", "stopping", {{"signal", received}});
-  (*node)->Stop();
-  Log(LogLevel::kInfo, "service", "stopped");
-  return kExitOk;
+  std::unique_ptr<KafkaNode> node;
+  return RunUntilStopSignal(
+      "service",
+      [&] {
+        auto opened = KafkaNode::Open(options);
+        if (!opened) return Fail(opened.error());
+        node = std::move(*opened);
+        if (auto ok = node->Start(); !ok) return Fail(ok.error());
+        if (role == KafkaRole::kApi) {
+          Log(LogLevel::kInfo, "api", "listening",
+              {{"address", options.http->listen_address},
+               {"port", static_cast<int64_t>(node->http_port())},
+               {"scheme", transport->insecure_http ? "http" : "https"}});
+        }
+        return kExitOk;
+      },
+      [&] {
+        node->Stop();
+        Log(LogLevel::kInfo, "service", "stopped");
+      });
 }
 
 }  // namespace
 
-int ApiService(const std::vector<std::string>& args) { return RunService(KafkaRole::kApi, args); }
-int ProcessorService(const std::vector<std::string>& args) {
-  return RunService(KafkaRole::kProcessor, args);
-}
-int ProjectService(const std::vector<std::string>& args) {
-  return RunService(KafkaRole::kProjector, args);
-}
+int ApiService(const Args& args) { return RunService(KafkaRole::kApi, args); }
+int ProcessorService(const Args& args) { return RunService(KafkaRole::kProcessor, args); }
+int ProjectService(const Args& args) { return RunService(KafkaRole::kProjector, args); }
 
 }  // namespace clawvisor::cli

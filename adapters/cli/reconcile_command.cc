@@ -1,21 +1,22 @@
-#include "adapters/cli/reconcile_command.h"
-
-#include <signal.h>
+// `clawvisor reconcile --host ID`: a host's reconciler as a service (see its --help).
 
 #include <iostream>
+#include <memory>
+#include <string>
 
-#include "adapters/cli/commands.h"
+#include "adapters/cli/cli_support.h"
+#include "adapters/cli/common_flags.h"
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/cli/kafka_node.h"
+#include "adapters/cli/subcommands.h"
 #include "adapters/cli/vm_flags.h"
-#include "adapters/kafka/kafka_client_config.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
 namespace {
 
-const std::string kHelp = std::string(R"(Usage: clawvisor reconcile --host ID [flags]
+constexpr std::string_view kHelpHead = R"(Usage: clawvisor reconcile --host ID [flags]
 
 Runs this host's reconciler as a service: it follows the events, boots, pauses, stops and
 deletes the microVMs of the instances placed on this host, probes their health, watches their
@@ -40,18 +41,27 @@ Flags:
   --projections DIR      on Kafka: this host's projector's read models
   --kafka-config F       on Kafka: librdkafka properties (TLS, SASL), as for `processor`
   --metrics-listen H:P   on Kafka: serve /metrics, /healthz, /readyz there (plain HTTP)
-)") + std::string(kVmFlagsHelp) +
-                          R"(  --log-level L          debug | info | warn | error (default info)
+)";
+constexpr std::string_view kHelpTail =
+    R"(  --log-level L          debug | info | warn | error (default info)
   --help                 this help
 )";
 
-int Usage(std::string_view message) {
-  std::cerr << "clawvisor: " << message << "\n\n" << kHelp;
-  return kExitUsage;
+// Built on first use: the VM flags' help is another file's constant.
+const std::string& Help() {
+  static const std::string help =
+      std::string(kHelpHead) + std::string(VmFlagsHelp()) + std::string(kHelpTail);
+  return help;
 }
+
+int Usage(std::string_view message) { return UsageError(message, Help()); }
 
 std::filesystem::path DataDir(const Flags& flags) {
   return flags.Get("data-dir").value_or(DefaultDataDir().string());
+}
+
+void LogRunning(const std::string& host) {
+  Log(LogLevel::kInfo, "reconcile", "running", {{"host", host}});
 }
 
 int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
@@ -63,11 +73,9 @@ int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
   const auto projections = flags.Get("projections");
   if (!projections) return Usage("--projections is required on Kafka");
   options.projections_dir = *projections;
-  if (auto config = flags.Get("kafka-config")) {
-    auto properties = LoadKafkaClientConfig(*config);
-    if (!properties) return Usage(properties.error().message);
-    options.kafka_config = std::move(*properties);
-  }
+  auto properties = KafkaConfigFlag(flags);
+  if (!properties) return Usage(properties.error().message);
+  options.kafka_config = std::move(*properties);
   if (auto metrics = flags.Get("metrics-listen")) {
     auto listen = ParseListen(*metrics);
     if (!listen) return Usage("--metrics-listen: " + listen.error().message);
@@ -76,22 +84,51 @@ int ReconcileOnKafka(const Flags& flags, const std::string& bootstrap) {
   auto vms = ParseVmFlags(flags, options.data_dir);
   if (!vms) return Usage(vms.error().message);
   options.vms = *vms;
-  sigset_t signals;
-  BlockServiceSignals(signals);
-  auto node = KafkaNode::Open(options);
-  if (!node) return Fail(node.error());
-  if (auto ok = (*node)->Start(); !ok) return Fail(ok.error());
-  Log(LogLevel::kInfo, "reconcile", "running", {{"host", options.vms->reconciler.host_id}});
-  int received = 0;
-  sigwait(&signals, &received);
-  Log(LogLevel::kInfo, "reconcile", "stopping", {{"signal", received}});
-  (*node)->Stop();
-  return kExitOk;
+  std::unique_ptr<KafkaNode> node;
+  return RunUntilStopSignal(
+      "reconcile",
+      [&] {
+        auto opened = KafkaNode::Open(options);
+        if (!opened) return Fail(opened.error());
+        node = std::move(*opened);
+        if (auto ok = node->Start(); !ok) return Fail(ok.error());
+        LogRunning(options.vms->reconciler.host_id);
+        return kExitOk;
+      },
+      [&] { node->Stop(); });
+}
+
+// The embedded log: the headless node (processor, projections and the reconciler).
+int ReconcileEmbedded(const Flags& flags) {
+  EmbeddedNodeOptions options;
+  options.data_dir = DataDir(flags);
+  if (auto key = flags.Get("master-key-file")) options.master_key_file = *key;
+  auto vms = ParseVmFlags(flags, options.data_dir);
+  if (!vms) return Usage(vms.error().message);
+  options.vms = *vms;
+  std::unique_ptr<EmbeddedNode> node;
+  return RunUntilStopSignal(
+      "reconcile",
+      [&] {
+        auto opened = EmbeddedNode::Open(options);
+        if (!opened) {
+          std::cerr << "clawvisor: " << opened.error().ToString() << "\n";
+          return opened.error().code == Errc::kUnavailable ? kExitUnavailable : kExitFailure;
+        }
+        node = std::move(*opened);
+        if (auto ok = node->Start(); !ok) {
+          std::cerr << "clawvisor: " << ok.error().ToString() << "\n";
+          return ok.error().code == Errc::kInvalidArgument ? kExitUsage : kExitUnavailable;
+        }
+        LogRunning(options.vms->reconciler.host_id);
+        return kExitOk;
+      },
+      [&] { node->Stop(); });
 }
 
 }  // namespace
 
-int Reconcile(const std::vector<std::string>& args) {
+int Reconcile(const Args& args) {
   std::vector<FlagSpec> specs = VmFlagSpecs();
   specs.insert(specs.end(), {{"data-dir"},
                              {"master-key-file"},
@@ -104,56 +141,17 @@ int Reconcile(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, specs);
   if (!flags) return Usage(flags.error().message);
   if (flags->Has("help")) {
-    std::cout << kHelp;
+    std::cout << Help();
     return kExitOk;
   }
   if (!flags->positional().empty()) return Usage("unexpected argument " + flags->positional()[0]);
   if (!flags->Has("host")) return Usage("--host is required");
-  const std::string level = flags->GetOr("log-level", "info");
-  if (level == "debug") {
-    SetLogLevel(LogLevel::kDebug);
-  } else if (level == "warn") {
-    SetLogLevel(LogLevel::kWarn);
-  } else if (level == "error") {
-    SetLogLevel(LogLevel::kError);
-  } else if (level != "info") {
-    return Usage("--log-level must be debug, info, warn or error");
-  }
+  if (auto level = ApplyLogLevelFlag(*flags); !level) return Usage(level.error().message);
 
-  std::string bootstrap = flags->GetOr("bootstrap-servers", "");
-  if (bootstrap.empty()) {
-    if (const char* env = std::getenv("CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS"); env && *env) {
-      bootstrap = env;
-    }
-  }
+  const std::string bootstrap = BootstrapServers(*flags);
   if (!bootstrap.empty()) return ReconcileOnKafka(*flags, bootstrap);
   if (flags->Has("projections")) return Usage("--projections is for Kafka (--bootstrap-servers)");
-
-  EmbeddedNodeOptions options;
-  options.data_dir = DataDir(*flags);
-  if (auto key = flags->Get("master-key-file")) options.master_key_file = *key;
-  auto vms = ParseVmFlags(*flags, options.data_dir);
-  if (!vms) return Usage(vms.error().message);
-  options.vms = *vms;
-
-  sigset_t signals;
-  BlockServiceSignals(signals);
-
-  auto node = EmbeddedNode::Open(options);
-  if (!node) {
-    std::cerr << "clawvisor: " << node.error().ToString() << "\n";
-    return node.error().code == Errc::kUnavailable ? kExitUnavailable : kExitFailure;
-  }
-  if (auto ok = (*node)->Start(); !ok) {
-    std::cerr << "clawvisor: " << ok.error().ToString() << "\n";
-    return ok.error().code == Errc::kInvalidArgument ? kExitUsage : kExitUnavailable;
-  }
-  Log(LogLevel::kInfo, "reconcile", "running", {{"host", options.vms->reconciler.host_id}});
-  int received = 0;
-  sigwait(&signals, &received);
-  Log(LogLevel::kInfo, "reconcile", "stopping", {{"signal", received}});
-  (*node)->Stop();
-  return kExitOk;
+  return ReconcileEmbedded(*flags);
 }
 
 }  // namespace clawvisor::cli

@@ -4,9 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
+#include <string>
 #include <thread>
 
+#include "adapters/cli/vm_driver_factory.h"
 #include "engine/domain/decider.h"
 #include "engine/domain/host_registry.h"
 
@@ -41,39 +42,41 @@ v1::InstanceSpec DefaultCapacity(const std::filesystem::path& vm_dir) {
 
 }  // namespace
 
-const std::string_view kVmFlagsHelp =
+constexpr std::string_view kHostFlagsHelp =
     R"(  --host ID              this host's id (serve --vms: default "local"); it registers with the
                          host registry and runs the instances placed on it
   --capacity-vcpus N     vCPUs this host offers instances (default 4 per hardware thread)
   --capacity-memory-mib N  memory it offers (default 80 % of the machine's)
   --capacity-disk-mib N  disk it offers (default 90 % of the file system under --vm-dir)
-  --vm-dir DIR           VM directories, disks and QMP sockets (default DATA_DIR/vms;
-                         short: sockets must fit 107 bytes)
-  --guest-dir DIR        the test image built by ops/guest/build.sh (kernel,
-                         initramfs.cpio.gz; default ~/.cache/clawvisor/guest)
-  --guest-kernel F       production image: the guest kernel ...
-  --guest-rootfs F       ... and its read-only root filesystem (Node.js + OpenClaw)
-  --accel A              auto | kvm | tcg (default auto: KVM if a probe boots, else TCG)
-  --health-interval-ms N health probe period (default 5000)
+)";
+constexpr std::string_view kReconcilerFlagsHelp =
+    R"(  --health-interval-ms N health probe period (default 5000)
   --boot-grace-ms N      health failures ignored while a fresh VM boots (default 60000)
   --idle-pause-min N     pause a running instance idle this long (default 120; 0 = never)
 )";
 
-std::vector<FlagSpec> VmFlagSpecs() {
-  return {{"host"},   {"capacity-vcpus"},     {"capacity-memory-mib"}, {"capacity-disk-mib"},
-          {"vm-dir"}, {"guest-dir"},          {"guest-kernel"},        {"guest-rootfs"},
-          {"accel"},  {"health-interval-ms"}, {"boot-grace-ms"},       {"idle-pause-min"}};
+std::string_view VmFlagsHelp() {
+  // Built on first use (another file's constant is not ready during static initialization).
+  static const std::string help = std::string(kHostFlagsHelp) + std::string(VmDriverFlagsHelp()) +
+                                  std::string(kReconcilerFlagsHelp);
+  return help;
 }
 
-Result<EmbeddedNodeOptions::Vms> ParseVmFlags(const Flags& flags,
-                                              const std::filesystem::path& data_dir) {
-  EmbeddedNodeOptions::Vms vms;
+std::vector<FlagSpec> VmFlagSpecs() {
+  std::vector<FlagSpec> specs = {
+      {"host"}, {"capacity-vcpus"}, {"capacity-memory-mib"}, {"capacity-disk-mib"}};
+  for (auto& spec : VmDriverFlagSpecs()) specs.push_back(spec);
+  specs.insert(specs.end(), {{"health-interval-ms"}, {"boot-grace-ms"}, {"idle-pause-min"}});
+  return specs;
+}
+
+Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::path& data_dir) {
+  VmHostOptions vms;
   vms.reconciler.host_id = flags.GetOr("host", "local");
   if (!IsValidResourceId(vms.reconciler.host_id)) {
     return MakeError(Errc::kInvalidArgument, "--host must be 1..64 of [A-Za-z0-9._:-]");
   }
-  vms.qemu.vm_dir = flags.GetOr("vm-dir", (data_dir / "vms").string());
-  v1::InstanceSpec capacity = DefaultCapacity(vms.qemu.vm_dir);
+  v1::InstanceSpec capacity = DefaultCapacity(VmDirFlag(flags, data_dir));
   auto vcpus = flags.GetInt("capacity-vcpus", capacity.vcpus(), 0, kMaxHostVcpus);
   if (!vcpus) return std::unexpected(vcpus.error());
   auto memory = flags.GetInt("capacity-memory-mib", capacity.memory_mib(), 0, kMaxHostMemoryMib);
@@ -84,28 +87,9 @@ Result<EmbeddedNodeOptions::Vms> ParseVmFlags(const Flags& flags,
   capacity.set_memory_mib(static_cast<uint32_t>(*memory));
   capacity.set_disk_mib(static_cast<uint32_t>(*disk));
   vms.reconciler.capacity = capacity;
-  if (auto kernel = flags.Get("guest-kernel")) {
-    auto rootfs = flags.Get("guest-rootfs");
-    if (!rootfs) return MakeError(Errc::kInvalidArgument, "--guest-kernel needs --guest-rootfs");
-    vms.qemu.kernel = *kernel;
-    vms.qemu.rootfs = *rootfs;
-  } else {
-    const char* home = std::getenv("HOME");
-    const std::string guest = flags.GetOr(
-        "guest-dir", std::string(home != nullptr ? home : "/root") + "/.cache/clawvisor/guest");
-    vms.qemu.kernel = guest + "/kernel";
-    vms.qemu.initrd = guest + "/initramfs.cpio.gz";
-  }
-  const std::string accel = flags.GetOr("accel", "auto");
-  if (accel == "auto") {
-    vms.qemu.accel = qemu::Accel::kAuto;
-  } else if (accel == "kvm") {
-    vms.qemu.accel = qemu::Accel::kKvm;
-  } else if (accel == "tcg") {
-    vms.qemu.accel = qemu::Accel::kTcg;
-  } else {
-    return MakeError(Errc::kInvalidArgument, "--accel must be auto, kvm or tcg");
-  }
+  auto driver = ParseVmDriverFlags(flags, data_dir);
+  if (!driver) return std::unexpected(driver.error());
+  vms.driver = std::move(*driver);
   auto health = flags.GetInt("health-interval-ms", 5000, 100, 3'600'000);
   if (!health) return std::unexpected(health.error());
   auto grace = flags.GetInt("boot-grace-ms", 60'000, 0, 3'600'000);

@@ -7,16 +7,16 @@
 #include <string_view>
 #include <vector>
 
-#include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
+#include "adapters/cli/node_parts.h"
 
 namespace clawvisor::cli {
 
-extern const std::string_view kVmFlagsHelp;
+// The VM flags' lines of a --help text.
+std::string_view VmFlagsHelp();
 std::vector<FlagSpec> VmFlagSpecs();
 // Reads the VM flags (defaults: host "local", the test image built by ops/guest/build.sh in
-// ~/.cache/clawvisor/guest, VMs under DATA_DIR/vms).
-Result<EmbeddedNodeOptions::Vms> ParseVmFlags(const Flags& flags,
-                                              const std::filesystem::path& data_dir);
+// ~/.cache/clawvisor/guest, VMs under DATA_DIR/vms); the driver's are vm_driver_factory.h's.
+Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::path& data_dir);
 
 }  // namespace clawvisor::cli

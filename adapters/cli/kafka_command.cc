@@ -1,12 +1,13 @@
-#include "adapters/cli/kafka_commands.h"
+// `clawvisor kafka ...`: administration of the Kafka event log.
 
 #include <iostream>
 #include <string_view>
 
-#include "adapters/cli/commands.h"
+#include "adapters/cli/cli_support.h"
+#include "adapters/cli/common_flags.h"
 #include "adapters/cli/flags.h"
+#include "adapters/cli/subcommands.h"
 #include "adapters/kafka/kafka_admin.h"
-#include "adapters/kafka/kafka_client_config.h"
 #include "engine/logging.h"
 
 namespace clawvisor::cli {
@@ -49,11 +50,6 @@ Flags:
   --timeout-ms N               admin request timeout (default 30000)
 )";
 
-int Usage(std::string_view message, std::string_view help) {
-  std::cerr << "clawvisor: " << message << "\n\n" << help;
-  return kExitUsage;
-}
-
 int Failed(const Error& error) {
   std::cerr << "clawvisor: " << error.ToString() << "\n";
   switch (error.code) {
@@ -67,7 +63,7 @@ int Failed(const Error& error) {
   }
 }
 
-int Init(const std::vector<std::string>& args) {
+int Init(const Args& args) {
   auto flags = Flags::Parse(args, {{"bootstrap-servers"},
                                    {"kafka-config"},
                                    {"partitions"},
@@ -76,45 +72,36 @@ int Init(const std::vector<std::string>& args) {
                                    {"commands-retention-hours"},
                                    {"timeout-ms"},
                                    {"help", false}});
-  if (!flags) return Usage(flags.error().message, kInitHelp);
+  if (!flags) return UsageError(flags.error().message, kInitHelp);
   if (flags->Has("help")) {
     std::cout << kInitHelp;
     return kExitOk;
   }
   if (!flags->positional().empty()) {
-    return Usage("unexpected argument " + flags->positional()[0], kInitHelp);
+    return UsageError("unexpected argument " + flags->positional()[0], kInitHelp);
   }
-  std::string bootstrap = flags->GetOr("bootstrap-servers", "");
-  if (bootstrap.empty()) {
-    if (const char* env = std::getenv("CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS"); env != nullptr) {
-      bootstrap = env;
-    }
-  }
-  if (bootstrap.empty()) return Usage("--bootstrap-servers is required", kInitHelp);
+  const std::string bootstrap = BootstrapServers(*flags);
+  if (bootstrap.empty()) return UsageError("--bootstrap-servers is required", kInitHelp);
   auto partitions = flags->GetInt("partitions", 12, 1, 10000);
-  if (!partitions) return Usage(partitions.error().message, kInitHelp);
+  if (!partitions) return UsageError(partitions.error().message, kInitHelp);
   auto rf = flags->GetInt("replication-factor", 3, 1, 32);
-  if (!rf) return Usage(rf.error().message, kInitHelp);
+  if (!rf) return UsageError(rf.error().message, kInitHelp);
   auto isr = flags->GetInt("min-insync-replicas", 2, 1, 32);
-  if (!isr) return Usage(isr.error().message, kInitHelp);
+  if (!isr) return UsageError(isr.error().message, kInitHelp);
   if (*isr > *rf) {
-    return Usage(
+    return UsageError(
         "--min-insync-replicas cannot exceed --replication-factor (no write could "
         "ever be acknowledged)",
         kInitHelp);
   }
   auto retention = flags->GetInt("commands-retention-hours", 168, 1, 24 * 365 * 10);
-  if (!retention) return Usage(retention.error().message, kInitHelp);
+  if (!retention) return UsageError(retention.error().message, kInitHelp);
   auto timeout = flags->GetInt("timeout-ms", 30000, 100, 600000);
-  if (!timeout) return Usage(timeout.error().message, kInitHelp);
+  if (!timeout) return UsageError(timeout.error().message, kInitHelp);
 
-  KafkaProperties properties;
-  if (auto config = flags->Get("kafka-config")) {
-    auto loaded = LoadKafkaClientConfig(*config);
-    if (!loaded) return Usage(loaded.error().message, kInitHelp);
-    properties = std::move(*loaded);
-  }
-  auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::milliseconds(*timeout), properties);
+  auto properties = KafkaConfigFlag(*flags);
+  if (!properties) return UsageError(properties.error().message, kInitHelp);
+  auto admin = KafkaAdmin::Connect(bootstrap, std::chrono::milliseconds(*timeout), *properties);
   if (!admin) return Failed(admin.error());
   auto brokers = (*admin)->BrokerCount();
   if (!brokers) return Failed(brokers.error());
@@ -164,13 +151,13 @@ int Init(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int KafkaCommand(const std::vector<std::string>& args) {
+int KafkaCommand(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "help" || args[0] == "-h") {
     std::cout << kKafkaHelp;
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "init") return Init({args.begin() + 1, args.end()});
-  return Usage("unknown kafka command " + args[0], kKafkaHelp);
+  return UsageError("unknown kafka command " + args[0], kKafkaHelp);
 }
 
 }  // namespace clawvisor::cli

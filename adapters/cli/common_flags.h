@@ -1,6 +1,10 @@
 #pragma once
 
-#include <signal.h>
+// The flags several subcommands share, parsed in one place: --log-level, HOST:PORT addresses,
+// the HTTP API's flags and its transport rules (serve, api), the sign-in decisions' flags
+// (serve, processor) and how a service reaches Kafka (api, processor, project, reconcile,
+// kafka init). Errors are kInvalidArgument with the message the user sees (exit 64).
+// Thread-safety: plain functions; ResolveTlsFiles may write DATA_DIR/tls (one caller at a time).
 
 #include <cstdint>
 #include <filesystem>
@@ -13,39 +17,19 @@
 #include "adapters/argon2/argon2_password_hasher.h"
 #include "adapters/cli/flags.h"
 #include "adapters/http/http_api.h"
+#include "adapters/kafka/kafka_client_config.h"
 #include "adapters/openssl/tls_server_context.h"
 #include "engine/domain/decider.h"
 #include "engine/logging.h"
-
 #include "events/result.h"
 
 namespace clawvisor::cli {
 
-// Exit codes (sysexits-style, documented in README.md).
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;       // the work failed (environment, I/O)
-inline constexpr int kExitUsage = 64;        // EX_USAGE: bad flags or arguments
-inline constexpr int kExitDataErr = 65;      // EX_DATAERR: input data is invalid
-inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: a dependency is down
-inline constexpr int kExitSoftware = 70;     // EX_SOFTWARE: internal error
-inline constexpr int kExitCantCreat = 73;    // EX_CANTCREAT: cannot create an output file
-inline constexpr int kExitIoErr = 74;        // EX_IOERR
-
-int Main(int argc, char** argv);
-
-// Shared by the subcommands: the default --data-dir, and an error's message and exit code.
-std::filesystem::path DefaultDataDir();
-int Fail(const Error& error);
-
-// Prints "clawvisor: MESSAGE", then the command's help, to stderr; returns kExitUsage.
-int UsageError(std::string_view message, std::string_view help);
 Result<LogLevel> ParseLogLevel(std::string_view s);
+// Sets the process's log level from --log-level (default info).
+Status ApplyLogLevelFlag(const Flags& flags);
 // "HOST:PORT" (HOST may be [v6]; "localhost" becomes 127.0.0.1).
 Result<std::pair<std::string, uint16_t>> ParseListen(std::string_view s);
-
-// Blocks SIGINT and SIGTERM (and SIGUSR1 when `usr1`) in this thread and every thread started
-// after it, so a long-running command takes them with sigwait(&signals); ignores SIGPIPE.
-void BlockServiceSignals(sigset_t& signals, bool usr1 = false);
 
 // How an HTTP API listens (serve, api): --insecure-http, --tls-cert, --tls-key.
 struct TransportFlags {
@@ -76,5 +60,10 @@ Result<ApiFlags> ParseApiFlags(const Flags& flags);
 // --session-absolute-hours, --login-free-failures, --login-lockout-failures.
 std::vector<FlagSpec> DecisionFlagSpecs();
 Status ParseDecisionFlags(const Flags& flags, DecideOptions& decide);
+
+// --bootstrap-servers, else $CLAWVISOR_KAFKA_BOOTSTRAP_SERVERS; empty when neither is set.
+std::string BootstrapServers(const Flags& flags);
+// The librdkafka properties of --kafka-config (none without the flag).
+Result<KafkaProperties> KafkaConfigFlag(const Flags& flags);
 
 }  // namespace clawvisor::cli
