@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "adapters/openssl/aes_gcm.h"
+#include "adapters/posix/atomic_file.h"
 
 namespace clawvisor {
 namespace {
@@ -148,68 +149,25 @@ Result<MasterKey> ReadKeyFd(int fd, const std::filesystem::path& path) {
   return key;
 }
 
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return MakeError(Errc::kUnavailable, Errno(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
-
-// Writes the key to a private temporary, makes it durable, then links it at `path`. link(2)
-// fails if `path` exists, so a concurrent creator never has its key replaced; and a crash leaves
-// either no key file or a complete one (never a truncated key that would look like corruption).
-Status CreateKeyFile(const std::filesystem::path& path, const MasterKey& key,
-                     RandomSource& random) {
-  std::array<unsigned char, 8> suffix{};
-  random.Fill(std::as_writable_bytes(std::span(suffix)));
-  const std::filesystem::path tmp = path.string() + ".tmp-" + openssl::ToHex(suffix);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return MakeError(Errc::kUnavailable,
-                     "cannot create master key file " + tmp.string() + ": " + Errno(errno));
+// Writes the key to a private temporary, makes it durable, then links it at `path` (AtomicFile
+// with replace_existing = false). link(2) fails if `path` exists, so a concurrent creator never
+// has its key replaced; and a crash leaves either no key file or a complete one (never a
+// truncated key that would look like corruption).
+Status CreateKeyFile(const std::filesystem::path& path, const MasterKey& key) {
+  auto file = AtomicFile::Create(path, {.mode = 0600, .replace_existing = false});
+  if (!file) {
+    return MakeError(Errc::kUnavailable, "cannot create master key file " + path.string() + ": " +
+                                             file.error().message);
   }
   std::string text = key.ToHex() + "\n";
-  Status status;
-  // The umask cannot loosen 0600, but fchmod states the mode whatever the umask was.
-  if (::fchmod(fd, 0600) != 0) {
-    status = MakeError(Errc::kUnavailable, "fchmod: " + Errno(errno));
-  } else if (auto w = WriteAll(fd, text); !w) {
-    status = w;
-  } else if (::fsync(fd) != 0) {
-    status = MakeError(Errc::kUnavailable, "fsync: " + Errno(errno));
-  }
+  Status status = file->Write(text);
   Cleanse(text);
-  if (::close(fd) != 0 && status) status = MakeError(Errc::kUnavailable, "close: " + Errno(errno));
-  if (status && ::link(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    status = MakeError(err == EEXIST ? Errc::kAlreadyExists : Errc::kUnavailable,
-                       "cannot create master key file " + path.string() + ": " + Errno(err));
+  if (status) status = file->Commit();
+  if (!status && status.error().code != Errc::kAlreadyExists) {
+    status.error().message =
+        "writing master key file " + path.string() + ": " + status.error().message;
   }
-  ::unlink(tmp.c_str());
-  if (!status) {
-    if (status.error().code != Errc::kAlreadyExists) {
-      status.error().message =
-          "writing master key file " + path.string() + ": " + status.error().message;
-    }
-    return status;
-  }
-  // Make the new directory entry durable too.
-  const int dir_fd = ::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    const int rc = ::fsync(dir_fd);
-    const int err = errno;
-    ::close(dir_fd);
-    if (rc != 0) {
-      return MakeError(Errc::kUnavailable,
-                       "fsync of the master key directory failed: " + Errno(err));
-    }
-  }
-  return {};
+  return status;
 }
 
 }  // namespace
@@ -292,7 +250,7 @@ Result<MasterKey> LoadOrCreateMasterKeyFile(const std::filesystem::path& path,
   if (loaded || loaded.error().code != Errc::kNotFound) return loaded;
   if (auto dir = CheckDirectory(DirectoryOf(path)); !dir) return std::unexpected(dir.error());
   MasterKey key = MasterKey::Generate(random);
-  auto created = CreateKeyFile(path, key, random);
+  auto created = CreateKeyFile(path, key);
   if (created) return key;
   // Someone created it between our read and our link: theirs is the key.
   if (created.error().code == Errc::kAlreadyExists) return LoadMasterKeyFile(path);

@@ -110,6 +110,15 @@ Status AtomicFile::Write(std::string_view bytes) {
   return {};
 }
 
+Status AtomicFile::Resize(uint64_t bytes) {
+  if (fd_ < 0) return MakeError(Errc::kFailedPrecondition, "file already committed");
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+    const int err = errno;
+    return MakeError(Errc::kUnavailable, "cannot size " + temp_.string() + ": " + Errno(err));
+  }
+  return {};
+}
+
 Status AtomicFile::Commit() {
   if (fd_ < 0) return MakeError(Errc::kFailedPrecondition, "file already committed");
   const int synced = ::fsync(fd_);

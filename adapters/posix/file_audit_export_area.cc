@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "adapters/posix/atomic_file.h"
 #include "engine/domain/decider.h"
 
 namespace clawvisor {
@@ -25,15 +26,6 @@ Status WriteAll(int fd, std::string_view bytes) {
   return {};
 }
 
-Status FsyncDir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return MakeError(Errc::kUnavailable, "cannot open " + dir.string());
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return MakeError(Errc::kUnavailable, "cannot sync " + dir.string());
-  return {};
-}
-
 Status CheckIds(std::string_view account_id, std::string_view export_id) {
   // Both become path components: the shared id rules exclude '/', "." and "..".
   if (!IsValidResourceId(account_id) || !IsValidResourceId(export_id)) {
@@ -44,24 +36,19 @@ Status CheckIds(std::string_view account_id, std::string_view export_id) {
 
 class File final : public AuditExportFile {
  public:
-  File(int fd, std::filesystem::path partial, std::filesystem::path final_path, EVP_MD_CTX* sha)
-      : fd_(fd), partial_(std::move(partial)), final_(std::move(final_path)), sha_(sha) {}
-  ~File() override {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(partial_.c_str());
-    EVP_MD_CTX_free(sha_);
-  }
+  File(AtomicFile file, EVP_MD_CTX* sha) : file_(std::move(file)), sha_(sha) {}
+  ~File() override { EVP_MD_CTX_free(sha_); }
   Status Write(std::string_view bytes) override {
-    if (fd_ < 0) return MakeError(Errc::kFailedPrecondition, "export file already committed");
+    if (committed_) return MakeError(Errc::kFailedPrecondition, "export file already committed");
     if (EVP_DigestUpdate(sha_, bytes.data(), bytes.size()) != 1) {
       return MakeError(Errc::kInternal, "SHA-256 update failed");
     }
-    if (auto ok = WriteAll(fd_, bytes); !ok) return ok;
+    if (auto ok = file_.Write(bytes); !ok) return ok;
     size_ += bytes.size();
     return {};
   }
   Result<Committed> Commit() override {
-    if (fd_ < 0) return MakeError(Errc::kFailedPrecondition, "export file already committed");
+    if (committed_) return MakeError(Errc::kFailedPrecondition, "export file already committed");
     Committed out;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
@@ -70,22 +57,15 @@ class File final : public AuditExportFile {
     }
     out.sha256.assign(reinterpret_cast<const char*>(digest), length);
     out.bytes = size_;
-    if (::fsync(fd_) != 0) return MakeError(Errc::kUnavailable, "cannot sync the export file");
-    ::close(fd_);
-    fd_ = -1;
-    if (::rename(partial_.c_str(), final_.c_str()) != 0) {
-      return MakeError(Errc::kUnavailable,
-                       std::string("cannot publish the export file: ") + std::strerror(errno));
-    }
     committed_ = true;
-    if (auto ok = FsyncDir(final_.parent_path()); !ok) return std::unexpected(ok.error());
+    if (auto ok = file_.Commit(); !ok) {
+      return MakeError(ok.error().code, "cannot publish the export file: " + ok.error().message);
+    }
     return out;
   }
 
  private:
-  int fd_;
-  std::filesystem::path partial_;
-  std::filesystem::path final_;
+  AtomicFile file_;
   EVP_MD_CTX* sha_;
   uint64_t size_ = 0;
   bool committed_ = false;
@@ -105,23 +85,16 @@ Result<std::unique_ptr<AuditExportFile>> FileAuditExportArea::Create(std::string
     return MakeError(Errc::kUnavailable, "cannot create " + dir.string() + ": " + ec.message());
   ::chmod(root_.c_str(), 0700);
   ::chmod(dir.c_str(), 0700);
-  const auto final_path = dir / (std::string(export_id) + ".csv");
-  auto partial = final_path;
-  partial += ".partial";
-  const int fd =
-      ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    return MakeError(Errc::kUnavailable,
-                     "cannot create " + partial.string() + ": " + std::strerror(errno));
-  }
-  ::fchmod(fd, 0600);  // an older .partial may have had other bits
+  // <export id>.csv.partial until committed; a stale one from a crash is replaced.
+  auto file = AtomicFile::Create(dir / (std::string(export_id) + ".csv"),
+                                 {.mode = 0600, .temp_suffix = ".partial"});
+  if (!file) return std::unexpected(file.error());
   EVP_MD_CTX* sha = EVP_MD_CTX_new();
   if (sha == nullptr || EVP_DigestInit_ex(sha, EVP_sha256(), nullptr) != 1) {
     EVP_MD_CTX_free(sha);
-    ::close(fd);
     return MakeError(Errc::kInternal, "SHA-256 init failed");
   }
-  return std::unique_ptr<AuditExportFile>(new File(fd, partial, final_path, sha));
+  return std::unique_ptr<AuditExportFile>(new File(std::move(*file), sha));
 }
 
 Result<std::string> FileAuditExportArea::PathOf(std::string_view account_id,

@@ -118,6 +118,27 @@ TEST(AtomicFileTest, AbandonedFileLeavesNothing) {
   }
 }
 
+// Resize sizes the temporary for another writer (a disk image for mkfs); what that writer puts
+// through temporary_path() is what Commit places.
+TEST(AtomicFileTest, ResizeThenAnotherWriterFillsTheTemporary) {
+  TempDir dir;
+  const fs::path target = dir.path() / "disk.img";
+  auto file = AtomicFile::Create(target);
+  ASSERT_TRUE(file);
+  ASSERT_TRUE(file->Resize(1 << 20));
+  EXPECT_EQ(fs::file_size(file->temporary_path()), 1u << 20);
+  {
+    std::fstream other(file->temporary_path(), std::ios::in | std::ios::out | std::ios::binary);
+    other.seekp(4096);
+    other << "superblock";
+  }
+  ASSERT_TRUE(file->Commit());
+  EXPECT_EQ(fs::file_size(target), 1u << 20);
+  EXPECT_EQ(ReadFile(target).substr(4096, 10), "superblock");
+  EXPECT_EQ(ModeOf(target), 0600u);
+  EXPECT_EQ(file->Resize(1).error().code, Errc::kFailedPrecondition);
+}
+
 // A moved-from AtomicFile owns nothing: only the moved-to one commits, and the temporary is
 // removed once, by whichever is dropped uncommitted.
 TEST(AtomicFileTest, MoveTransfersTheTemporary) {
