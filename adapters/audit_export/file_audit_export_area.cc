@@ -1,30 +1,16 @@
-#include "adapters/posix/file_audit_export_area.h"
+#include "adapters/audit_export/file_audit_export_area.h"
 
-#include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <memory>
+#include <string>
 
+#include "adapters/openssl/aes_gcm.h"
 #include "adapters/posix/atomic_file.h"
 #include "engine/domain/decider.h"
 
 namespace clawvisor {
 namespace {
-
-Status WriteAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return MakeError(Errc::kUnavailable, std::string("write failed: ") + std::strerror(errno));
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
 
 Status CheckIds(std::string_view account_id, std::string_view export_id) {
   // Both become path components: the shared id rules exclude '/', "." and "..".
@@ -36,26 +22,20 @@ Status CheckIds(std::string_view account_id, std::string_view export_id) {
 
 class File final : public AuditExportFile {
  public:
-  File(AtomicFile file, EVP_MD_CTX* sha) : file_(std::move(file)), sha_(sha) {}
-  ~File() override { EVP_MD_CTX_free(sha_); }
+  File(AtomicFile file, openssl::Sha256Hasher sha) : file_(std::move(file)), sha_(std::move(sha)) {}
   Status Write(std::string_view bytes) override {
     if (committed_) return MakeError(Errc::kFailedPrecondition, "export file already committed");
-    if (EVP_DigestUpdate(sha_, bytes.data(), bytes.size()) != 1) {
-      return MakeError(Errc::kInternal, "SHA-256 update failed");
-    }
+    if (auto hashed = sha_.Update(openssl::AsBytes(bytes)); !hashed) return hashed;
     if (auto ok = file_.Write(bytes); !ok) return ok;
     size_ += bytes.size();
     return {};
   }
   Result<Committed> Commit() override {
     if (committed_) return MakeError(Errc::kFailedPrecondition, "export file already committed");
+    auto digest = sha_.Finish();
+    if (!digest) return std::unexpected(digest.error());
     Committed out;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (EVP_DigestFinal_ex(sha_, digest, &length) != 1 || length != 32) {
-      return MakeError(Errc::kInternal, "SHA-256 final failed");
-    }
-    out.sha256.assign(reinterpret_cast<const char*>(digest), length);
+    out.sha256.assign(reinterpret_cast<const char*>(digest->data()), digest->size());
     out.bytes = size_;
     committed_ = true;
     if (auto ok = file_.Commit(); !ok) {
@@ -66,14 +46,12 @@ class File final : public AuditExportFile {
 
  private:
   AtomicFile file_;
-  EVP_MD_CTX* sha_;
+  openssl::Sha256Hasher sha_;
   uint64_t size_ = 0;
   bool committed_ = false;
 };
 
 }  // namespace
-
-Status FdSink::Write(std::string_view bytes) { return WriteAll(fd_, bytes); }
 
 Result<std::unique_ptr<AuditExportFile>> FileAuditExportArea::Create(std::string_view account_id,
                                                                      std::string_view export_id) {
@@ -89,12 +67,9 @@ Result<std::unique_ptr<AuditExportFile>> FileAuditExportArea::Create(std::string
   auto file = AtomicFile::Create(dir / (std::string(export_id) + ".csv"),
                                  {.mode = 0600, .temp_suffix = ".partial"});
   if (!file) return std::unexpected(file.error());
-  EVP_MD_CTX* sha = EVP_MD_CTX_new();
-  if (sha == nullptr || EVP_DigestInit_ex(sha, EVP_sha256(), nullptr) != 1) {
-    EVP_MD_CTX_free(sha);
-    return MakeError(Errc::kInternal, "SHA-256 init failed");
-  }
-  return std::unique_ptr<AuditExportFile>(new File(std::move(*file), sha));
+  auto sha = openssl::Sha256Hasher::Create();
+  if (!sha) return std::unexpected(sha.error());
+  return std::unique_ptr<AuditExportFile>(new File(std::move(*file), std::move(*sha)));
 }
 
 Result<std::string> FileAuditExportArea::PathOf(std::string_view account_id,

@@ -13,7 +13,7 @@
 #include "adapters/cli/embedded_node.h"
 #include "adapters/cli/flags.h"
 #include "adapters/http/request_parsing.h"
-#include "adapters/posix/file_audit_export_area.h"
+#include "adapters/posix/fd_sink.h"
 #include "engine/domain/decider.h"
 #include "projections/audit_export.h"
 
