@@ -186,15 +186,4 @@ Result<std::array<unsigned char, 32>> Sha256Hasher::Finish() {
   return digest;
 }
 
-std::string ToHex(std::span<const unsigned char> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    hex.push_back(kDigits[b >> 4]);
-    hex.push_back(kDigits[b & 0x0f]);
-  }
-  return hex;
-}
-
 }  // namespace clawvisor::openssl

@@ -112,6 +112,4 @@ inline std::span<unsigned char> AsWritableBytes(std::string& s) {
   return {reinterpret_cast<unsigned char*>(s.data()), s.size()};
 }
 
-std::string ToHex(std::span<const unsigned char> bytes);
-
 }  // namespace clawvisor::openssl

@@ -16,6 +16,7 @@
 
 #include "adapters/openssl/aes_gcm.h"
 #include "adapters/posix/atomic_file.h"
+#include "engine/hex.h"
 
 namespace clawvisor {
 namespace {
@@ -31,25 +32,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes into `out` (kMasterKeySize bytes). False if `text` is not exactly that much hex.
-bool DecodeHex(std::string_view text, std::span<unsigned char, kMasterKeySize> out) {
-  if (text.size() != 2 * kMasterKeySize) return false;
-  for (size_t i = 0; i < kMasterKeySize; ++i) {
-    const int hi = HexValue(text[2 * i]);
-    const int lo = HexValue(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<unsigned char>(hi << 4 | lo);
-  }
-  return true;
 }
 
 // Standard base64 with padding: 32 bytes are 44 characters ending in one '='.
@@ -185,7 +167,7 @@ Result<MasterKey> MasterKey::FromBytes(std::span<const std::byte> bytes) {
 Result<MasterKey> MasterKey::Parse(std::string_view text) {
   text = Trim(text);
   MasterKey key;
-  if (!DecodeHex(text, key.key_) && !DecodeBase64(text, key.key_)) {
+  if (!HexDecodeInto(text, key.key_) && !DecodeBase64(text, key.key_)) {
     return MakeError(Errc::kInvalidArgument,
                      "a master key is 64 hex digits or the base64 of 32 bytes");
   }
@@ -210,7 +192,7 @@ MasterKey& MasterKey::operator=(const MasterKey& other) {
 
 MasterKey::~MasterKey() { Cleanse(key_); }
 
-std::string MasterKey::ToHex() const { return openssl::ToHex(key_); }
+std::string MasterKey::ToHex() const { return HexEncode(key_); }
 
 void MasterKey::DeriveId() {
   std::array<unsigned char, kIdDomain.size() + kMasterKeySize> input{};
@@ -223,7 +205,7 @@ void MasterKey::DeriveId() {
     std::fputs("FATAL: SHA-256 unavailable; cannot name the master key\n", stderr);
     std::abort();
   }
-  id_ = "mk_" + openssl::ToHex(std::span(digest->data(), 8));
+  id_ = "mk_" + HexEncode(std::span<const unsigned char>(digest->data(), 8));
 }
 
 Result<MasterKey> LoadMasterKeyFile(const std::filesystem::path& path) {

@@ -59,11 +59,5 @@ TEST(Sha256HasherTest, FinishesOnce) {
   EXPECT_EQ(hasher->Finish().error().code, Errc::kFailedPrecondition);
 }
 
-// ToHex is the shared lower-case codec.
-TEST(Sha256HasherTest, ToHexIsLowerCase) {
-  const std::array<unsigned char, 3> bytes{0x00, 0xab, 0xff};
-  EXPECT_EQ(ToHex(bytes), "00abff");
-}
-
 }  // namespace
 }  // namespace clawvisor::openssl
