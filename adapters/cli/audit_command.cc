@@ -14,7 +14,7 @@
 #include "adapters/cli/subcommands.h"
 #include "adapters/http/request_parsing.h"
 #include "adapters/posix/atomic_file.h"
-#include "adapters/posix/file_audit_export_area.h"
+#include "adapters/posix/fd_sink.h"
 #include "engine/domain/decider.h"
 #include "projections/audit_export.h"
 

@@ -28,7 +28,7 @@
 #include "adapters/http/authenticator.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/master_key.h"
-#include "adapters/posix/file_audit_export_area.h"
+#include "adapters/audit_export/file_audit_export_area.h"
 #include "engine/clock.h"
 #include "engine/command/log_command_service.h"
 #include "engine/command/outcome_board.h"

@@ -158,15 +158,32 @@ Result<std::array<unsigned char, 32>> Sha256(std::span<const unsigned char> data
   return digest;
 }
 
-std::string ToHex(std::span<const unsigned char> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    hex.push_back(kDigits[b >> 4]);
-    hex.push_back(kDigits[b & 0x0f]);
+Result<Sha256Hasher> Sha256Hasher::Create() {
+  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return std::unexpected(OpensslError(Errc::kInternal, "SHA-256 init failed"));
   }
-  return hex;
+  return Sha256Hasher(std::move(ctx));
+}
+
+Status Sha256Hasher::Update(std::span<const unsigned char> data) {
+  if (!ctx_) return MakeError(Errc::kFailedPrecondition, "SHA-256 already finished");
+  if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) {
+    return std::unexpected(OpensslError(Errc::kInternal, "SHA-256 update failed"));
+  }
+  return {};
+}
+
+Result<std::array<unsigned char, 32>> Sha256Hasher::Finish() {
+  if (!ctx_) return MakeError(Errc::kFailedPrecondition, "SHA-256 already finished");
+  std::array<unsigned char, 32> digest{};
+  unsigned int digest_len = 0;
+  const int ok = EVP_DigestFinal_ex(ctx_.get(), digest.data(), &digest_len);
+  ctx_.reset();
+  if (ok != 1 || digest_len != digest.size()) {
+    return std::unexpected(OpensslError(Errc::kInternal, "SHA-256 final failed"));
+  }
+  return digest;
 }
 
 }  // namespace clawvisor::openssl

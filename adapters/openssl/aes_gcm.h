@@ -1,7 +1,7 @@
 #pragma once
 
-// AES-256-GCM and HMAC-SHA-256 over OpenSSL's EVP API: the primitives the key vault is built
-// from, kept in one place so every OpenSSL call is checked, every context freed, and every
+// AES-256-GCM, HMAC-SHA-256 and SHA-256 over OpenSSL's EVP API: the primitives the key vault is
+// built from, kept in one place so every OpenSSL call is checked, every context freed, and every
 // failure turned into an Error (OpenSSL's error queue is drained into the message, which never
 // carries key material).
 //
@@ -84,6 +84,26 @@ Result<std::array<unsigned char, 32>> HmacSha256(Key key, std::span<const unsign
 // SHA-256 of `data`.
 Result<std::array<unsigned char, 32>> Sha256(std::span<const unsigned char> data);
 
+// SHA-256 of bytes given in pieces (a file hashed as it is written), the same digest Sha256
+// gives for their concatenation.
+//
+// Thread-safety: one Sha256Hasher is one thread's.
+class Sha256Hasher {
+ public:
+  static Result<Sha256Hasher> Create();
+
+  Status Update(std::span<const unsigned char> data);
+  // The digest of everything given to Update. Once: Update and Finish fail afterwards.
+  Result<std::array<unsigned char, 32>> Finish();
+
+ private:
+  struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  explicit Sha256Hasher(std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx) : ctx_(std::move(ctx)) {}
+  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
+};
+
 // Views of text as the unsigned bytes OpenSSL takes.
 inline std::span<const unsigned char> AsBytes(std::string_view s) {
   return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};
@@ -91,7 +111,5 @@ inline std::span<const unsigned char> AsBytes(std::string_view s) {
 inline std::span<unsigned char> AsWritableBytes(std::string& s) {
   return {reinterpret_cast<unsigned char*>(s.data()), s.size()};
 }
-
-std::string ToHex(std::span<const unsigned char> bytes);
 
 }  // namespace clawvisor::openssl

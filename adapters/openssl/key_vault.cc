@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "adapters/openssl/aes_gcm.h"
+#include "engine/hex.h"
 
 namespace clawvisor {
 namespace {
@@ -437,7 +438,7 @@ Result<KeyVault::Impl::SealState> KeyVault::Impl::CreateDataKeyLocked(std::strin
   for (int attempt = 0;; ++attempt) {
     std::array<unsigned char, 8> suffix{};
     random_.Fill(std::as_writable_bytes(std::span(suffix)));
-    key_id = "dk_" + AccountKeyPrefix(account_id) + "_" + openssl::ToHex(suffix);
+    key_id = "dk_" + AccountKeyPrefix(account_id) + "_" + HexEncode(suffix);
     auto existing = store_.Get(DataKeyRow(account_id, key_id));
     if (!existing) return std::unexpected(existing.error());
     if (!*existing) break;
@@ -608,7 +609,7 @@ Result<std::string> KeyVault::Impl::LookupHash(std::string_view purpose, std::st
   auto mac = openssl::HmacSha256(lookup_key_->bytes, AsBytes(input));
   openssl::Cleanse(input);  // it holds the looked-up value, a secret
   if (!mac) return std::unexpected(mac.error());
-  return openssl::ToHex(*mac);
+  return HexEncode(*mac);
 }
 
 Status KeyVault::Impl::DestroyAccountKeys(std::string_view account_id) {

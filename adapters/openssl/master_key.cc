@@ -15,6 +15,8 @@
 #include <optional>
 
 #include "adapters/openssl/aes_gcm.h"
+#include "adapters/posix/atomic_file.h"
+#include "engine/hex.h"
 
 namespace clawvisor {
 namespace {
@@ -30,25 +32,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes into `out` (kMasterKeySize bytes). False if `text` is not exactly that much hex.
-bool DecodeHex(std::string_view text, std::span<unsigned char, kMasterKeySize> out) {
-  if (text.size() != 2 * kMasterKeySize) return false;
-  for (size_t i = 0; i < kMasterKeySize; ++i) {
-    const int hi = HexValue(text[2 * i]);
-    const int lo = HexValue(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<unsigned char>(hi << 4 | lo);
-  }
-  return true;
 }
 
 // Standard base64 with padding: 32 bytes are 44 characters ending in one '='.
@@ -148,68 +131,25 @@ Result<MasterKey> ReadKeyFd(int fd, const std::filesystem::path& path) {
   return key;
 }
 
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return MakeError(Errc::kUnavailable, Errno(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
-
-// Writes the key to a private temporary, makes it durable, then links it at `path`. link(2)
-// fails if `path` exists, so a concurrent creator never has its key replaced; and a crash leaves
-// either no key file or a complete one (never a truncated key that would look like corruption).
-Status CreateKeyFile(const std::filesystem::path& path, const MasterKey& key,
-                     RandomSource& random) {
-  std::array<unsigned char, 8> suffix{};
-  random.Fill(std::as_writable_bytes(std::span(suffix)));
-  const std::filesystem::path tmp = path.string() + ".tmp-" + openssl::ToHex(suffix);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return MakeError(Errc::kUnavailable,
-                     "cannot create master key file " + tmp.string() + ": " + Errno(errno));
+// Writes the key to a private temporary, makes it durable, then links it at `path` (AtomicFile
+// with replace_existing = false). link(2) fails if `path` exists, so a concurrent creator never
+// has its key replaced; and a crash leaves either no key file or a complete one (never a
+// truncated key that would look like corruption).
+Status CreateKeyFile(const std::filesystem::path& path, const MasterKey& key) {
+  auto file = AtomicFile::Create(path, {.mode = 0600, .replace_existing = false});
+  if (!file) {
+    return MakeError(Errc::kUnavailable, "cannot create master key file " + path.string() + ": " +
+                                             file.error().message);
   }
   std::string text = key.ToHex() + "\n";
-  Status status;
-  // The umask cannot loosen 0600, but fchmod states the mode whatever the umask was.
-  if (::fchmod(fd, 0600) != 0) {
-    status = MakeError(Errc::kUnavailable, "fchmod: " + Errno(errno));
-  } else if (auto w = WriteAll(fd, text); !w) {
-    status = w;
-  } else if (::fsync(fd) != 0) {
-    status = MakeError(Errc::kUnavailable, "fsync: " + Errno(errno));
-  }
+  Status status = file->Write(text);
   Cleanse(text);
-  if (::close(fd) != 0 && status) status = MakeError(Errc::kUnavailable, "close: " + Errno(errno));
-  if (status && ::link(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    status = MakeError(err == EEXIST ? Errc::kAlreadyExists : Errc::kUnavailable,
-                       "cannot create master key file " + path.string() + ": " + Errno(err));
+  if (status) status = file->Commit();
+  if (!status && status.error().code != Errc::kAlreadyExists) {
+    status.error().message =
+        "writing master key file " + path.string() + ": " + status.error().message;
   }
-  ::unlink(tmp.c_str());
-  if (!status) {
-    if (status.error().code != Errc::kAlreadyExists) {
-      status.error().message =
-          "writing master key file " + path.string() + ": " + status.error().message;
-    }
-    return status;
-  }
-  // Make the new directory entry durable too.
-  const int dir_fd = ::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    const int rc = ::fsync(dir_fd);
-    const int err = errno;
-    ::close(dir_fd);
-    if (rc != 0) {
-      return MakeError(Errc::kUnavailable,
-                       "fsync of the master key directory failed: " + Errno(err));
-    }
-  }
-  return {};
+  return status;
 }
 
 }  // namespace
@@ -227,7 +167,7 @@ Result<MasterKey> MasterKey::FromBytes(std::span<const std::byte> bytes) {
 Result<MasterKey> MasterKey::Parse(std::string_view text) {
   text = Trim(text);
   MasterKey key;
-  if (!DecodeHex(text, key.key_) && !DecodeBase64(text, key.key_)) {
+  if (!HexDecodeInto(text, key.key_) && !DecodeBase64(text, key.key_)) {
     return MakeError(Errc::kInvalidArgument,
                      "a master key is 64 hex digits or the base64 of 32 bytes");
   }
@@ -252,7 +192,7 @@ MasterKey& MasterKey::operator=(const MasterKey& other) {
 
 MasterKey::~MasterKey() { Cleanse(key_); }
 
-std::string MasterKey::ToHex() const { return openssl::ToHex(key_); }
+std::string MasterKey::ToHex() const { return HexEncode(key_); }
 
 void MasterKey::DeriveId() {
   std::array<unsigned char, kIdDomain.size() + kMasterKeySize> input{};
@@ -265,7 +205,7 @@ void MasterKey::DeriveId() {
     std::fputs("FATAL: SHA-256 unavailable; cannot name the master key\n", stderr);
     std::abort();
   }
-  id_ = "mk_" + openssl::ToHex(std::span(digest->data(), 8));
+  id_ = "mk_" + HexEncode(std::span<const unsigned char>(digest->data(), 8));
 }
 
 Result<MasterKey> LoadMasterKeyFile(const std::filesystem::path& path) {
@@ -292,7 +232,7 @@ Result<MasterKey> LoadOrCreateMasterKeyFile(const std::filesystem::path& path,
   if (loaded || loaded.error().code != Errc::kNotFound) return loaded;
   if (auto dir = CheckDirectory(DirectoryOf(path)); !dir) return std::unexpected(dir.error());
   MasterKey key = MasterKey::Generate(random);
-  auto created = CreateKeyFile(path, key, random);
+  auto created = CreateKeyFile(path, key);
   if (created) return key;
   // Someone created it between our read and our link: theirs is the key.
   if (created.error().code == Errc::kAlreadyExists) return LoadMasterKeyFile(path);

@@ -20,6 +20,7 @@
 #include <ctime>
 
 #include "adapters/openssl/aes_gcm.h"
+#include "adapters/posix/atomic_file.h"
 
 namespace clawvisor::openssl {
 namespace {
@@ -168,28 +169,6 @@ Result<std::string> ToPem(BIO* bio) {
   const long n = BIO_get_mem_data(bio, &data);
   if (n <= 0 || data == nullptr) return MakeError(Errc::kInternal, "empty PEM output");
   return std::string(data, static_cast<size_t>(n));
-}
-
-// Writes `contents` to `path` through a temporary file renamed into place, with `mode`.
-Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents,
-                           mode_t mode) {
-  const auto tmp = path.string() + ".tmp";
-  ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return MakeError(Errc::kUnavailable, "cannot create " + tmp);
-  bool ok = ::fchmod(fd, mode) == 0;
-  for (size_t done = 0; ok && done < contents.size();) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n <= 0) ok = false;
-    done += n > 0 ? static_cast<size_t>(n) : 0;
-  }
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return MakeError(Errc::kUnavailable, "cannot write " + path.string());
-  }
-  return {};
 }
 
 // Whether the self-signed pair in place can be kept: it parses, matches its key, names every
@@ -359,10 +338,12 @@ Result<EnsuredCertificate> EnsureSelfSignedCertificate(const std::filesystem::pa
   if (StillFits(out.files, hosts, now)) return out;
   auto pem = GenerateSelfSignedCertificate(hosts, now, kSelfSignedValidity);
   if (!pem) return std::unexpected(pem.error());
-  auto key_written = WriteFileAtomically(out.files.private_key_file, pem->private_key, 0600);
+  auto key_written =
+      WriteFileAtomically(out.files.private_key_file, pem->private_key, {.mode = 0600});
   OPENSSL_cleanse(pem->private_key.data(), pem->private_key.size());
   if (!key_written) return std::unexpected(key_written.error());
-  if (auto ok = WriteFileAtomically(out.files.certificate_chain_file, pem->certificate, 0644);
+  if (auto ok =
+          WriteFileAtomically(out.files.certificate_chain_file, pem->certificate, {.mode = 0644});
       !ok) {
     return std::unexpected(ok.error());
   }

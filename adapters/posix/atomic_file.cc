@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -45,7 +46,10 @@ Result<AtomicFile> AtomicFile::Create(std::filesystem::path path, AtomicWriteOpt
   }
   const int fd =
       ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, options.mode);
-  if (fd < 0) return MakeError(Errc::kUnavailable, "cannot create " + temp + ": " + Errno(errno));
+  if (fd < 0) {
+    const int err = errno;
+    return MakeError(Errc::kUnavailable, "cannot create " + temp + ": " + Errno(err));
+  }
   // The umask cannot loosen the mode, but fchmod states it whatever the umask was.
   if (::fchmod(fd, options.mode) != 0) {
     const int err = errno;
@@ -97,10 +101,20 @@ Status AtomicFile::Write(std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return MakeError(Errc::kUnavailable, "cannot write " + temp_.string() + ": " + Errno(errno));
+      const int err = errno;
+      if (err == EINTR) continue;
+      return MakeError(Errc::kUnavailable, "cannot write " + temp_.string() + ": " + Errno(err));
     }
     bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Status AtomicFile::Resize(uint64_t bytes) {
+  if (fd_ < 0) return MakeError(Errc::kFailedPrecondition, "file already committed");
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+    const int err = errno;
+    return MakeError(Errc::kUnavailable, "cannot size " + temp_.string() + ": " + Errno(err));
   }
   return {};
 }
@@ -108,16 +122,17 @@ Status AtomicFile::Write(std::string_view bytes) {
 Status AtomicFile::Commit() {
   if (fd_ < 0) return MakeError(Errc::kFailedPrecondition, "file already committed");
   const int synced = ::fsync(fd_);
-  const int sync_err = errno;
+  int err = errno;
   const int closed = ::close(fd_);
+  if (synced == 0) err = errno;  // report the close's failure when the sync succeeded
   fd_ = -1;
   if (synced != 0 || closed != 0) {
     Abandon();
-    return MakeError(Errc::kUnavailable, "cannot sync " + path_.string() + ": " + Errno(sync_err));
+    return MakeError(Errc::kUnavailable, "cannot sync " + path_.string() + ": " + Errno(err));
   }
   const int placed =
       replace_ ? ::rename(temp_.c_str(), path_.c_str()) : ::link(temp_.c_str(), path_.c_str());
-  const int err = errno;
+  err = errno;
   if (placed != 0) {
     Abandon();
     return MakeError(err == EEXIST ? Errc::kAlreadyExists : Errc::kUnavailable,

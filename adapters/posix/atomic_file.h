@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string_view>
 
@@ -42,6 +43,10 @@ class AtomicFile {
   ~AtomicFile();
 
   Status Write(std::string_view bytes);
+  // Sets the temporary's size (ftruncate: a sparse extension), for a file another process fills
+  // in through temporary_path(), such as a disk image given to mkfs. Commit's fsync covers what
+  // that process wrote: fsync flushes the file, whichever descriptor wrote it.
+  Status Resize(uint64_t bytes);
   // fsync, close, rename (or link) into place, fsync the directory. Once, after every Write.
   Status Commit();
 

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/posix/atomic_file.h"
 #include "adapters/qemu/qmp_client.h"
 #include "engine/logging.h"
 
@@ -35,21 +36,6 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Writes `text` to `path` through a temporary file and a rename: never half a file.
-Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode = 0600) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return MakeError(Errc::kUnavailable, "open " + tmp + ": " + std::strerror(errno));
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return MakeError(Errc::kUnavailable, "write " + path + ": " + std::strerror(errno));
-  }
-  return {};
 }
 
 // FNV-1a 64: a stable, short directory name for a key (sockets must fit sun_path).
@@ -294,19 +280,15 @@ Status QemuMicrovmDriver::Create(const VmSpec& spec) {
   if (ec) return MakeError(Errc::kUnavailable, "create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
   // The disk first, under a temporary name: a crash leaves no meta pointing at half a disk.
-  const std::string tmp = dir + "/disk.img.tmp";
-  {
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return MakeError(Errc::kUnavailable, "create disk: " + std::string(std::strerror(errno)));
-    const int rc = ::ftruncate(fd, static_cast<off_t>(spec.disk_bytes));
-    ::close(fd);
-    if (rc != 0)
-      return MakeError(Errc::kUnavailable, "size disk: " + std::string(std::strerror(errno)));
+  auto disk = AtomicFile::Create(dir + "/disk.img");
+  if (!disk) return MakeError(Errc::kUnavailable, "create disk: " + disk.error().message);
+  if (auto sized = disk->Resize(spec.disk_bytes); !sized) {
+    return MakeError(Errc::kUnavailable, "size disk: " + sized.error().message);
   }
-  auto pid = Spawn({options_.mkfs, "-q", "-F", "-m", "0", "-E",
-                    "lazy_itable_init=0,lazy_journal_init=0", "-L", "clawvisor-data", tmp},
-                   dir + "/mkfs.log");
+  auto pid =
+      Spawn({options_.mkfs, "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+             "-L", "clawvisor-data", disk->temporary_path().string()},
+            dir + "/mkfs.log");
   if (!pid) return std::unexpected(pid.error());
   auto status = WaitChild(*pid, 120s);
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
@@ -315,12 +297,13 @@ Status QemuMicrovmDriver::Create(const VmSpec& spec) {
                      "mkfs of the data disk failed: " + Tail(ReadFile(dir + "/mkfs.log"), 300));
   }
   ::unlink((dir + "/mkfs.log").c_str());
-  if (::rename(tmp.c_str(), (dir + "/disk.img").c_str()) != 0) {
-    return MakeError(Errc::kUnavailable, "rename disk: " + std::string(std::strerror(errno)));
+  // mkfs wrote through its own descriptor; the fsync in Commit flushes the file all the same.
+  if (auto placed = disk->Commit(); !placed) {
+    return MakeError(Errc::kUnavailable, "rename disk: " + placed.error().message);
   }
-  return WriteFileAtomic(dir + "/meta", "account=" + spec.key.account_id +
-                                            "\ninstance=" + spec.key.instance_id +
-                                            "\nrevision=" + std::to_string(spec.revision) + "\n");
+  return WriteFileAtomically(
+      dir + "/meta", "account=" + spec.key.account_id + "\ninstance=" + spec.key.instance_id +
+                         "\nrevision=" + std::to_string(spec.revision) + "\n");
 }
 
 std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, const std::string& dir,
@@ -400,7 +383,7 @@ Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
   for (const char* stale : {"/qmp.sock", "/qemu.pid"}) ::unlink((dir + stale).c_str());
   auto port = FreeLoopbackPort();
   if (!port) return std::unexpected(port.error());
-  if (auto ok = WriteFileAtomic(dir + "/port", std::to_string(*port) + "\n"); !ok) return ok;
+  if (auto ok = WriteFileAtomically(dir + "/port", std::to_string(*port) + "\n"); !ok) return ok;
 
   // The configuration holds secrets: a 0600 file in the 0700 directory, gone once QEMU read it.
   const std::string config_path = dir + "/config.json";
@@ -418,7 +401,7 @@ Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
     ::close(fd);
     if (!ok) return MakeError(Errc::kUnavailable, "config file: short write");
   }
-  if (auto ok = WriteFileAtomic(dir + "/want-running", ""); !ok) return ok;
+  if (auto ok = WriteFileAtomically(dir + "/want-running", ""); !ok) return ok;
 
   auto pid = Spawn(CommandLine(spec, dir, *port, config_path), dir + "/qemu.log");
   if (!pid) return std::unexpected(pid.error());

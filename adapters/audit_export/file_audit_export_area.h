@@ -3,9 +3,10 @@
 // FileAuditExportArea: the export area of a data directory (DATA_DIR/exports), one directory per
 // account (0700) and one file per export (0600): <root>/<account>/<export id>.csv.
 //
-// A file is written as <export id>.csv.partial, hashed (SHA-256, OpenSSL) as it is written,
-// fsynced, then renamed into place and the directory fsynced, so a crash leaves either the
-// whole file or none under its name (a stale .partial is overwritten by the next attempt).
+// A file is written as <export id>.csv.partial (AtomicFile, adapters/posix), hashed (SHA-256,
+// openssl::Sha256Hasher) as it is written, fsynced, then renamed into place and the directory
+// fsynced, so a crash leaves either the whole file or none under its name (a stale .partial is
+// overwritten by the next attempt).
 //
 // Thread-safety: Create and PathOf may be called concurrently; one file is one thread's.
 
@@ -26,16 +27,6 @@ class FileAuditExportArea final : public AuditExportArea {
 
  private:
   std::filesystem::path root_;
-};
-
-// A ByteSink over a file descriptor it does not own (stdout, or a file the caller opened).
-class FdSink final : public ByteSink {
- public:
-  explicit FdSink(int fd) : fd_(fd) {}
-  Status Write(std::string_view bytes) override;
-
- private:
-  int fd_;
 };
 
 }  // namespace clawvisor
