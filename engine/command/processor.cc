@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "engine/command/seal_fields.h"
+#include "engine/domain/decider.h"
 #include "engine/logging.h"
 #include "engine/partitioner.h"
 #include "engine/run_loop.h"

@@ -43,7 +43,7 @@
 #include "engine/command/outcome.h"
 #include "engine/command/outcome_board.h"
 #include "engine/domain/account_state.h"
-#include "engine/domain/decider.h"
+#include "engine/domain/limits.h"
 #include "engine/metrics.h"
 #include "engine/random.h"
 #include "engine/sealer.h"
