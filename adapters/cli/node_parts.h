@@ -24,11 +24,11 @@
 #include <thread>
 
 #include "adapters/argon2/argon2_password_hasher.h"
+#include "adapters/audit_export/file_audit_export_area.h"
 #include "adapters/cli/vm_driver_factory.h"
 #include "adapters/http/authenticator.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/master_key.h"
-#include "adapters/audit_export/file_audit_export_area.h"
 #include "engine/clock.h"
 #include "engine/command/log_command_service.h"
 #include "engine/command/outcome_board.h"

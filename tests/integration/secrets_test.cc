@@ -19,9 +19,9 @@
 
 #include "adapters/openssl/key_vault.h"
 #include "adapters/openssl/master_key.h"
+#include "adapters/posix/os_random.h"
 #include "adapters/rocksdb/local_event_log.h"
 #include "adapters/rocksdb/rocksdb_store.h"
-#include "adapters/posix/os_random.h"
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
 #include "engine/command/seal_fields.h"

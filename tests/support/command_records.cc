@@ -1,7 +1,7 @@
 #include "tests/support/command_records.h"
 
-#include "engine/partitioner.h"
 #include "engine/command/seal_fields.h"
+#include "engine/partitioner.h"
 #include "events/codec.h"
 
 namespace clawvisor::testing {

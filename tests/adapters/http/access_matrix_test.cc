@@ -11,8 +11,8 @@
 
 #include "adapters/http/api_handler.h"
 #include "adapters/http/router.h"
-#include "engine/domain/access.h"
 #include "engine/clock.h"
+#include "engine/domain/access.h"
 #include "tests/adapters/http/fakes.h"
 
 namespace clawvisor {

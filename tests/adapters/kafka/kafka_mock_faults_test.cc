@@ -20,11 +20,11 @@
 
 #include "adapters/kafka/kafka_event_log.h"
 #include "engine/clock.h"
+#include "engine/command/processor.h"
+#include "engine/command/seal_fields.h"
 #include "engine/metrics.h"
 #include "engine/partitioner.h"
-#include "engine/command/processor.h"
 #include "engine/random.h"
-#include "engine/command/seal_fields.h"
 #include "events/codec.h"
 #include "tests/support/fake_sealer.h"
 
