@@ -375,7 +375,7 @@ TEST_F(KafkaServicesE2eTest, TwoProcessorsApiAndProjectorSurviveAProcessorKill) 
 // projector and an API, driving a real microVM; killed and restarted, it adopts the VM.
 TEST_F(KafkaServicesE2eTest, ReconcilerServiceDrivesAMicroVmOverKafka) {
   const std::string guest =
-      testing::Shell(std::string(CLAWVISOR_SOURCE_DIR) + "/ops/guest/build.sh 2>&1 | tail -1");
+      testing::Shell(testing::SourceDir() + "/ops/guest/build.sh 2>&1 | tail -1");
   ASSERT_TRUE(std::filesystem::exists(guest + "/initramfs.cpio.gz")) << guest;
   vm_dir_ = "/tmp/cvkr-" + std::to_string(::getpid());
   const std::string canary = "sk-canary-kafka-" + std::to_string(::getpid()) + "Vq8";

@@ -36,7 +36,7 @@ using testing::ServeProcess;
 class VmServeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    guest_ = Shell(std::string(CLAWVISOR_SOURCE_DIR) + "/ops/guest/build.sh 2>&1 | tail -1");
+    guest_ = Shell(testing::SourceDir() + "/ops/guest/build.sh 2>&1 | tail -1");
     ASSERT_TRUE(fs::exists(guest_ + "/initramfs.cpio.gz")) << guest_;
     vm_dir_ = "/tmp/cvsv-" + std::to_string(::getpid());
   }

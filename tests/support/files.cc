@@ -26,4 +26,14 @@ std::string Shell(const std::string& command) {
   return out;
 }
 
+const std::string& SourceDir() {
+  static const std::string dir = CLAWVISOR_SOURCE_DIR;
+  return dir;
+}
+
+const std::string& BuildDir() {
+  static const std::string dir = CLAWVISOR_BUILD_DIR;
+  return dir;
+}
+
 }  // namespace clawvisor::testing

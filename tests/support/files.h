@@ -14,4 +14,10 @@ std::string ReadFile(const std::filesystem::path& path);
 // spaces ("" if it cannot be started).
 std::string Shell(const std::string& command);
 
+// The source and build trees of this checkout. Out of line on purpose: GCC 12 warns
+// (-Warray-bounds, a known false positive) on `std::string(LITERAL) + "..."` for some lengths of
+// the literal, so a path baked into each test would fail the build in some checkout folders.
+const std::string& SourceDir();
+const std::string& BuildDir();
+
 }  // namespace clawvisor::testing

@@ -1,4 +1,5 @@
 #include "tests/support/kafka_cluster.h"
+#include "tests/support/files.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -10,7 +11,7 @@
 namespace clawvisor::testing {
 namespace {
 
-std::string Script() { return std::string(CLAWVISOR_SOURCE_DIR) + "/ops/kafka/kafka.sh"; }
+std::string Script() { return SourceDir() + "/ops/kafka/kafka.sh"; }
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

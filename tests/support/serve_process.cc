@@ -1,4 +1,5 @@
 #include "tests/support/serve_process.h"
+#include "tests/support/files.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,13 +13,6 @@
 
 namespace clawvisor::testing {
 namespace {
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   std::vector<char*> argv;
@@ -36,9 +30,7 @@ pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
 
 }  // namespace
 
-std::string ClawvisorBinary() {
-  return std::string(CLAWVISOR_BUILD_DIR) + "/adapters/cli/clawvisor";
-}
+std::string ClawvisorBinary() { return BuildDir() + "/adapters/cli/clawvisor"; }
 
 RunResult RunClawvisor(const std::vector<std::string>& args) {
   char out_path[] = "/tmp/clawvisor-run-out-XXXXXX";

@@ -91,8 +91,7 @@ class CanarySecrets final : public InstanceSecrets {
 class MicroVmTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string out =
-        Shell(std::string(CLAWVISOR_SOURCE_DIR) + "/ops/guest/build.sh 2>&1 | tail -1");
+    const std::string out = Shell(testing::SourceDir() + "/ops/guest/build.sh 2>&1 | tail -1");
     guest_dir_ = new std::string(out);
   }
   static void TearDownTestSuite() { delete guest_dir_; }
