@@ -5,14 +5,14 @@ namespace {
 
 constexpr char kDigits[] = "0123456789abcdef";
 
-int DigitValue(char c) {
+}  // namespace
+
+int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-}  // namespace
 
 void AppendHex(std::string& out, std::string_view bytes) {
   const size_t start = out.size();
@@ -42,8 +42,8 @@ std::string HexEncode(std::span<const std::byte> bytes) {
 bool HexDecodeInto(std::string_view hex, std::span<unsigned char> out) {
   if (hex.size() != 2 * out.size()) return false;
   for (size_t i = 0; i < out.size(); ++i) {
-    const int hi = DigitValue(hex[2 * i]);
-    const int lo = DigitValue(hex[2 * i + 1]);
+    const int hi = HexDigitValue(hex[2 * i]);
+    const int lo = HexDigitValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<unsigned char>((hi << 4) | lo);
   }

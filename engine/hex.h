@@ -20,6 +20,9 @@ std::string HexEncode(std::string_view bytes);
 std::string HexEncode(std::span<const unsigned char> bytes);
 std::string HexEncode(std::span<const std::byte> bytes);
 
+// The value of one hex digit (either case), or -1 for any other character.
+int HexDigitValue(char c);
+
 // The bytes of `hex` (upper- or lower-case digits); nullopt for an odd length or a non-digit.
 std::optional<std::string> HexDecode(std::string_view hex);
 

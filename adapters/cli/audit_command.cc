@@ -139,11 +139,8 @@ int Export(const std::vector<std::string>& raw_args) {
   const auto output = flags->Get("output");
   if (output && output->empty()) return Usage("--output needs a file name");
 
-  const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
   OsRandom random;
-  std::optional<std::filesystem::path> key_file;
-  if (auto k = flags->Get("master-key-file")) key_file = *k;
-  auto opened = OpenOfflineDataDir(data_dir, key_file, random);
+  auto opened = OpenOfflineDataDir(*flags, random);
   if (!opened) return Fail(opened.error());
   auto& [log, vault_store, vault] = *opened;
 

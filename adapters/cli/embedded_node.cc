@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "adapters/cli/cli_support.h"
 #include "adapters/openssl/master_key.h"
 #include "adapters/openssl/master_key_rotation.h"
 #include "engine/logging.h"
@@ -165,6 +166,16 @@ Result<OfflineDataDir> OpenOfflineDataDir(const std::filesystem::path& data_dir,
   if (!vault) return std::unexpected(vault.error());
   dir.vault = std::move(*vault);
   return dir;
+}
+
+std::filesystem::path DataDirFlag(const cli::Flags& flags) {
+  return flags.Get("data-dir").value_or(cli::DefaultDataDir().string());
+}
+
+Result<OfflineDataDir> OpenOfflineDataDir(const cli::Flags& flags, RandomSource& random) {
+  std::optional<std::filesystem::path> key_file;
+  if (auto k = flags.Get("master-key-file")) key_file = *k;
+  return OpenOfflineDataDir(DataDirFlag(flags), key_file, random);
 }
 
 }  // namespace clawvisor

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "adapters/cli/flags.h"
 #include "adapters/cli/node_parts.h"
 #include "adapters/http/http_api.h"
 #include "adapters/openssl/key_vault.h"
@@ -132,5 +133,9 @@ struct OfflineDataDir {
 Result<OfflineDataDir> OpenOfflineDataDir(const std::filesystem::path& data_dir,
                                           const std::optional<std::filesystem::path>& key_file,
                                           RandomSource& random);
+// The same from an offline command's flags: --data-dir (default DefaultDataDir()) and
+// --master-key-file.
+std::filesystem::path DataDirFlag(const cli::Flags& flags);
+Result<OfflineDataDir> OpenOfflineDataDir(const cli::Flags& flags, RandomSource& random);
 
 }  // namespace clawvisor

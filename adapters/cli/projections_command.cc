@@ -73,11 +73,9 @@ int Projections(const Args& args) {
     std::cout << kProjectionsHelp;
     return kExitOk;
   }
-  const std::filesystem::path data_dir = flags->Get("data-dir").value_or(DefaultDataDir().string());
+  const std::filesystem::path data_dir = DataDirFlag(*flags);
   OsRandom random;
-  std::optional<std::filesystem::path> key_file;
-  if (auto k = flags->Get("master-key-file")) key_file = *k;
-  auto opened = OpenOfflineDataDir(data_dir, key_file, random);
+  auto opened = OpenOfflineDataDir(*flags, random);
   if (!opened) return Fail(opened.error());
   auto& [log, vault_store, vault] = *opened;
   MetricsRegistry metrics;

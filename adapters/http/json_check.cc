@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/hex.h"
+
 namespace clawvisor {
 
 size_t Utf8SequenceLength(std::string_view s) {
@@ -178,19 +180,12 @@ class JsonChecker {
     }
   }
 
-  static int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
   // Reads \uXXXX at pos_ (pointing at the 'u'); -1 if malformed.
   int32_t Hex4() {
     if (pos_ + 5 > s_.size()) return -1;
     int32_t v = 0;
     for (size_t i = 1; i <= 4; ++i) {
-      const int h = HexValue(s_[pos_ + i]);
+      const int h = HexDigitValue(s_[pos_ + i]);
       if (h < 0) return -1;
       v = v * 16 + h;
     }

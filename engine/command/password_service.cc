@@ -5,15 +5,10 @@
 
 #include "engine/command/seal_fields.h"
 #include "engine/domain/password_policy.h"
+#include "engine/hex.h"
 
 namespace clawvisor {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
 
 // Overwrites a plaintext before it is dropped (best effort: protobuf may have copied it).
 void Wipe(std::string* s) {
@@ -108,10 +103,6 @@ Result<std::pair<std::string, std::string>> PasswordService::NewSessionToken() {
   return std::pair{std::move(token), std::move(*hash)};
 }
 
-bool IsArgon2idPhc(std::string_view phc) {
-  return phc.starts_with("$argon2id$v=19$m=") && phc.size() < 512;
-}
-
 Result<std::string> PasswordService::HashFor(const v1::Command& command, std::string_view purpose,
                                              std::string_view password) {
   auto keyed = sealer_.LookupHash(
@@ -122,11 +113,9 @@ Result<std::string> PasswordService::HashFor(const v1::Command& command, std::st
     return MakeError(Errc::kInternal, "lookup hash too short for a salt");
   }
   std::string salt(kPasswordSaltBytes, '\0');
-  for (size_t i = 0; i < kPasswordSaltBytes; ++i) {
-    const int hi = HexValue((*keyed)[2 * i]);
-    const int lo = HexValue((*keyed)[2 * i + 1]);
-    if (hi < 0 || lo < 0) return MakeError(Errc::kInternal, "lookup hash is not hex");
-    salt[i] = static_cast<char>(hi * 16 + lo);
+  if (!HexDecodeInto(std::string_view(*keyed).substr(0, 2 * kPasswordSaltBytes),
+                     std::span(reinterpret_cast<unsigned char*>(salt.data()), salt.size()))) {
+    return MakeError(Errc::kInternal, "lookup hash is not hex");
   }
   return hasher_.Hash(password, salt);
 }

@@ -33,6 +33,7 @@
 #include "clawvisor/v1/commands.pb.h"
 #include "clawvisor/v1/views.pb.h"
 #include "engine/command/password_hasher.h"
+#include "engine/domain/password_policy.h"
 #include "engine/random.h"
 #include "engine/sealer.h"
 
@@ -109,8 +110,5 @@ class PasswordService final : public LoginDirectory {
   RandomSource* random_;
   std::string dummy_phc_;  // a hash of nothing, verified against for unknown emails
 };
-
-// Whether `phc` looks like what PasswordHasher produces (the processor's sanity check).
-bool IsArgon2idPhc(std::string_view phc);
 
 }  // namespace clawvisor

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "engine/command/password_service.h"
 #include "engine/domain/decision_helpers.h"
 #include "engine/domain/ids.h"
+#include "engine/domain/password_policy.h"
 
 namespace clawvisor::decide {
 namespace {

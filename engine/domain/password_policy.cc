@@ -126,4 +126,8 @@ std::optional<std::string> PasswordPolicyViolation(std::string_view password,
   return std::nullopt;
 }
 
+bool IsArgon2idPhc(std::string_view phc) {
+  return phc.starts_with("$argon2id$v=19$m=") && phc.size() < 512;
+}
+
 }  // namespace clawvisor

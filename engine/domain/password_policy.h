@@ -27,6 +27,10 @@ inline constexpr size_t kMaxPasswordBytes = 1024;
 std::optional<std::string> PasswordPolicyViolation(std::string_view password,
                                                    std::string_view email = {});
 
+// Whether `phc` looks like what the PasswordHasher port produces (the processor's sanity check
+// of a hash that arrives in a command).
+bool IsArgon2idPhc(std::string_view phc);
+
 // How many entries the compiled-in common-password list holds (for tests and logs).
 size_t CommonPasswordCount();
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/command/password_service.h"
 #include "engine/domain/decision_helpers.h"
 #include "engine/domain/ids.h"
+#include "engine/domain/password_policy.h"
 #include "engine/domain/totp.h"
 
 namespace clawvisor::decide {

@@ -8,17 +8,13 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include <atomic>
 #include <cstdio>
 #include <future>
+#include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "adapters/http/http_api.h"
 #include "adapters/http/ids.h"
@@ -28,10 +24,6 @@
 
 namespace clawvisor::http_test {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using testing::FakeCommandService;
 using testing::FakeReadModel;
 using ::testing::HasSubstr;
@@ -42,16 +34,11 @@ constexpr int64_t kNowUs = 1'767'323'045'000'000;
 struct Response {
   unsigned status = 0;
   std::string body;
-  http::response<http::string_body> raw;
+  bool keep_alive = false;
+  std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
 
-  bool Has(std::string_view name) const {
-    return raw.find(beast::string_view(name.data(), name.size())) != raw.end();
-  }
-  bool Has(http::field name) const { return raw.find(name) != raw.end(); }
-  std::string Header(std::string_view name) const {
-    auto it = raw.find(beast::string_view(name.data(), name.size()));
-    return it == raw.end() ? "" : std::string(it->value());
-  }
+  bool Has(std::string_view name) const;  // header names compare case-insensitively
+  std::string Header(std::string_view name) const;
   // The code and message of an {"error":{"code":...,"message":...}} body, "" if absent.
   // Read by hand rather than through google::protobuf::Struct: protobuf's Map is laid out
   // differently when its inline code is built with -fsanitize=thread and the library is not.
@@ -59,69 +46,30 @@ struct Response {
   std::string ErrorMessage() const { return ErrorMember("\",\"message\":\""); }
 
  private:
-  std::string ErrorMember(std::string_view prefix) const {
-    const size_t error_at = body.find("\"error\":{");
-    if (error_at == std::string::npos) return "";
-    const size_t at = body.find(prefix, error_at);
-    if (at == std::string::npos) return "";
-    std::string out;
-    for (size_t i = at + prefix.size(); i < body.size() && body[i] != '"'; ++i) {
-      if (body[i] == '\\' && i + 1 < body.size()) ++i;
-      out += body[i];
-    }
-    return out;
-  }
+  std::string ErrorMember(std::string_view prefix) const;
 };
 
-// A blocking HTTP/1.1 client on one connection, able to send bytes no real client would.
+// A blocking HTTP/1.1 client on one connection, able to send bytes no real client would. Its
+// Beast and Asio code lives in http_api_fixture.cc only: instantiated once, not in every test
+// file that includes this header.
 class Client {
  public:
-  explicit Client(uint16_t port) : socket_(ioc_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
+  explicit Client(uint16_t port);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
-  void SendRaw(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
-
-  Response Read() {
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 << 20);
-    http::read(socket_, buffer_, parser);
-    Response r;
-    r.raw = parser.release();
-    r.status = r.raw.result_int();
-    r.body = r.raw.body();
-    return r;
-  }
-
+  void SendRaw(std::string_view bytes);
+  Response Read();
   Response Send(std::string_view method, std::string_view target, std::string_view body = "",
                 std::string_view content_type = "application/json",
-                std::string_view extra_headers = "") {
-    std::string req = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n";
-    req += "Host: localhost\r\nUser-Agent: clawvisor-test/1.0\r\n";
-    if (!content_type.empty()) req += "Content-Type: " + std::string(content_type) + "\r\n";
-    req += extra_headers;
-    if (method == "POST" || !body.empty()) {
-      req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    }
-    req += "\r\n";
-    req += body;
-    SendRaw(req);
-    return Read();
-  }
-
+                std::string_view extra_headers = "");
   // Whether the server closed the connection (EOF or reset) instead of sending more.
-  bool ServerClosed() {
-    if (buffer_.size() > 0) return false;
-    char c;
-    beast::error_code ec;
-    socket_.read_some(asio::buffer(&c, 1), ec);
-    return ec == asio::error::eof || ec == asio::error::connection_reset;
-  }
+  bool ServerClosed();
 
  private:
-  asio::io_context ioc_;
-  tcp::socket socket_;
-  beast::flat_buffer buffer_;
+  struct Connection;
+  std::unique_ptr<Connection> connection_;
 };
 
 // The POST routes, each with a body that is valid for it.
