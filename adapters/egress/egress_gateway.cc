@@ -64,15 +64,24 @@ std::string ProxyReply(int status, std::string_view reason, std::string_view bod
 
 std::string_view StatusReason(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 502:
+      return "Bad Gateway";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
   }
 }
 
@@ -127,8 +136,9 @@ class EgressGateway::Impl {
   Clock& clock() { return clock_; }
   void Acquire(const VmKey& key, const EgressPolicy& policy) {
     ++StateFor(key, policy).active;
-    metrics_.GetGauge("clawvisor_egress_active_tunnels", "Egress tunnels open now",
-                      {{"instance", InstanceLabel(key)}})
+    metrics_
+        .GetGauge("clawvisor_egress_active_tunnels", "Egress tunnels open now",
+                  {{"instance", InstanceLabel(key)}})
         .Add(1);
   }
   InstanceState& StateFor(const VmKey& key, const EgressPolicy& policy) {
@@ -143,8 +153,9 @@ class EgressGateway::Impl {
     if (it != instances_.end() && it->second.active > 0 && --it->second.active == 0) {
       instances_.erase(it);
     }
-    metrics_.GetGauge("clawvisor_egress_active_tunnels", "Egress tunnels open now",
-                      {{"instance", InstanceLabel(key)}})
+    metrics_
+        .GetGauge("clawvisor_egress_active_tunnels", "Egress tunnels open now",
+                  {{"instance", InstanceLabel(key)}})
         .Add(-1);
   }
   void CountRefusal(const VmKey& key, std::string_view reason, std::string_view host,
@@ -264,12 +275,12 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
 
   void OnHead() {
     if (guest_port_ == kProxyPort && !proxied_) {
-      const ConnectScan scan =
-          ScanConnectRequest(std::string_view(reinterpret_cast<const char*>(head_.data()), head_.size()));
+      const ConnectScan scan = ScanConnectRequest(
+          std::string_view(reinterpret_cast<const char*>(head_.data()), head_.size()));
       if (scan.state == ConnectScanState::kNeedMore) return ReadHead();
       if (scan.state == ConnectScanState::kRefused) {
         return Refuse(scan.status == 403 && scan.problem.starts_with("only port") ? "port_not_443"
-                                                                                 : "bad_connect",
+                                                                                  : "bad_connect",
                       scan.status, scan.problem);
       }
       host_ = scan.host;
@@ -282,9 +293,12 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
       case HelloScanState::kNeedMore:
         if (head_.size() > kMaxClientHelloBytes) return Refuse("malformed_tls", 0, "too large");
         return ReadHead();
-      case HelloScanState::kNotTls: return Refuse("not_tls", 0, scan.problem);
-      case HelloScanState::kMalformed: return Refuse("malformed_tls", 0, scan.problem);
-      case HelloScanState::kComplete: break;
+      case HelloScanState::kNotTls:
+        return Refuse("not_tls", 0, scan.problem);
+      case HelloScanState::kMalformed:
+        return Refuse("malformed_tls", 0, scan.problem);
+      case HelloScanState::kComplete:
+        break;
     }
     if (scan.server_name.empty()) return Refuse("no_sni", 0, "ClientHello without server_name");
     if (proxied_) {
@@ -299,7 +313,8 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   void CheckAndResolve() {
     if (!policy_.allowed_hosts.empty()) {
       const HostPattern* match = FirstMatch(policy_.allowed_hosts, host_);
-      if (match == nullptr) return Refuse("not_allowed", 403, "host not in the instance's allowlist");
+      if (match == nullptr)
+        return Refuse("not_allowed", 403, "host not in the instance's allowlist");
       destination_ = match->text();
     }
     const auto& statics = gw_.options().static_hosts;
@@ -308,17 +323,18 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
       if (it == statics.end()) return Refuse("resolve_failed", 502, "name does not resolve");
       return Dial(it->second);
     }
-    resolver_.async_resolve(host_, "443",
-                            [self = shared_from_this()](error_code ec, Tcp::resolver::results_type results) {
-                              if (ec || results.empty()) {
-                                return self->Refuse("resolve_failed", 502, "name does not resolve");
-                              }
-                              std::vector<IpAddress> addresses;
-                              for (const auto& entry : results) {
-                                addresses.push_back(FromAsio(entry.endpoint().address()));
-                              }
-                              self->Dial(addresses);
-                            });
+    resolver_.async_resolve(
+        host_, "443",
+        [self = shared_from_this()](error_code ec, Tcp::resolver::results_type results) {
+          if (ec || results.empty()) {
+            return self->Refuse("resolve_failed", 502, "name does not resolve");
+          }
+          std::vector<IpAddress> addresses;
+          for (const auto& entry : results) {
+            addresses.push_back(FromAsio(entry.endpoint().address()));
+          }
+          self->Dial(addresses);
+        });
   }
 
   void Dial(const std::vector<IpAddress>& addresses) {
@@ -346,11 +362,12 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
     reply_ = "HTTP/1.1 200 Connection Established\r\n\r\n";
     answered_ = true;
     ArmDeadline(gw_.options().handshake_timeout, "handshake_timeout");
-    asio::async_write(guest_, asio::buffer(reply_), [self = shared_from_this()](error_code ec, size_t) {
-      if (ec) return self->Close();
-      if (self->head_.empty()) return self->ReadHead();
-      self->OnHead();
-    });
+    asio::async_write(guest_, asio::buffer(reply_),
+                      [self = shared_from_this()](error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        if (self->head_.empty()) return self->ReadHead();
+                        self->OnHead();
+                      });
   }
 
   void Splice() {
@@ -388,34 +405,40 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   // Guest → destination.
   void PumpOut() {
     out_buffer_.resize(kPumpBuffer);
-    guest_.async_read_some(asio::buffer(out_buffer_), [self = shared_from_this()](error_code ec, size_t n) {
-      if (ec) return self->HalfClose(true);
-      asio::async_write(self->upstream_, asio::buffer(self->out_buffer_.data(), n),
-                        [self](error_code ec2, size_t written) {
-                          if (ec2) return self->Close();
-                          self->Count(true, written);
-                          self->Throttle(true, written);
-                        });
-    });
+    guest_.async_read_some(
+        asio::buffer(out_buffer_), [self = shared_from_this()](error_code ec, size_t n) {
+          if (ec) return self->HalfClose(true);
+          asio::async_write(self->upstream_, asio::buffer(self->out_buffer_.data(), n),
+                            [self](error_code ec2, size_t written) {
+                              if (ec2) return self->Close();
+                              self->Count(true, written);
+                              self->Throttle(true, written);
+                            });
+        });
   }
 
   // Destination → guest.
   void PumpIn() {
-    upstream_.async_read_some(asio::buffer(in_buffer_), [self = shared_from_this()](error_code ec, size_t n) {
-      if (ec) return self->HalfClose(false);
-      asio::async_write(self->guest_, asio::buffer(self->in_buffer_.data(), n),
-                        [self](error_code ec2, size_t written) {
-                          if (ec2) return self->Close();
-                          self->Count(false, written);
-                          self->Throttle(false, written);
-                        });
-    });
+    upstream_.async_read_some(
+        asio::buffer(in_buffer_), [self = shared_from_this()](error_code ec, size_t n) {
+          if (ec) return self->HalfClose(false);
+          asio::async_write(self->guest_, asio::buffer(self->in_buffer_.data(), n),
+                            [self](error_code ec2, size_t written) {
+                              if (ec2) return self->Close();
+                              self->Count(false, written);
+                              self->Throttle(false, written);
+                            });
+        });
   }
 
   // The instance's byte rate, shared by its tunnels: wait out the debt before the next read.
   void Throttle(bool out, size_t n) {
     InstanceState& state = gw_.StateFor(key_, policy_);
-    const int64_t wait_us = state.bucket.Take(gw_.clock().NowUs(), n);
+    // Rates are measured on the monotonic clock: the injected clock dates usage, it does not pace.
+    const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+    const int64_t wait_us = state.bucket.Take(now_us, n);
     auto next = [self = shared_from_this(), out] { out ? self->PumpOut() : self->PumpIn(); };
     if (wait_us <= 0) return next();
     auto& timer = out ? out_wait_ : in_wait_;
@@ -522,7 +545,8 @@ void EgressGateway::Impl::Accept() {
   });
 }
 
-void EgressGateway::Impl::ReadHandoff(std::shared_ptr<asio::local::stream_protocol::socket> socket) {
+void EgressGateway::Impl::ReadHandoff(
+    std::shared_ptr<asio::local::stream_protocol::socket> socket) {
   ucred peer{};
   socklen_t length = sizeof peer;
   if (::getsockopt(socket->native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 ||
@@ -538,8 +562,10 @@ void EgressGateway::Impl::ReadHandoff(std::shared_ptr<asio::local::stream_protoc
     timer->cancel();
     if (ec) return;
     auto handoff = ReceiveHandoff(socket->native_handle());
+    // Counted before the close, so whoever sees the close sees the count.
+    if (!handoff) CountRefusal({}, "bad_handoff", "", handoff.error().message);
     socket->close(ec);
-    if (!handoff) return CountRefusal({}, "bad_handoff", "", handoff.error().message);
+    if (!handoff) return;
     StartTunnel(std::move(*handoff));
   });
 }
@@ -547,8 +573,9 @@ void EgressGateway::Impl::ReadHandoff(std::shared_ptr<asio::local::stream_protoc
 void EgressGateway::Impl::StartTunnel(Handoff handoff) {
   auto policy = PolicyFor(handoff.key);
   if (!policy) {
-    ::close(handoff.fd);
-    return CountRefusal(handoff.key, "unknown_instance", "", "no such instance on this host");
+    CountRefusal(handoff.key, "unknown_instance", "", "no such instance on this host");
+    ::close(handoff.fd);  // after the count: whoever sees the close sees the count
+    return;
   }
   // Over the cap, the tunnel still starts, to answer: a proxy client sees 429, not a bare close.
   const bool over_limit = StateFor(handoff.key, *policy).active >= policy->max_connections;
@@ -560,7 +587,8 @@ EgressGateway::~EgressGateway() { impl_->Shutdown(); }
 
 Result<std::unique_ptr<EgressGateway>> EgressGateway::Start(EgressGatewayOptions options,
                                                             MetricsRegistry& metrics,
-                                                            EgressPolicyLookup policy, Clock& clock) {
+                                                            EgressPolicyLookup policy,
+                                                            Clock& clock) {
   auto impl = std::make_unique<Impl>(std::move(options), metrics, std::move(policy), clock);
   if (auto listening = impl->Listen(); !listening) return std::unexpected(listening.error());
   impl->Run();
@@ -583,7 +611,8 @@ std::vector<IpAddress> HostInterfaceAddresses() {
       std::memcpy(address.bytes.data(), &reinterpret_cast<sockaddr_in*>(it->ifa_addr)->sin_addr, 4);
     } else if (it->ifa_addr->sa_family == AF_INET6) {
       address.v6 = true;
-      std::memcpy(address.bytes.data(), &reinterpret_cast<sockaddr_in6*>(it->ifa_addr)->sin6_addr, 16);
+      std::memcpy(address.bytes.data(), &reinterpret_cast<sockaddr_in6*>(it->ifa_addr)->sin6_addr,
+                  16);
     } else {
       continue;
     }

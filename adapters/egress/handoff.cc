@@ -36,7 +36,8 @@ Status HandOffConnection(const std::string& socket_path, const VmKey& key, uint1
   }
   std::memcpy(address.sun_path, socket_path.data(), socket_path.size());
   Fd sock{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (sock.fd < 0) return MakeError(Errc::kUnavailable, std::string("socket: ") + std::strerror(errno));
+  if (sock.fd < 0)
+    return MakeError(Errc::kUnavailable, std::string("socket: ") + std::strerror(errno));
   if (::connect(sock.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     return MakeError(Errc::kUnavailable,
                      "egress gateway at " + socket_path + ": " + std::strerror(errno));
@@ -98,7 +99,8 @@ Result<Handoff> ReceiveHandoff(int socket_fd) {
   }
   if (n <= 0) return MakeError(Errc::kInvalidArgument, "handoff closed without a message");
   if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || extra) {
-    return MakeError(Errc::kInvalidArgument, "handoff message too large or with several descriptors");
+    return MakeError(Errc::kInvalidArgument,
+                     "handoff message too large or with several descriptors");
   }
   if (passed.fd < 0) return MakeError(Errc::kInvalidArgument, "handoff without a descriptor");
   int type = 0;
@@ -125,8 +127,8 @@ Result<Handoff> ReceiveHandoff(int socket_fd) {
       (port != kProxyPort && port != kTlsPort)) {
     return MakeError(Errc::kInvalidArgument, "handoff message malformed");
   }
-  Handoff handoff{{std::string(parts[1]), std::string(parts[2])}, static_cast<uint16_t>(port),
-                  passed.fd};
+  Handoff handoff{
+      {std::string(parts[1]), std::string(parts[2])}, static_cast<uint16_t>(port), passed.fd};
   passed.fd = -1;
   return handoff;
 }

@@ -104,7 +104,8 @@ HelloScan ScanClientHello(std::span<const uint8_t> bytes) {
   while (true) {
     if (bytes.size() - pos < kRecordHeader) return {};
     const uint8_t* header = bytes.data() + pos;
-    if (header[0] != kHandshakeRecord) return Malformed("ClientHello interrupted by another record");
+    if (header[0] != kHandshakeRecord)
+      return Malformed("ClientHello interrupted by another record");
     if (header[1] != 0x03 || header[2] > 0x04) {
       return {HelloScanState::kNotTls, "", "not a TLS record version"};
     }
@@ -114,8 +115,10 @@ HelloScan ScanClientHello(std::span<const uint8_t> bytes) {
     handshake.insert(handshake.end(), header + kRecordHeader, header + kRecordHeader + length);
     pos += kRecordHeader + length;
     if (handshake.size() >= 4) {
-      if (handshake[0] != kClientHello) return Malformed("first handshake message is not a ClientHello");
-      const size_t message = (size_t{handshake[1]} << 16) | (size_t{handshake[2]} << 8) | handshake[3];
+      if (handshake[0] != kClientHello)
+        return Malformed("first handshake message is not a ClientHello");
+      const size_t message =
+          (size_t{handshake[1]} << 16) | (size_t{handshake[2]} << 8) | handshake[3];
       if (message + 4 > kMaxClientHelloBytes) return Malformed("ClientHello too large");
       if (handshake.size() >= message + 4) {
         return ParseHandshake(std::span<const uint8_t>(handshake).first(message + 4));

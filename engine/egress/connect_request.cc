@@ -37,7 +37,8 @@ ConnectScan ScanConnectRequest(std::string_view bytes) {
   }
   if (line.substr(0, first) != "CONNECT") return Refuse(405, "only CONNECT is served");
   const std::string_view version = line.substr(second + 1);
-  if (version != "HTTP/1.1" && version != "HTTP/1.0") return Refuse(400, "unsupported HTTP version");
+  if (version != "HTTP/1.1" && version != "HTTP/1.0")
+    return Refuse(400, "unsupported HTTP version");
   const std::string_view authority = line.substr(first + 1, second - first - 1);
   const size_t colon = authority.rfind(':');
   if (colon == std::string_view::npos) return Refuse(400, "CONNECT target has no port");

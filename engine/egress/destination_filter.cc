@@ -16,22 +16,20 @@ struct Range {
 
 // IANA's special-purpose registries (RFC 6890 and successors), the parts that matter here.
 constexpr Range kV4Ranges[] = {
-    {"0.0.0.0/8", "unspecified"},       {"10.0.0.0/8", "private"},
-    {"100.64.0.0/10", "cgnat"},         {"127.0.0.0/8", "loopback"},
-    {"169.254.0.0/16", "link-local"},   {"172.16.0.0/12", "private"},
-    {"192.0.0.0/24", "reserved"},       {"192.0.2.0/24", "documentation"},
-    {"192.88.99.0/24", "reserved"},     {"192.168.0.0/16", "private"},
-    {"198.18.0.0/15", "benchmarking"},  {"198.51.100.0/24", "documentation"},
+    {"0.0.0.0/8", "unspecified"},        {"10.0.0.0/8", "private"},
+    {"100.64.0.0/10", "cgnat"},          {"127.0.0.0/8", "loopback"},
+    {"169.254.0.0/16", "link-local"},    {"172.16.0.0/12", "private"},
+    {"192.0.0.0/24", "reserved"},        {"192.0.2.0/24", "documentation"},
+    {"192.88.99.0/24", "reserved"},      {"192.168.0.0/16", "private"},
+    {"198.18.0.0/15", "benchmarking"},   {"198.51.100.0/24", "documentation"},
     {"203.0.113.0/24", "documentation"}, {"224.0.0.0/4", "multicast"},
     {"240.0.0.0/4", "reserved"},  // includes 255.255.255.255, broadcast
 };
 constexpr Range kV6Ranges[] = {
-    {"::/128", "unspecified"},         {"::1/128", "loopback"},
-    {"::/96", "reserved"},             {"64:ff9b:1::/48", "reserved"},
-    {"100::/64", "reserved"},          {"2001::/23", "reserved"},
-    {"2001:db8::/32", "documentation"}, {"fc00::/7", "unique-local"},
-    {"fe80::/10", "link-local"},       {"fec0::/10", "site-local"},
-    {"ff00::/8", "multicast"},
+    {"::/128", "unspecified"},          {"::1/128", "loopback"},      {"::/96", "reserved"},
+    {"64:ff9b:1::/48", "reserved"},     {"100::/64", "reserved"},     {"2001::/23", "reserved"},
+    {"2001:db8::/32", "documentation"}, {"fc00::/7", "unique-local"}, {"fe80::/10", "link-local"},
+    {"fec0::/10", "site-local"},        {"ff00::/8", "multicast"},
 };
 
 // The IPv4 address an IPv6 address carries by a standard mapping, if any.
@@ -104,7 +102,8 @@ std::optional<std::string_view> SpecialRange(const IpAddress& address) {
   if (address.v6) {
     if (auto v4 = EmbeddedV4(address)) return SpecialRange(*v4);
   }
-  for (const Range& range : address.v6 ? std::span<const Range>(kV6Ranges) : std::span<const Range>(kV4Ranges)) {
+  for (const Range& range :
+       address.v6 ? std::span<const Range>(kV6Ranges) : std::span<const Range>(kV4Ranges)) {
     if (Cidr::Parse(range.cidr)->Contains(address)) return range.name;
   }
   return std::nullopt;

@@ -19,8 +19,9 @@ bool IsLabel(std::string_view label) {
 std::optional<std::string> NormalizeHostName(std::string_view name) {
   if (name.empty() || name.size() > 253) return std::nullopt;
   std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
   std::string_view rest = lower;
   std::string_view last;
   while (true) {
@@ -42,9 +43,8 @@ Result<HostPattern> HostPattern::Parse(std::string_view text) {
   const bool wildcard = text.starts_with("*.");
   auto name = NormalizeHostName(wildcard ? text.substr(2) : text);
   if (!name) {
-    return MakeError(Errc::kInvalidArgument,
-                     "host pattern '" + std::string(text.substr(0, 80)) +
-                         "' is neither a host name nor *. and a host name");
+    return MakeError(Errc::kInvalidArgument, "host pattern '" + std::string(text.substr(0, 80)) +
+                                                 "' is neither a host name nor *. and a host name");
   }
   pattern.text_ = wildcard ? "*." + *name : *name;
   if (wildcard) pattern.suffix_ = "." + *name;
@@ -65,7 +65,8 @@ Result<std::vector<HostPattern>> ParseHostPatterns(std::string_view comma_separa
     patterns.push_back(std::move(*pattern));
     if (comma == std::string_view::npos) break;
     comma_separated.remove_prefix(comma + 1);
-    if (comma_separated.empty()) return MakeError(Errc::kInvalidArgument, "host pattern list ends with ','");
+    if (comma_separated.empty())
+      return MakeError(Errc::kInvalidArgument, "host pattern list ends with ','");
   }
   return patterns;
 }

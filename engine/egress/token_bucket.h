@@ -16,7 +16,8 @@ class TokenBucket {
  public:
   // bytes_per_second 0: unlimited.
   TokenBucket(uint64_t bytes_per_second, uint64_t burst_bytes)
-      : rate_(bytes_per_second), burst_(std::max(burst_bytes, uint64_t{1})),
+      : rate_(bytes_per_second),
+        burst_(std::max(burst_bytes, uint64_t{1})),
         tokens_(static_cast<double>(burst_)) {}
 
   // Takes `bytes` at `now_us`; returns the microseconds to wait before reading again.

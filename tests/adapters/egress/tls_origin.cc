@@ -23,8 +23,8 @@ std::string RandomLoopbackAddress() {
 }
 
 TlsOrigin::TlsOrigin(const std::string& address, const std::filesystem::path& dir) {
-  auto ensured = openssl::EnsureSelfSignedCertificate(dir, {address},
-                                                      std::chrono::system_clock::now());
+  auto ensured =
+      openssl::EnsureSelfSignedCertificate(dir, {address}, std::chrono::system_clock::now());
   if (!ensured) throw std::runtime_error(ensured.error().ToString());
   auto ctx = openssl::MakeTlsServerContext(ensured->files);
   if (!ctx) throw std::runtime_error(ctx.error().ToString());
@@ -79,8 +79,8 @@ void TlsOrigin::Answer(int fd) {
       const std::string body = request.starts_with("GET /big ")
                                    ? std::string(2 << 20, 'x')
                                    : "hello " + std::string(sni != nullptr ? sni : "(no sni)");
-      const std::string response = "HTTP/1.0 200 OK\r\nContent-Length: " +
-                                   std::to_string(body.size()) + "\r\n\r\n" + body;
+      const std::string response =
+          "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
       size_t at = 0;
       while (at < response.size()) {
         const int n = SSL_write(ssl, response.data() + at, static_cast<int>(response.size() - at));

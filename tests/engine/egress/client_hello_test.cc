@@ -60,7 +60,8 @@ TEST(ClientHelloTest, AHelloSplitAcrossRecordsIsReassembled) {
   std::vector<uint8_t> framed;
   for (size_t at = 0; at < message.size(); at += 100) {
     const size_t n = std::min<size_t>(100, message.size() - at);
-    framed.insert(framed.end(), {0x16, 0x03, 0x01, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)});
+    framed.insert(framed.end(),
+                  {0x16, 0x03, 0x01, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)});
     framed.insert(framed.end(), message.begin() + static_cast<ptrdiff_t>(at),
                   message.begin() + static_cast<ptrdiff_t>(at + n));
   }
@@ -71,7 +72,8 @@ TEST(ClientHelloTest, AHelloSplitAcrossRecordsIsReassembled) {
 }
 
 TEST(ClientHelloTest, PlainHttpAndOtherProtocolsAreNotTls) {
-  for (std::string text : {"GET / HTTP/1.1\r\n", "SSH-2.0-OpenSSH_9.2\r\n", "\x15\x03\x01\x00\x02"}) {
+  for (std::string text :
+       {"GET / HTTP/1.1\r\n", "SSH-2.0-OpenSSH_9.2\r\n", "\x15\x03\x01\x00\x02"}) {
     const std::vector<uint8_t> bytes(text.begin(), text.end());
     EXPECT_EQ(ScanClientHello(bytes).state, HelloScanState::kNotTls) << text;
   }

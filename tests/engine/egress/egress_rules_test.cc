@@ -18,7 +18,9 @@ TEST(HostNameTest, NamesAreLowerCasedAndAddressesAndJunkRefused) {
     EXPECT_FALSE(NormalizeHostName(bad).has_value()) << bad;
   }
   EXPECT_FALSE(NormalizeHostName(std::string(64, 'a') + ".com").has_value());
-  EXPECT_FALSE(NormalizeHostName(std::string(250, 'a').insert(60, ".").insert(120, ".").insert(180, ".") + ".com").has_value());
+  EXPECT_FALSE(NormalizeHostName(
+                   std::string(250, 'a').insert(60, ".").insert(120, ".").insert(180, ".") + ".com")
+                   .has_value());
 }
 
 TEST(HostPatternTest, ExactNamesAndWildcardsBelowAName) {
@@ -39,7 +41,8 @@ TEST(HostPatternTest, ExactNamesAndWildcardsBelowAName) {
 }
 
 TEST(ConnectRequestTest, AConnectToANameOnPort443IsAccepted) {
-  const std::string head = "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n";
+  const std::string head =
+      "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n";
   const ConnectScan scan = ScanConnectRequest(head + "\x16\x03\x01");
   ASSERT_EQ(scan.state, ConnectScanState::kComplete) << scan.problem;
   EXPECT_EQ(scan.host, "api.openai.com");
@@ -77,18 +80,30 @@ TEST(ConnectRequestTest, EverythingElseIsRefusedWithAStatus) {
 TEST(DestinationFilterTest, OnlyPublicUnicastAddressesMayBeDialled) {
   const DestinationFilter filter;
   const std::pair<const char*, const char*> refused[] = {
-      {"127.0.0.1", "loopback"},        {"127.9.9.9", "loopback"},
-      {"10.1.2.3", "private"},          {"172.16.0.1", "private"},
-      {"172.31.255.255", "private"},    {"192.168.1.1", "private"},
-      {"100.64.0.1", "cgnat"},          {"100.127.255.254", "cgnat"},
-      {"169.254.169.254", "link-local"}, {"0.0.0.0", "unspecified"},
-      {"224.0.0.1", "multicast"},       {"255.255.255.255", "reserved"},
-      {"192.0.2.1", "documentation"},   {"198.18.0.1", "benchmarking"},
-      {"::1", "loopback"},              {"::", "unspecified"},
-      {"fe80::1", "link-local"},        {"fd00::1", "unique-local"},
-      {"fc00::1", "unique-local"},      {"ff02::1", "multicast"},
-      {"::ffff:127.0.0.1", "loopback"}, {"::ffff:169.254.169.254", "link-local"},
-      {"64:ff9b::a9fe:a9fe", "link-local"}, {"2002:0a00:0001::1", "private"},
+      {"127.0.0.1", "loopback"},
+      {"127.9.9.9", "loopback"},
+      {"10.1.2.3", "private"},
+      {"172.16.0.1", "private"},
+      {"172.31.255.255", "private"},
+      {"192.168.1.1", "private"},
+      {"100.64.0.1", "cgnat"},
+      {"100.127.255.254", "cgnat"},
+      {"169.254.169.254", "link-local"},
+      {"0.0.0.0", "unspecified"},
+      {"224.0.0.1", "multicast"},
+      {"255.255.255.255", "reserved"},
+      {"192.0.2.1", "documentation"},
+      {"198.18.0.1", "benchmarking"},
+      {"::1", "loopback"},
+      {"::", "unspecified"},
+      {"fe80::1", "link-local"},
+      {"fd00::1", "unique-local"},
+      {"fc00::1", "unique-local"},
+      {"ff02::1", "multicast"},
+      {"::ffff:127.0.0.1", "loopback"},
+      {"::ffff:169.254.169.254", "link-local"},
+      {"64:ff9b::a9fe:a9fe", "link-local"},
+      {"2002:0a00:0001::1", "private"},
       {"2001:db8::1", "documentation"},
   };
   for (const auto& [text, range] : refused) {
