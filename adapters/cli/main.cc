@@ -39,6 +39,8 @@ Commands:
   project               keep the read models from Kafka's events topic
   api                   serve the HTTP API over Kafka, reading a projector's read models
   audit export          write an account's audit trail as CSV
+  egress                run this host's egress gateway (its microVMs' one way out)
+  vm-network            one microVM's network stack (started by the QEMU driver)
   version               print the version
 
 Run `clawvisor <command> --help` for a command's flags.
@@ -75,6 +77,8 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (command == "serve") return Serve(rest);
+  if (command == "vm-network") return VmNetwork(rest);
+  if (command == "egress") return Egress(rest);
   if (command == "events") return Events(rest);
   if (command == "projections") return Projections(rest);
   if (command == "vault") return Vault(rest);

@@ -172,6 +172,11 @@ Result<uint16_t> NodeParts::StartHttp(HttpApiOptions http, std::function<bool()>
 }
 
 Status NodeParts::StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets) {
+  if (vms.egress) {
+    auto gateway = cli::StartEgressGateway(*vms.egress, base_.metrics, base_.clock);
+    if (!gateway) return std::unexpected(gateway.error());
+    egress_ = std::move(*gateway);
+  }
   auto driver = cli::OpenVmDriver(vms.driver);
   if (!driver) return std::unexpected(driver.error());
   vm_driver_ = std::move(*driver);

@@ -25,6 +25,7 @@
 
 #include "adapters/argon2/argon2_password_hasher.h"
 #include "adapters/audit_export/file_audit_export_area.h"
+#include "adapters/cli/egress_flags.h"
 #include "adapters/cli/vm_driver_factory.h"
 #include "adapters/http/authenticator.h"
 #include "adapters/http/http_api.h"
@@ -82,6 +83,8 @@ Status WireHttpAccess(HttpApiOptions& http, AccessServices& access,
 struct VmHostOptions {
   cli::VmDriverOptions driver;
   ReconcilerOptions reconciler;
+  // The host's egress gateway (design D9), started before the VMs; nullopt: no way out.
+  std::optional<cli::EgressSettings> egress;
 };
 
 // What the parts are built over, owned by the root; every reference must outlive the parts.
@@ -137,6 +140,7 @@ class NodeParts {
   std::unique_ptr<FileAuditExportArea> export_area_;
   std::unique_ptr<AuditExportWorker> export_worker_;
   std::unique_ptr<HttpApi> http_;
+  std::unique_ptr<egress::EgressGateway> egress_;
   std::unique_ptr<VmDriver> vm_driver_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<ReconcilerService> reconciler_service_;

@@ -23,5 +23,7 @@ int ApiService(const Args& args);        // kafka_services.cc: api
 int ProcessorService(const Args& args);  // kafka_services.cc: processor
 int ProjectService(const Args& args);    // kafka_services.cc: project
 int Audit(const Args& args);             // audit_command.cc: audit export
+int VmNetwork(const Args& args);         // vm_network_command.cc: one VM's network stack
+int Egress(const Args& args);            // egress_command.cc: the host's egress gateway
 
 }  // namespace clawvisor::cli

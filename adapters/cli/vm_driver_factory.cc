@@ -1,6 +1,7 @@
 #include "adapters/cli/vm_driver_factory.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace clawvisor::cli {
@@ -62,6 +63,16 @@ Result<VmDriverOptions> ParseVmDriverFlags(const Flags& flags,
   auto parsed = ParseQemuFlags(flags, data_dir);
   if (!parsed) return std::unexpected(parsed.error());
   return VmDriverOptions(std::move(*parsed));
+}
+
+void UseEgressGateway(VmDriverOptions& options, const std::string& egress_socket) {
+  std::visit(
+      [&](qemu::QemuOptions& qemu_options) {
+        std::error_code ec;
+        qemu_options.network_helper = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+        qemu_options.egress_socket = egress_socket;
+      },
+      options);
 }
 
 Result<std::unique_ptr<VmDriver>> OpenVmDriver(const VmDriverOptions& options) {

@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -36,6 +37,9 @@ std::filesystem::path VmDirFlag(const Flags& flags, const std::filesystem::path&
 // ~/.cache/clawvisor/guest); kInvalidArgument with the message the user sees.
 Result<VmDriverOptions> ParseVmDriverFlags(const Flags& flags,
                                            const std::filesystem::path& data_dir);
+// Gives the driver's VMs a network helper (this binary's `vm-network`) that hands their
+// connections to the egress gateway at `egress_socket` (design D9).
+void UseEgressGateway(VmDriverOptions& options, const std::string& egress_socket);
 // Opens the driver the options describe (checks its binary and image, settles its accelerator).
 Result<std::unique_ptr<VmDriver>> OpenVmDriver(const VmDriverOptions& options);
 

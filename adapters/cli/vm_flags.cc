@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "adapters/cli/egress_flags.h"
 #include "adapters/cli/vm_driver_factory.h"
 #include "engine/domain/decider.h"
 #include "engine/domain/host_registry.h"
@@ -58,6 +59,7 @@ constexpr std::string_view kReconcilerFlagsHelp =
 std::string_view VmFlagsHelp() {
   // Built on first use (another file's constant is not ready during static initialization).
   static const std::string help = std::string(kHostFlagsHelp) + std::string(VmDriverFlagsHelp()) +
+                                  std::string(EgressFlagsHelp()) +
                                   std::string(kReconcilerFlagsHelp);
   return help;
 }
@@ -66,6 +68,7 @@ std::vector<FlagSpec> VmFlagSpecs() {
   std::vector<FlagSpec> specs = {
       {"host"}, {"capacity-vcpus"}, {"capacity-memory-mib"}, {"capacity-disk-mib"}};
   for (auto& spec : VmDriverFlagSpecs()) specs.push_back(spec);
+  for (auto& spec : EgressFlagSpecs()) specs.push_back(spec);
   specs.insert(specs.end(), {{"health-interval-ms"}, {"boot-grace-ms"}, {"idle-pause-min"}});
   return specs;
 }
@@ -90,6 +93,14 @@ Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::pa
   auto driver = ParseVmDriverFlags(flags, data_dir);
   if (!driver) return std::unexpected(driver.error());
   vms.driver = std::move(*driver);
+  // On by default: a VM's only way out is the host's egress gateway (design D9).
+  auto egress = ParseEgressFlags(flags, (data_dir / "egress.sock").string());
+  if (!egress) return std::unexpected(egress.error());
+  if (*egress) {
+    // The VMs' network then runs in helpers that hand their connections to the gateway.
+    UseEgressGateway(vms.driver, (*egress)->gateway.socket_path);
+    vms.egress = std::move(*egress);
+  }
   auto health = flags.GetInt("health-interval-ms", 5000, 100, 3'600'000);
   if (!health) return std::unexpected(health.error());
   auto grace = flags.GetInt("boot-grace-ms", 60'000, 0, 3'600'000);

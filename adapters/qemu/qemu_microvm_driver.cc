@@ -226,7 +226,7 @@ std::optional<QemuMicrovmDriver::Meta> QemuMicrovmDriver::ReadMeta(const std::st
   return meta;
 }
 
-bool QemuMicrovmDriver::Alive(int pid, const std::string& dir) {
+bool QemuMicrovmDriver::Alive(int pid, const std::string& marker) {
   if (pid <= 0) return false;
   {
     // Reap it if it is a child of this process, whichever driver spawned it (a driver made
@@ -240,10 +240,10 @@ bool QemuMicrovmDriver::Alive(int pid, const std::string& dir) {
     }
   }
   if (::kill(pid, 0) != 0) return false;
-  // A pid may be reused: it is our QEMU only if its command line names this VM's socket.
+  // A pid may be reused: it is ours only if its command line names this VM's socket.
   std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-  if (cmdline.find(dir + "/qmp.sock") == std::string::npos) return false;
+  if (cmdline.find(marker) == std::string::npos) return false;
   const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   const auto paren = stat.rfind(')');
   return !(paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
@@ -347,7 +347,9 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
       append,
       "-no-reboot",
       "-netdev",
-      "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-:18789",
+      options_.network_helper.empty()
+          ? "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-:18789"
+          : "stream,id=n0,server=on,addr.type=unix,addr.path=" + dir + "/net.sock",
       "-device",
       "virtio-net-device,netdev=n0",
       "-drive",
@@ -365,6 +367,11 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
                 {"-drive", "file=" + options_.rootfs + ",format=raw,if=none,id=root,readonly=on",
                  "-device", "virtio-blk-device,drive=root"});
   }
+  // Entropy from the host: without it the guest's kernel may take minutes to seed its random
+  // pool, and TLS clients (OpenSSL's getrandom) block until it has (the egress gateway's HTTPS).
+  // Added last, so the disks keep their names (/dev/vda data, /dev/vdb root).
+  argv.insert(argv.end(), {"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device",
+                           "virtio-rng-device,rng=rng0"});
   if (sandbox_) {
     argv.insert(
         argv.end(),
@@ -379,7 +386,7 @@ Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
   if (!meta || meta->revision != spec.revision) {
     return MakeError(Errc::kFailedPrecondition, "VM " + spec.key.ToString() + " is not created");
   }
-  if (Alive(PidOf(spec.key), dir)) return {};
+  if (QemuAlive(PidOf(spec.key), dir)) return {};
   for (const char* stale : {"/qmp.sock", "/qemu.pid"}) ::unlink((dir + stale).c_str());
   auto port = FreeLoopbackPort();
   if (!port) return std::unexpected(port.error());
@@ -435,31 +442,90 @@ Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
     }
     std::this_thread::sleep_for(20ms);
   }
+  if (!options_.network_helper.empty()) {
+    if (auto network = StartNetwork(spec.key, dir, *port); !network) {
+      (void)Kill(dir);
+      ::unlink((dir + "/want-running").c_str());
+      return network;
+    }
+  }
   Log(LogLevel::kInfo, kComponent, "VM started",
       {{"instance", spec.key.ToString()}, {"pid", *pid}, {"port", *port}});
   return {};
 }
 
+Status QemuMicrovmDriver::StartNetwork(const VmKey& key, const std::string& dir, uint16_t port) {
+  StopNetwork(dir);
+  std::vector<std::string> argv = {options_.network_helper, "vm-network",      "--account",
+                                   key.account_id,          "--instance",      key.instance_id,
+                                   "--qemu-socket",         dir + "/net.sock", "--forward-port",
+                                   std::to_string(port)};
+  if (!options_.egress_socket.empty()) {
+    argv.insert(argv.end(), {"--egress-socket", options_.egress_socket, "--listen-dir", dir});
+  }
+  auto pid = Spawn(argv, dir + "/network.log");
+  if (!pid) return std::unexpected(pid.error());
+  {
+    std::lock_guard lock(mu_);
+    children_.insert(*pid);
+  }
+  if (auto written = WriteFileAtomically(dir + "/network.pid", std::to_string(*pid) + "\n");
+      !written) {
+    ::kill(*pid, SIGKILL);
+    return written;
+  }
+  return {};
+}
+
+// The helper's command line names QEMU's socket after this flag (QEMU's own names it after
+// "addr.path="), so the marker tells the two apart.
+namespace {
+std::string NetworkMarker(const std::string& dir) { return "--qemu-socket " + dir + "/net.sock"; }
+}  // namespace
+
+bool QemuMicrovmDriver::NetworkAlive(const std::string& dir) {
+  const std::string text = ReadFile(dir + "/network.pid");
+  return Alive(text.empty() ? 0 : std::atoi(text.c_str()), NetworkMarker(dir));
+}
+
+void QemuMicrovmDriver::StopNetwork(const std::string& dir) {
+  const std::string text = ReadFile(dir + "/network.pid");
+  const int pid = text.empty() ? 0 : std::atoi(text.c_str());
+  if (Alive(pid, NetworkMarker(dir))) {
+    ::kill(pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (Alive(pid, NetworkMarker(dir)) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    if (Alive(pid, NetworkMarker(dir))) ::kill(pid, SIGKILL);
+    (void)WaitChild(pid, 2s);
+    std::lock_guard lock(mu_);
+    children_.erase(pid);
+  }
+  ::unlink((dir + "/network.pid").c_str());
+}
+
 Status QemuMicrovmDriver::Kill(const std::string& dir) {
+  StopNetwork(dir);
   const std::string text = ReadFile(dir + "/qemu.pid");
   const int pid = text.empty() ? 0 : std::atoi(text.c_str());
-  if (!Alive(pid, dir)) return {};
+  if (!QemuAlive(pid, dir)) return {};
   if (auto qmp = QmpClient::Connect(dir + "/qmp.sock", options_.qmp_timeout); qmp) {
     (void)qmp->Execute("quit", options_.qmp_timeout);
   }
   const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (Alive(pid, dir)) {
+  while (QemuAlive(pid, dir)) {
     if (std::chrono::steady_clock::now() >= deadline) {
       ::kill(pid, SIGKILL);
       const auto hard = std::chrono::steady_clock::now() + 5s;
-      while (Alive(pid, dir) && std::chrono::steady_clock::now() < hard) {
+      while (QemuAlive(pid, dir) && std::chrono::steady_clock::now() < hard) {
         std::this_thread::sleep_for(10ms);
       }
       break;
     }
     std::this_thread::sleep_for(10ms);
   }
-  if (Alive(pid, dir)) return MakeError(Errc::kUnavailable, "QEMU did not exit");
+  if (QemuAlive(pid, dir)) return MakeError(Errc::kUnavailable, "QEMU did not exit");
   // An exiting QEMU loses its command line before it becomes a zombie, so Alive() may say
   // "gone" before it could be reaped: reap it now if it is this process's child.
   (void)WaitChild(pid, 2s);
@@ -514,7 +580,7 @@ Result<std::optional<VmStatus>> QemuMicrovmDriver::InspectDir(const std::string&
   }
   const std::string text = ReadFile(dir + "/qemu.pid");
   const int pid = text.empty() ? 0 : std::atoi(text.c_str());
-  if (!Alive(pid, dir)) {
+  if (!QemuAlive(pid, dir)) {
     status.state = fs::exists(dir + "/want-running") ? VmRunState::kExited : VmRunState::kStopped;
     return std::optional<VmStatus>(status);
   }
@@ -557,6 +623,18 @@ Result<std::vector<VmStatus>> QemuMicrovmDriver::List() {
 HealthReport QemuMicrovmDriver::CheckHealth(const VmKey& key) {
   const uint16_t port = PortOf(key);
   if (port == 0) return {false, "no forwarded port"};
+  if (!options_.network_helper.empty()) {
+    // A network helper that died (killed, crashed) is started again: QEMU's stream socket takes
+    // the new one, and the guest's TCP connections recover from the gap.
+    const std::string dir = DirOf(key);
+    if (QemuAlive(PidOf(key), dir) && !NetworkAlive(dir)) {
+      Log(LogLevel::kWarn, kComponent, "VM network helper gone; starting it again",
+          {{"instance", key.ToString()}});
+      if (auto started = StartNetwork(key, dir, port); !started) {
+        return {false, "network helper: " + started.error().message};
+      }
+    }
+  }
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return {false, "socket failed"};
   struct Closer {

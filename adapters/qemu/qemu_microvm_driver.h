@@ -9,14 +9,22 @@
 //   qemu.pid      QEMU's pid (re-adoption) qemu.log     QEMU's own stderr
 //   port          the loopback port forwarded to the guest's 18789 (health probe)
 //   want-running  present from Start to Stop: a dead QEMU with it is "exited", not "stopped"
+//   net.sock      with a network helper: QEMU's end of the guest's frames (-netdev stream)
+//   network.pid   the helper's pid          network.log  its log
+//   egress-*.sock the helper's listeners for the guest's connections to the egress gateway
 //
 // QEMU runs detached (its own session, no inherited environment), so a reconciler that dies
 // or restarts leaves its VMs running; a new driver finds them through `qemu.pid` (checked
 // against /proc/PID/cmdline) and `qmp.sock`.
 //
-// Isolation: user-mode networking with `restrict=on` (no route out, no host services) and one
-// hostfwd from 127.0.0.1:PORT to the guest's 18789; `-sandbox on` (seccomp) with every deny
-// option QEMU offers when the host allows it; the configuration (secrets) goes in through
+// Isolation: user-mode networking with no route out and no host services, and one forward from
+// 127.0.0.1:PORT to the guest's 18789. Without a network helper that is QEMU's own
+// `-netdev user,restrict=on`; with one (`network_helper`, design D9) QEMU passes the guest's
+// frames over net.sock to `clawvisor vm-network`, a process per VM that runs the same libslirp
+// stack restricted, forwards the port and hands the guest's connections to 10.0.2.100 to the
+// host's egress gateway: the VM's one way out, and QEMU's sandbox still denies spawning.
+// `-sandbox on` (seccomp) with every deny option QEMU offers when the host allows it; the
+// configuration (secrets) goes in through
 // `-fw_cfg name=opt/clawvisor/config,file=…` from a 0600 file inside the VM's 0700 directory,
 // deleted as soon as QEMU answers on QMP (it has read the file by then). Never argv, env or logs.
 //
@@ -52,6 +60,11 @@ struct QemuOptions {
   std::chrono::milliseconds qmp_timeout{3000};
   std::chrono::milliseconds start_timeout{15000};  // until QEMU answers on QMP
   std::chrono::milliseconds health_timeout{1000};
+  // The VM's network stack: empty, QEMU's own (no way out at all); else this binary (the
+  // clawvisor executable), run as `vm-network` beside each VM, handing the guest's connections
+  // to the egress gateway's `egress_socket` (empty: a helper without a way out).
+  std::string network_helper;
+  std::string egress_socket;
 };
 
 class QemuMicrovmDriver final : public VmDriver {
@@ -89,8 +102,15 @@ class QemuMicrovmDriver final : public VmDriver {
   };
   std::optional<Meta> ReadMeta(const std::string& dir) const;
   Result<std::optional<VmStatus>> InspectDir(const std::string& dir);
-  bool Alive(int pid, const std::string& dir);
+  // Whether `pid` is a live process whose command line names `marker` (a file in the VM's
+  // directory), reaping it if it is this process's exited child.
+  bool Alive(int pid, const std::string& marker);
+  bool QemuAlive(int pid, const std::string& dir) { return Alive(pid, dir + "/qmp.sock"); }
   Status Kill(const std::string& dir);
+  // The network helper of a VM whose QEMU runs (options_.network_helper set).
+  Status StartNetwork(const VmKey& key, const std::string& dir, uint16_t port);
+  bool NetworkAlive(const std::string& dir);
+  void StopNetwork(const std::string& dir);
 
   QemuOptions options_;
   Accel accel_ = Accel::kTcg;

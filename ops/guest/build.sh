@@ -30,10 +30,15 @@ grep -qx nc <<<"$applets" || {
 modules=(
   drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_mmio
   net/core/failover drivers/net/net_failover drivers/net/virtio_net
-  drivers/block/virtio_blk drivers/firmware/qemu_fw_cfg
+  drivers/block/virtio_blk drivers/firmware/qemu_fw_cfg drivers/char/hw_random/virtio-rng
 )
+# A TLS client for the egress tests (design D9): OpenSSL's command-line tool and the libraries
+# it loads, copied in as they are on the host.
+openssl_bin=/usr/bin/openssl
+[ -x "$openssl_bin" ] || { echo "guest: openssl is missing: run ops/install-deps.sh" >&2; exit 69; }
+openssl_libs=$(ldd "$openssl_bin" | awk '/=>/ {print $3} /^[[:space:]]*\/lib64/ {print $1}')
 
-stamp=$( { echo "$kver"; sha256sum "$busybox" "$here/init" "$here/gateway.sh" "$0";
+stamp=$( { echo "$kver"; sha256sum "$busybox" "$here/init" "$here/gateway.sh" "$0" "$openssl_bin" $openssl_libs;
            for m in "${modules[@]}"; do sha256sum "$moddir/$m.ko"*; done; } | sha256sum | cut -c1-32)
 up_to_date() {
   [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initramfs.cpio.gz" ]
@@ -70,6 +75,11 @@ for m in "${modules[@]}"; do
   esac
 done
 printf '%s\n' "${modules[@]##*/}" > "$root/lib/modules/order"
+cp "$openssl_bin" "$root/bin/openssl"
+for lib in $openssl_libs; do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/gateway.sh" "$root/bin/gateway.sh"
 (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) | gzip -9n > "$work/initramfs.cpio.gz"

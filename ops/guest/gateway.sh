@@ -60,6 +60,29 @@ case "$path" in
     host=${addr%:*}; port=${addr##*:}
     if echo | nc -w 2 "$host" "$port" >/dev/null 2>&1; then reply "200 OK" '{"reachable":true}'
     else reply "200 OK" '{"reachable":false}'; fi ;;
+  /v1/https)
+    # An HTTPS GET from inside the guest through its one way out (egress tests, design D9):
+    # query "via=proxy|tls|nosni|plain&host=NAME[&port=N]". The reply carries the last line the
+    # server sent (its body), letters, digits and " ._-" only.
+    via=$(echo "$query" | sed -n 's/.*via=\([a-z]*\).*/\1/p')
+    host=$(echo "$query" | sed -n 's/.*host=\([A-Za-z0-9.-]*\).*/\1/p')
+    port=$(echo "$query" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
+    port=${port:-443}
+    # A function, not a variable: command substitution would strip the request's final newline.
+    get() { printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' "$host"; }
+    export OPENSSL_CONF=/dev/null
+    case "$via" in
+      proxy) out=$(get | timeout 20 openssl s_client -quiet -proxy 10.0.2.100:3128 \
+                   -connect "$host:$port" -servername "$host" 2>/dev/null | tail -1) ;;
+      tls) out=$(get | timeout 20 openssl s_client -quiet -connect 10.0.2.100:443 \
+                 -servername "$host" 2>/dev/null | tail -1) ;;
+      nosni) out=$(get | timeout 20 openssl s_client -quiet -connect 10.0.2.100:443 \
+                   -noservername 2>/dev/null | tail -1) ;;
+      plain) out=$(get | timeout 20 nc 10.0.2.100 443 2>/dev/null | tail -1) ;;
+      *) out="" ;;
+    esac
+    out=$(printf '%s' "$out" | tr -cd 'A-Za-z0-9 ._-')
+    reply "200 OK" "{\"body\":\"$out\"}" ;;
   /v1/disk)
     used=$(df -k /data | tail -1 | awk '{print $3}')
     reply "200 OK" "{\"used_kib\":${used:-0}}" ;;
