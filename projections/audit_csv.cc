@@ -69,6 +69,11 @@ class Details {
     out_ += '"';
   }
   void Hex(std::string_view key, std::string_view bytes) { Text(key, HexEncode(bytes)); }
+  // A value already written as JSON by Details of its own (an array of objects).
+  void Json(std::string_view key, std::string_view json) {
+    Key(key);
+    out_ += json;
+  }
 
  private:
   void Key(std::string_view key) {
@@ -337,6 +342,8 @@ std::string_view AuditAction(v1::Envelope::PayloadCase payload) {
       return "backup.restored";
     case E::kInstanceActivityObserved:
       return "instance.activity_observed";
+    case E::kInstanceEgressSummarized:
+      return "instance.egress_summarized";
     case E::kInstanceDeleted:
       return "instance.deleted";
     case E::kCommandRejected:
@@ -624,6 +631,28 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
     case E::kInstanceActivityObserved:
       d.Time("last_activity", event.instance_activity_observed().last_activity_us());
       break;
+    case E::kInstanceEgressSummarized: {
+      const auto& p = event.instance_egress_summarized();
+      d.Time("period_start", p.period_start_us());
+      d.Time("period_end", p.period_end_us());
+      std::string hosts = "[";
+      for (const auto& usage : p.hosts()) {
+        if (hosts.size() > 1) hosts += ',';
+        std::string one;
+        {
+          Details h(one);
+          h.Text("host", usage.host());
+          h.Number("connections", usage.connections());
+          h.Number("refused", usage.refused());
+          h.Number("bytes_sent", usage.bytes_sent());
+          h.Number("bytes_received", usage.bytes_received());
+        }
+        hosts += one;
+      }
+      hosts += ']';
+      d.Json("hosts", hosts);
+      break;
+    }
     case E::kInstanceDeleted:
       d.Number("revision", event.instance_deleted().revision());
       break;

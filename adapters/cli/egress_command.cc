@@ -66,12 +66,13 @@ int Egress(const Args& args) {
   }
   MetricsRegistry metrics;
   SystemClock clock;
+  InstanceTraffic traffic;  // alone, the gateway reports to no reconciler: counted in metrics only
   std::unique_ptr<egress::EgressGateway> gateway;
   std::unique_ptr<MetricsServer> metrics_server;
   return RunUntilStopSignal(
       "egress",
       [&] {
-        auto started = StartEgressGateway(**options, metrics, clock);
+        auto started = StartEgressGateway(**options, metrics, clock, traffic);
         if (!started) return Fail(started.error());
         gateway = std::move(*started);
         if (metrics_listen) {

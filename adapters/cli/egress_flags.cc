@@ -113,13 +113,14 @@ Result<std::optional<EgressSettings>> ParseEgressFlags(const Flags& flags,
 
 Result<std::unique_ptr<egress::EgressGateway>> StartEgressGateway(const EgressSettings& settings,
                                                                   MetricsRegistry& metrics,
-                                                                  Clock& clock) {
+                                                                  Clock& clock,
+                                                                  InstanceTraffic& traffic) {
   return egress::EgressGateway::Start(
       settings.gateway, metrics,
       [policy = settings.default_policy](const VmKey&) -> std::optional<egress::EgressPolicy> {
         return policy;
       },
-      clock);
+      clock, traffic);
 }
 
 }  // namespace clawvisor::cli

@@ -33,6 +33,7 @@ Result<std::optional<EgressSettings>> ParseEgressFlags(const Flags& flags,
 // outlive it.
 Result<std::unique_ptr<egress::EgressGateway>> StartEgressGateway(const EgressSettings& settings,
                                                                   MetricsRegistry& metrics,
-                                                                  Clock& clock);
+                                                                  Clock& clock,
+                                                                  InstanceTraffic& traffic);
 
 }  // namespace clawvisor::cli

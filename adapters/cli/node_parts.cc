@@ -173,15 +173,18 @@ Result<uint16_t> NodeParts::StartHttp(HttpApiOptions http, std::function<bool()>
 
 Status NodeParts::StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets) {
   if (vms.egress) {
-    auto gateway = cli::StartEgressGateway(*vms.egress, base_.metrics, base_.clock);
+    auto gateway = cli::StartEgressGateway(*vms.egress, base_.metrics, base_.clock, traffic_);
     if (!gateway) return std::unexpected(gateway.error());
     egress_ = std::move(*gateway);
   }
   auto driver = cli::OpenVmDriver(vms.driver);
   if (!driver) return std::unexpected(driver.error());
   vm_driver_ = std::move(*driver);
+  ReconcilerOptions reconciler_options = vms.reconciler;
+  reconciler_options.traffic = &traffic_;
+  reconciler_options.directory = &directory_;
   reconciler_ = std::make_unique<Reconciler>(*vm_driver_, *commands_, secrets, base_.clock,
-                                             base_.metrics, vms.reconciler);
+                                             base_.metrics, std::move(reconciler_options));
   reconciler_service_ = std::make_unique<ReconcilerService>(base_.log, *reconciler_, base_.clock);
   reconciler_thread_ =
       std::jthread([this](std::stop_token stop) { reconciler_service_->Run(stop); });

@@ -132,6 +132,8 @@ class NodeParts {
   // After StartVmHost; nullptr before or without it.
   VmDriver* vm_driver() { return vm_driver_.get(); }
   Reconciler* reconciler() { return reconciler_.get(); }
+  InstanceTraffic& traffic() { return traffic_; }
+  InstanceDirectory& directory() { return directory_; }
 
  private:
   NodeBase base_;
@@ -140,6 +142,9 @@ class NodeParts {
   std::unique_ptr<FileAuditExportArea> export_area_;
   std::unique_ptr<AuditExportWorker> export_worker_;
   std::unique_ptr<HttpApi> http_;
+  // What the doors see of each instance, and where the front door finds them (design D9).
+  InstanceTraffic traffic_;
+  InstanceDirectory directory_;
   std::unique_ptr<egress::EgressGateway> egress_;
   std::unique_ptr<VmDriver> vm_driver_;
   std::unique_ptr<Reconciler> reconciler_;

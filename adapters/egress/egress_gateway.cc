@@ -28,6 +28,7 @@ using boost::system::error_code;
 
 constexpr std::string_view kComponent = "egress";
 constexpr size_t kPumpBuffer = 16 * 1024;
+constexpr auto kUsageFlushEvery = std::chrono::seconds(10);
 constexpr auto kHandoffTimeout = std::chrono::seconds(2);
 
 std::string InstanceLabel(const VmKey& key) { return key.account_id + "/" + key.instance_id; }
@@ -97,11 +98,12 @@ class Tunnel;
 class EgressGateway::Impl {
  public:
   Impl(EgressGatewayOptions options, MetricsRegistry& metrics, EgressPolicyLookup policy,
-       Clock& clock)
+       Clock& clock, InstanceTraffic& traffic)
       : options_(std::move(options)),
         metrics_(metrics),
         policy_(std::move(policy)),
         clock_(clock),
+        traffic_(traffic),
         filter_(HostInterfaceAddresses(), options_.treat_as_public),
         acceptor_(io_) {}
 
@@ -117,15 +119,6 @@ class EgressGateway::Impl {
     });
     if (thread_.joinable()) thread_.join();
     ::unlink(options_.socket_path.c_str());
-  }
-
-  std::vector<EgressUsage> TakeUsage() {
-    std::lock_guard lock(usage_mu_);
-    std::vector<EgressUsage> out;
-    out.reserve(usage_.size());
-    for (auto& [key, usage] : usage_) out.push_back(std::move(usage));
-    usage_.clear();
-    return out;
   }
 
   // --- used by tunnels, on the I/O thread ---
@@ -171,18 +164,12 @@ class EgressGateway::Impl {
          {"reason", reason},
          {"host", host},
          {"detail", detail}});
-    if (!key.account_id.empty() && !host.empty()) {
-      Record(key, host, [](EgressUsage& u) { ++u.refused; });
-    }
+    if (!key.account_id.empty()) Record(key, host, EgressTally{.refused = 1});
   }
-  template <typename Update>
-  void Record(const VmKey& key, std::string_view host, Update update) {
-    std::lock_guard lock(usage_mu_);
-    auto& usage = usage_[{key, std::string(host)}];
-    usage.key = key;
-    usage.host = std::string(host);
-    usage.last_activity_us = clock_.NowUs();
-    update(usage);
+  // Into the instance's tally for its activity and the audit trail's egress summary.
+  void Record(const VmKey& key, std::string_view host, const EgressTally& tally) {
+    traffic_.RecordEgress(key, host.empty() ? InstanceTraffic::kOtherHosts : host, tally,
+                          clock_.NowUs());
   }
   MetricsRegistry& metrics() { return metrics_; }
 
@@ -195,10 +182,9 @@ class EgressGateway::Impl {
   MetricsRegistry& metrics_;
   EgressPolicyLookup policy_;
   Clock& clock_;
+  InstanceTraffic& traffic_;
   DestinationFilter filter_;
   std::map<VmKey, InstanceState> instances_;  // I/O thread only
-  std::mutex usage_mu_;
-  std::map<std::pair<VmKey, std::string>, EgressUsage> usage_;  // GUARDED_BY(usage_mu_)
   // Last, so it goes first: destroying it ends the tunnels it still holds, which update the
   // members above as they go.
   asio::io_context io_;
@@ -236,12 +222,7 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   }
   ~Tunnel() {
     gw_.Release(key_);
-    if (out_bytes_ != nullptr) {
-      gw_.Record(key_, host_, [&](EgressUsage& u) {
-        u.bytes_out += out_total_;
-        u.bytes_in += in_total_;
-      });
-    }
+    if (out_bytes_ != nullptr) FlushUsage();
   }
 
   void Start(bool over_limit) {
@@ -382,7 +363,8 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
                                      {{"instance", instance}, {"direction", "out"}});
     in_bytes_ = &metrics.GetCounter("clawvisor_egress_bytes_total", "Egress bytes",
                                     {{"instance", instance}, {"direction", "in"}});
-    gw_.Record(key_, host_, [](EgressUsage& u) { ++u.connections; });
+    gw_.Record(key_, host_, EgressTally{.connections = 1});
+    last_flush_ = std::chrono::steady_clock::now();
     ArmDeadline(gw_.options().idle_timeout, "idle");
     // The ClientHello goes first, as it came.
     out_buffer_ = std::move(head_);
@@ -400,6 +382,15 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
     (out ? out_total_ : in_total_) += n;
     (out ? out_bytes_ : in_bytes_)->Inc(n);
     ArmDeadline(gw_.options().idle_timeout, "idle");
+    // A long-lived tunnel (a chat platform's WebSocket) is activity while it carries bytes, not
+    // only when it ends.
+    if (std::chrono::steady_clock::now() - last_flush_ >= kUsageFlushEvery) FlushUsage();
+  }
+  void FlushUsage() {
+    if (out_total_ == 0 && in_total_ == 0) return;
+    gw_.Record(key_, host_, EgressTally{.bytes_out = out_total_, .bytes_in = in_total_});
+    out_total_ = in_total_ = 0;
+    last_flush_ = std::chrono::steady_clock::now();
   }
 
   // Guest → destination.
@@ -501,8 +492,9 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   std::string destination_ = "*";
   Counter* out_bytes_ = nullptr;
   Counter* in_bytes_ = nullptr;
-  uint64_t out_total_ = 0;
+  uint64_t out_total_ = 0;  // since the last FlushUsage
   uint64_t in_total_ = 0;
+  std::chrono::steady_clock::time_point last_flush_;
   bool proxied_ = false;
   bool spliced_ = false;
   bool answered_ = false;  // the proxy's status line went out: no other answer can follow
@@ -587,9 +579,10 @@ EgressGateway::~EgressGateway() { impl_->Shutdown(); }
 
 Result<std::unique_ptr<EgressGateway>> EgressGateway::Start(EgressGatewayOptions options,
                                                             MetricsRegistry& metrics,
-                                                            EgressPolicyLookup policy,
-                                                            Clock& clock) {
-  auto impl = std::make_unique<Impl>(std::move(options), metrics, std::move(policy), clock);
+                                                            EgressPolicyLookup policy, Clock& clock,
+                                                            InstanceTraffic& traffic) {
+  auto impl =
+      std::make_unique<Impl>(std::move(options), metrics, std::move(policy), clock, traffic);
   if (auto listening = impl->Listen(); !listening) return std::unexpected(listening.error());
   impl->Run();
   Log(LogLevel::kInfo, kComponent, "egress gateway listening",
@@ -597,7 +590,6 @@ Result<std::unique_ptr<EgressGateway>> EgressGateway::Start(EgressGatewayOptions
   return std::unique_ptr<EgressGateway>(new EgressGateway(std::move(impl)));
 }
 
-std::vector<EgressUsage> EgressGateway::TakeUsage() { return impl_->TakeUsage(); }
 const std::string& EgressGateway::socket_path() const { return impl_->options().socket_path; }
 
 std::vector<IpAddress> HostInterfaceAddresses() {

@@ -25,8 +25,12 @@
 // `destination` is the allowlist pattern the host matched, or "*" for an instance without an
 // allowlist, so the series stay bounded by configuration, not by what guests try.
 //
-// Thread-safety: Start, TakeUsage and the destructor from any thread; the gateway serves on one
-// I/O thread of its own, where the policy lookup also runs.
+// Usage (connections, refusals and bytes per instance and destination host) goes into the
+// InstanceTraffic it is given, which the reconciler reports as each instance's activity and
+// egress summary; a long tunnel's bytes are added every 10 s while it carries them.
+//
+// Thread-safety: Start and the destructor from any thread; the gateway serves on one I/O thread
+// of its own, where the policy lookup also runs.
 
 #include <chrono>
 #include <cstdint>
@@ -41,6 +45,7 @@
 #include "engine/egress/destination_filter.h"
 #include "engine/egress/egress_policy.h"
 #include "engine/metrics.h"
+#include "engine/reconcile/instance_traffic.h"
 #include "engine/reconcile/vm_driver.h"
 #include "events/result.h"
 
@@ -61,28 +66,16 @@ struct EgressGatewayOptions {
 // The instance's policy, or nullopt for a key the host does not run (refused).
 using EgressPolicyLookup = std::function<std::optional<EgressPolicy>(const VmKey&)>;
 
-// What one instance did toward one destination since the last TakeUsage.
-struct EgressUsage {
-  VmKey key;
-  std::string host;  // the SNI name (a name, never a URL)
-  uint64_t connections = 0;
-  uint64_t refused = 0;
-  uint64_t bytes_out = 0;
-  uint64_t bytes_in = 0;
-  TimestampUs last_activity_us = 0;
-};
-
 class EgressGateway {
  public:
   static Result<std::unique_ptr<EgressGateway>> Start(EgressGatewayOptions options,
                                                       MetricsRegistry& metrics,
-                                                      EgressPolicyLookup policy, Clock& clock);
+                                                      EgressPolicyLookup policy, Clock& clock,
+                                                      InstanceTraffic& traffic);
   ~EgressGateway();
   EgressGateway(const EgressGateway&) = delete;
   EgressGateway& operator=(const EgressGateway&) = delete;
 
-  // Hands over the usage gathered since the last call (for the audit summary and activity).
-  std::vector<EgressUsage> TakeUsage();
   const std::string& socket_path() const;
 
   class Impl;

@@ -596,6 +596,8 @@ Result<std::optional<VmStatus>> QemuMicrovmDriver::InspectDir(const std::string&
   } else {
     status.state = VmRunState::kRunning;
   }
+  const std::string port = ReadFile(dir + "/port");
+  status.gateway_port = port.empty() ? 0 : static_cast<uint16_t>(std::atoi(port.c_str()));
   return std::optional<VmStatus>(status);
 }
 

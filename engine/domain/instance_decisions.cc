@@ -1,6 +1,10 @@
 #include "engine/domain/instance_decisions.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
 
 #include "engine/domain/decision_helpers.h"
 #include "engine/domain/ids.h"
@@ -255,6 +259,30 @@ Decision RecordPlacement(const AccountState& state, const v1::Command& command) 
   return Events{std::move(placed)};
 }
 
+namespace {
+
+// Why an observation's egress summary cannot go into the audit trail, if it cannot.
+std::optional<std::string> EgressSummaryProblem(const v1::RecordObservation& obs) {
+  if (obs.egress_size() > 33) return "egress: at most 33 hosts per summary";
+  if (obs.egress_since_us() <= 0 || obs.egress_until_us() < obs.egress_since_us()) {
+    return "egress: the period is empty or reversed";
+  }
+  std::set<std::string_view> seen;
+  for (const auto& usage : obs.egress()) {
+    const std::string_view host = usage.host();
+    const bool other = host == "(other)";
+    const bool name_shaped =
+        !host.empty() && host.size() <= 253 && std::ranges::all_of(host, [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+        });
+    if (!other && !name_shaped) return "egress: a host is not a lowercase DNS name";
+    if (!seen.insert(host).second) return "egress: a host is listed twice";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Decision RecordObservation(const AccountState& state, const v1::Command& command) {
   const v1::RecordObservation& obs = command.record_observation();
   if (!IsValidResourceId(obs.instance_id())) {
@@ -293,6 +321,17 @@ Decision RecordObservation(const AccountState& state, const v1::Command& command
     p->set_resource("disk");
     p->set_used(obs.disk_used_bytes());
     p->set_limit(obs.disk_limit_bytes());
+    out.push_back(std::move(e));
+  }
+  if (obs.egress_size() > 0) {
+    if (auto why = EgressSummaryProblem(obs)) return Reject(v1::REJECTION_INVALID_ARGUMENT, *why);
+    auto e = InstanceEvent(obs.instance_id());
+    auto* p = e.mutable_instance_egress_summarized();
+    p->set_period_start_us(obs.egress_since_us());
+    p->set_period_end_us(obs.egress_until_us());
+    p->mutable_hosts()->CopyFrom(obs.egress());
+    std::sort(p->mutable_hosts()->begin(), p->mutable_hosts()->end(),
+              [](const auto& a, const auto& b) { return a.host() < b.host(); });
     out.push_back(std::move(e));
   }
   if (obs.last_activity_us() > instance.last_activity_us) {

@@ -145,6 +145,14 @@ size_t Reconciler::RunDue() {
     Resync();
     next_resync_us_ = now + options_.resync_interval.count();
   }
+  if (options_.traffic != nullptr) {
+    for (const VmKey& key : options_.traffic->TakeWakeRequests()) {
+      if (auto it = instances_.find(key); it != instances_.end() && IsMine(it->second)) {
+        it->second.last_traffic_report_us = 0;  // report its activity at once
+        Enqueue(key, now, /*urgent=*/true);
+      }
+    }
+  }
   std::set<VmKey> done;  // each key at most once per call, so a requeue-now cannot spin
   size_t count = 0;
   while (auto key = queue_.PopDue(now)) {
@@ -176,6 +184,7 @@ void Reconciler::ReconcileKey(const VmKey& key, TimestampUs now) {
   // The reconcile may have erased nothing, but look again: Report() can apply nothing itself.
   it = instances_.find(key);
   instance = it == instances_.end() ? nullptr : &it->second;
+  if (instance != nullptr) Publish(*instance);
   if (outcome) {
     if (instance != nullptr) instance->retries = 0;
     if (outcome->requeue_at) Enqueue(key, std::max(*outcome->requeue_at, now));
@@ -224,6 +233,10 @@ Result<Reconciler::Outcome> Reconciler::Reconcile(ManagedInstance* instance, con
   auto measured = driver_.Inspect(key);
   if (!measured) return std::unexpected(measured.error());
   std::optional<VmStatus> vm = std::move(*measured);
+  if (instance != nullptr) {
+    instance->vm_running = vm && vm->state == VmRunState::kRunning;
+    instance->gateway_port = vm ? vm->gateway_port : 0;
+  }
 
   // Not ours (never created, deleted, or placed elsewhere): nothing of it may run here.
   if (instance == nullptr || !IsMine(*instance)) {
@@ -258,9 +271,17 @@ Result<Reconciler::Outcome> Reconciler::Reconcile(ManagedInstance* instance, con
     return Outcome{};
   }
 
+  // Traffic first: a woken instance's activity must be recorded before its timers look.
+  if (auto reported = ReportTraffic(*instance, now, false); !reported) {
+    return std::unexpected(reported.error());
+  }
   auto timers = Timers(*instance, now);
   if (!timers) return std::unexpected(timers.error());
   Outcome out{*timers};
+  if (options_.traffic != nullptr && instance->vm_running) {
+    Earliest(out.requeue_at, std::max(now + 1, instance->last_traffic_report_us +
+                                                   options_.traffic_report_interval.count()));
+  }
 
   if (instance->gave_up) {
     if (vm && IsLive(vm->state)) {
@@ -319,6 +340,7 @@ Result<Reconciler::Outcome> Reconciler::Reconcile(ManagedInstance* instance, con
       if (auto ok = driver_.Pause(key); !ok) return std::unexpected(ok.error());
       actions_.Inc();
     }
+    instance->healthy_since_us = 0;  // ready again only once a check after the resume passes
     if (auto ok = Report(*instance, v1::VM_STATE_PAUSED, "paused"); !ok) {
       return std::unexpected(ok.error());
     }
@@ -470,6 +492,75 @@ Status Reconciler::Report(ManagedInstance& instance, v1::VmState state, std::str
   }
   if (state_report) instance.reported = state;
   return {};
+}
+
+Status Reconciler::ReportTraffic(ManagedInstance& instance, TimestampUs now, bool now_please) {
+  if (options_.traffic == nullptr) return {};
+  if (!instance.unsettled_traffic) {
+    const bool due =
+        now_please || instance.last_traffic_report_us == 0 ||
+        now - instance.last_traffic_report_us >= options_.traffic_report_interval.count();
+    if (!due) return {};
+    auto tally = options_.traffic->Take(instance.key);
+    instance.last_traffic_report_us = now;  // looked: the next look is an interval away
+    if (!tally) return {};
+    v1::Command command;
+    // Derived from the instance and the moment: a resend of this report is the same command.
+    command.set_command_id("traffic-" + options_.host_id + "-" + std::to_string(instance.revision) +
+                           "-" + std::to_string(now) + "-" + instance.key.instance_id);
+    command.set_account_id(instance.key.account_id);
+    command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+    command.mutable_actor()->set_id(options_.host_id);
+    auto* obs = command.mutable_record_observation();
+    obs->set_instance_id(instance.key.instance_id);
+    obs->set_revision(instance.revision);
+    obs->set_host_id(options_.host_id);
+    obs->set_last_activity_us(tally->last_activity_us);
+    if (!tally->egress.empty()) {
+      obs->set_egress_since_us(tally->since_us);
+      obs->set_egress_until_us(std::max(tally->since_us, now));
+      for (const auto& [host, usage] : tally->egress) {
+        auto* u = obs->add_egress();
+        u->set_host(host);
+        u->set_connections(usage.connections);
+        u->set_refused(usage.refused);
+        u->set_bytes_sent(usage.bytes_out);
+        u->set_bytes_received(usage.bytes_in);
+      }
+    }
+    instance.unsettled_traffic = std::move(command);
+  }
+  reports_.Inc();
+  auto outcome = commands_.Submit(*instance.unsettled_traffic, options_.submit_wait);
+  if (!outcome) return std::unexpected(outcome.error());  // sent again on the retry
+  if (!outcome->accepted()) {
+    Log(LogLevel::kWarn, kComponent, "traffic report refused",
+        {{"instance", instance.key.ToString()}, {"message", outcome->message()}});
+  }
+  instance.unsettled_traffic.reset();
+  return {};
+}
+
+void Reconciler::Publish(const ManagedInstance& instance) {
+  if (options_.directory == nullptr || instance.incarnation_id.empty()) return;
+  if (!IsMine(instance) || instance.desired == DesiredState::kDeleted) {
+    Unpublish(instance);
+    return;
+  }
+  DirectoryEntry entry;
+  entry.key = instance.key;
+  entry.gateway_port = instance.vm_running ? instance.gateway_port : 0;
+  entry.ready = instance.vm_running && instance.desired == DesiredState::kRunning &&
+                instance.healthy_since_us != 0 && !instance.gave_up;
+  entry.paused = instance.desired == DesiredState::kPaused;
+  entry.wakes_on_request = entry.paused && instance.pause_reason == "idle";
+  options_.directory->Put(instance.incarnation_id, std::move(entry));
+}
+
+void Reconciler::Unpublish(const ManagedInstance& instance) {
+  if (options_.directory != nullptr && !instance.incarnation_id.empty()) {
+    options_.directory->Remove(instance.incarnation_id);
+  }
 }
 
 Status Reconciler::SubmitTimer(const ManagedInstance& instance, v1::Command command,

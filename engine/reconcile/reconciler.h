@@ -56,7 +56,9 @@
 #include "engine/domain/account_state.h"
 #include "engine/metrics.h"
 #include "engine/reconcile/guest_config.h"
+#include "engine/reconcile/instance_directory.h"
 #include "engine/reconcile/instance_secrets.h"
+#include "engine/reconcile/instance_traffic.h"
 #include "engine/reconcile/vm_driver.h"
 #include "engine/reconcile/work_queue.h"
 
@@ -95,6 +97,13 @@ struct ReconcilerOptions {
   std::chrono::milliseconds submit_wait{5000};
   // Tests only: the switches of the test image for an instance (empty in production).
   std::function<GuestTestSwitches(const VmKey&)> test_switches;
+  // What the host's egress gateway and front door saw (design D9): reported as each instance's
+  // last activity and egress summary, at most once per instance per interval; wake requests
+  // are taken before anything else. Null: no traffic is reported.
+  InstanceTraffic* traffic = nullptr;
+  microseconds traffic_report_interval = std::chrono::minutes(1);
+  // Where the front door finds this host's instances; null: not published.
+  InstanceDirectory* directory = nullptr;
 };
 
 // What the reconciler knows of one instance: the desired part (from events) and its own
@@ -126,6 +135,12 @@ struct ManagedInstance {
   bool gave_up = false;  // FAILED or stopped for a reason; waits for a new request
   std::string gave_up_reason;
   v1::VmState reported = v1::VM_STATE_UNSPECIFIED;  // last state sent and accepted
+  uint16_t gateway_port = 0;  // as the driver last measured it (0: no VM running)
+  bool vm_running = false;
+  TimestampUs last_traffic_report_us = 0;
+  // A traffic report whose outcome is not known yet: sent again as it is (same command id)
+  // until it is decided, so a timeout never counts the same traffic twice.
+  std::optional<v1::Command> unsettled_traffic;
 };
 
 struct AccountLifecycle {
@@ -210,6 +225,10 @@ class Reconciler {
   Status SubmitTimer(const ManagedInstance& instance, v1::Command command, std::string_view what,
                      TimestampUs anchor);
   void GiveUp(ManagedInstance& instance, std::string reason);
+  // Reports the instance's traffic if its interval has passed (or `now_please`).
+  Status ReportTraffic(ManagedInstance& instance, TimestampUs now, bool now_please);
+  void Publish(const ManagedInstance& instance);
+  void Unpublish(const ManagedInstance& instance);
   VmSpec SpecOf(const ManagedInstance& instance) const;
   void UpdateCount();
 

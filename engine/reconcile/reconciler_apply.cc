@@ -155,6 +155,7 @@ void Reconciler::ApplyInstanceEvent(const v1::Envelope& event) {
         deleted_incarnations_.insert(instance.incarnation_id);
         Enqueue(key, at);  // to give its room back
       }
+      Unpublish(instance);
       instances_.erase(it);
       UpdateCount();
       return;

@@ -58,6 +58,7 @@ struct VmStatus {
   VmRunState state = VmRunState::kStopped;
   uint64_t disk_used_bytes = 0;  // bytes the data disk occupies on the host
   uint64_t disk_size_bytes = 0;
+  uint16_t gateway_port = 0;  // 127.0.0.1:PORT reaches the guest's gateway (0: not forwarded)
 };
 
 struct HealthReport {

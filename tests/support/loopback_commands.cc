@@ -54,6 +54,10 @@ Result<v1::CommandOutcome> LoopbackCommands::Submit(const v1::Command& command,
     history_.push_back(event);
   }
   decided_[key] = outcome;
+  if (lose_outcomes_ > 0) {
+    --lose_outcomes_;
+    return MakeError(Errc::kTimeout, "decided, but the outcome was lost (injected)");
+  }
   return outcome;
 }
 

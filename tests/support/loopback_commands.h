@@ -44,6 +44,8 @@ class LoopbackCommands final : public CommandService {
   const std::vector<v1::Envelope>& history() const { return history_; }
   std::vector<v1::Command> submitted() const;
   void FailSubmits(int times) { fail_submits_ = times; }
+  // The next `times` accepted commands are decided, but their callers hear a timeout.
+  void LoseOutcomes(int times) { lose_outcomes_ = times; }
 
  private:
   Clock& clock_;
@@ -54,6 +56,7 @@ class LoopbackCommands final : public CommandService {
   std::vector<v1::Envelope> history_;
   std::vector<v1::Command> submitted_;
   int fail_submits_ = 0;
+  int lose_outcomes_ = 0;
   std::atomic<int> sent_ = 0;
 };
 

@@ -157,7 +157,7 @@ class EgressGatewayTest : public ::testing::Test {
           if (it == policies_.end()) return std::nullopt;
           return it->second;
         },
-        clock_);
+        clock_, traffic_);
     ASSERT_TRUE(started.has_value()) << started.error().ToString();
     gateway_ = std::move(*started);
   }
@@ -194,6 +194,7 @@ class EgressGatewayTest : public ::testing::Test {
   std::map<VmKey, EgressPolicy> policies_;
   MetricsRegistry metrics_;
   ManualClock clock_;
+  InstanceTraffic traffic_;
   std::unique_ptr<EgressGateway> gateway_;
 };
 
@@ -219,26 +220,20 @@ TEST_F(EgressGatewayTest, AProxiedHttpsRequestReachesTheInternetAndIsCounted) {
             200);
   // The usage for the audit summary: the host, never a path.
   guest = Fd();
-  std::vector<EgressUsage> usage;
-  for (int i = 0; i < 100 && (usage.empty() || usage[0].bytes_in == 0); ++i) {
-    auto more = gateway_->TakeUsage();
-    for (auto& u : more) {
-      if (usage.empty())
-        usage.push_back(u);
-      else {
-        usage[0].connections += u.connections;
-        usage[0].bytes_in += u.bytes_in;
-        usage[0].bytes_out += u.bytes_out;
-      }
+  TrafficTally usage;
+  for (int i = 0; i < 100 && usage.egress["api.example.test"].bytes_in == 0; ++i) {
+    if (auto more = traffic_.Take(kOpen)) {
+      usage.since_us = more->since_us;
+      usage.last_activity_us = more->last_activity_us;
+      for (const auto& [host, tally] : more->egress) usage.egress[host] += tally;
     }
     std::this_thread::sleep_for(20ms);
   }
-  ASSERT_EQ(usage.size(), 1u);
-  EXPECT_EQ(usage[0].key, kOpen);
-  EXPECT_EQ(usage[0].host, "api.example.test");
-  EXPECT_EQ(usage[0].connections, 1u);
-  EXPECT_GT(usage[0].bytes_in, 0u);
-  EXPECT_EQ(usage[0].last_activity_us, clock_.NowUs());
+  ASSERT_EQ(usage.egress.size(), 1u);
+  EXPECT_EQ(usage.egress.begin()->first, "api.example.test");
+  EXPECT_EQ(usage.egress["api.example.test"].connections, 1u);
+  EXPECT_GT(usage.egress["api.example.test"].bytes_in, 0u);
+  EXPECT_EQ(usage.last_activity_us, clock_.NowUs());
 }
 
 TEST_F(EgressGatewayTest, RawTlsIsRoutedByItsServerName) {

@@ -85,7 +85,7 @@ class EgressMicroVmTest : public ::testing::Test {
     gateway.upstream_port = origin_->port();
     auto started = EgressGateway::Start(
         gateway, metrics_, [](const VmKey&) { return std::optional<EgressPolicy>(EgressPolicy{}); },
-        clock_);
+        clock_, traffic_);
     ASSERT_TRUE(started.has_value()) << started.error().ToString();
     gateway_ = std::move(*started);
 
@@ -162,6 +162,7 @@ class EgressMicroVmTest : public ::testing::Test {
   std::unique_ptr<testing::TlsOrigin> origin_;
   MetricsRegistry metrics_;
   SystemClock clock_;
+  InstanceTraffic traffic_;
   std::unique_ptr<EgressGateway> gateway_;
   std::unique_ptr<qemu::QemuMicrovmDriver> driver_;
 };
@@ -206,12 +207,15 @@ TEST_F(EgressMicroVmTest, TheGatewayIsTheGuestsOnlyWayOut) {
   EXPECT_TRUE(GuestReaches(a, "10.0.2.100:3128"));  // the probe can succeed
 
   // The usage for the audit trail: per instance and host.
-  std::map<std::string, uint64_t> connections;
-  for (const auto& usage : gateway_->TakeUsage()) {
-    if (usage.host == "api.example.test") connections[usage.key.instance_id] += usage.connections;
-  }
-  EXPECT_EQ(connections["ins-a"], 2u);
-  EXPECT_EQ(connections["ins-b"], 1u);
+  auto usage_a = traffic_.Take(a);
+  auto usage_b = traffic_.Take(b);
+  ASSERT_TRUE(usage_a.has_value());
+  ASSERT_TRUE(usage_b.has_value());
+  EXPECT_EQ(usage_a->egress["api.example.test"].connections, 2u);
+  EXPECT_GT(usage_a->egress["api.example.test"].bytes_in, 0u);
+  EXPECT_EQ(usage_a->egress["metadata.example.test"].refused, 1u);
+  EXPECT_EQ(usage_b->egress["api.example.test"].connections, 1u);
+  EXPECT_GT(usage_a->last_activity_us, 0);
 
   // A network helper that dies is started again by the next health check.
   const std::string pid = testing::ReadFile(driver_->DirOf(a) + "/network.pid");

@@ -243,6 +243,57 @@ TEST_F(DeciderTest, ObservationsAreLevelTriggeredAndRevisionChecked) {
 }
 
 // A VM may only be reported deleted after a delete was requested.
+// An observation's egress summary becomes InstanceEgressSummarized (hosts sorted); a summary
+// that is not names and counts (a URL, a path, a duplicate, too many hosts, an empty period) is
+// refused whole, so nothing a guest chose beyond a host name reaches the audit trail.
+TEST_F(DeciderTest, EgressSummariesHoldNamesAndCountsOnly) {
+  Register();
+  Create("i1");
+  auto obs = Cmd("e1");
+  *obs.mutable_actor() = Kind(v1::Actor::KIND_RECONCILER, "host-1");
+  auto* o = obs.mutable_record_observation();
+  o->set_instance_id("i1");
+  o->set_revision(1);
+  o->set_host_id("host-1");
+  o->set_egress_since_us(kNow - 60'000'000);
+  o->set_egress_until_us(kNow);
+  auto* telegram = o->add_egress();
+  telegram->set_host("api.telegram.org");
+  telegram->set_connections(2);
+  telegram->set_bytes_received(900);
+  auto* openai = o->add_egress();
+  openai->set_host("api.openai.com");
+  openai->set_connections(5);
+  openai->set_refused(1);
+  auto d = Apply(obs);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->size(), 1u);
+  const auto& summary = (*d)[0].instance_egress_summarized();
+  EXPECT_EQ(summary.period_start_us(), kNow - 60'000'000);
+  EXPECT_EQ(summary.period_end_us(), kNow);
+  ASSERT_EQ(summary.hosts_size(), 2);
+  EXPECT_EQ(summary.hosts(0).host(), "api.openai.com");
+  EXPECT_EQ(summary.hosts(0).connections(), 5u);
+  EXPECT_EQ(summary.hosts(1).host(), "api.telegram.org");
+
+  for (const char* bad : {"https://api.openai.com/v1/chat", "api.openai.com/v1", "API.openai.com",
+                          "", "api.openai.com"}) {
+    auto again = obs;
+    again.set_command_id(std::string("e-") + bad);
+    again.mutable_record_observation()->mutable_egress(0)->set_host(bad);
+    EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
+  }
+  auto reversed = obs;
+  reversed.set_command_id("e-rev");
+  reversed.mutable_record_observation()->set_egress_until_us(kNow - 120'000'000);
+  EXPECT_EQ(Decide(state_, reversed, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto many = obs;
+  many.set_command_id("e-many");
+  for (int i = 0; i < 40; ++i)
+    many.mutable_record_observation()->add_egress()->set_host("h" + std::to_string(i) + ".example");
+  EXPECT_EQ(Decide(state_, many, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+}
+
 TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
   Register();
   Create("i1");

@@ -563,3 +563,155 @@ TEST(DecideReasonTest, OnlySystemActorsNameAReason) {
 
 }  // namespace
 }  // namespace clawvisor
+
+namespace clawvisor {
+namespace {
+
+// What the host's doors see (design D9, #14): two bots run side by side on the simulated clock;
+// one makes egress and front-door traffic, the other makes none. The busy one is never paused;
+// the idle one is paused after the idle time and woken by a front-door request. Traffic is
+// reported at most once per instance per minute, and the egress summary counts each connection
+// exactly once.
+class ReconcilerTrafficTest : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    options_.idle_pause_after = std::chrono::minutes(30);
+    options_.traffic = &traffic_;
+    options_.directory = &directory_;
+    ReconcilerTest::SetUp();
+  }
+  int Reports(const VmKey& key) {
+    int n = 0;
+    for (const auto& e : commands_.history()) {
+      if (e.aggregate_id() == key.instance_id &&
+          (e.payload_case() == v1::Envelope::kInstanceActivityObserved)) {
+        ++n;
+      }
+    }
+    return n;
+  }
+  std::string ConsoleId(const VmKey& key) {
+    for (const auto& e : commands_.history()) {
+      if (e.payload_case() == v1::Envelope::kInstanceCreated &&
+          e.aggregate_id() == key.instance_id) {
+        return e.event_id();
+      }
+    }
+    ADD_FAILURE() << "no InstanceCreated for " << key.ToString();
+    return "";
+  }
+  InstanceTraffic traffic_;
+  InstanceDirectory directory_;
+};
+
+TEST_F(ReconcilerTrafficTest, ABusyBotIsNotPausedAnIdleOneIsAndARequestWakesIt) {
+  const VmKey busy = CreateRunning("busy");
+  const VmKey idle = CreateRunning("idle");
+  const int busy_reports_before = Reports(busy);
+
+  // 40 minutes: the busy bot opens a connection to its LLM provider every 10 s and gets a
+  // front-door request every 30 s.
+  uint64_t connections = 0;
+  for (int second = 0; second < 40 * 60; second += 10) {
+    traffic_.RecordEgress(busy, "api.openai.com", EgressTally{1, 0, 1000, 4000}, clock_.NowUs());
+    ++connections;
+    if (second % 30 == 0) traffic_.RecordActivity(busy, clock_.NowUs());
+    Run(10s, 10s);
+  }
+  EXPECT_EQ(VmOf(busy).state, VmRunState::kRunning);
+  EXPECT_EQ(Desired(busy), DesiredState::kRunning);
+  EXPECT_EQ(VmOf(idle).state, VmRunState::kPaused);
+  EXPECT_EQ(LastEvent(v1::Envelope::kInstancePauseRequested).aggregate_id(), "idle");
+
+  // At most one report a minute (40 minutes: 40 or 41 reports), and the summaries add up.
+  const int reports = Reports(busy) - busy_reports_before;
+  EXPECT_GE(reports, 39);
+  EXPECT_LE(reports, 41);
+  uint64_t summed = 0, received = 0;
+  TimestampUs last_end = 0;
+  for (const auto& e : commands_.history()) {
+    if (e.payload_case() != v1::Envelope::kInstanceEgressSummarized) continue;
+    EXPECT_EQ(e.aggregate_id(), "busy");
+    const auto& s = e.instance_egress_summarized();
+    EXPECT_LE(s.period_start_us(), s.period_end_us());
+    EXPECT_GE(s.period_start_us(), last_end);  // periods do not overlap
+    last_end = s.period_end_us();
+    ASSERT_EQ(s.hosts_size(), 1);
+    EXPECT_EQ(s.hosts(0).host(), "api.openai.com");
+    summed += s.hosts(0).connections();
+    received += s.hosts(0).bytes_received();
+  }
+  Run(2min, 10s);  // the last tally goes out
+  for (const auto& e : commands_.history()) {
+    if (e.payload_case() == v1::Envelope::kInstanceEgressSummarized &&
+        e.instance_egress_summarized().period_end_us() > last_end) {
+      summed += e.instance_egress_summarized().hosts(0).connections();
+      received += e.instance_egress_summarized().hosts(0).bytes_received();
+    }
+  }
+  EXPECT_EQ(summed, connections);
+  EXPECT_EQ(received, connections * 4000);
+
+  // The directory shows both, by console id: the busy one ready with its port, the idle one
+  // asleep but wakeable.
+  auto busy_entry = directory_.Find(ConsoleId(busy));
+  ASSERT_TRUE(busy_entry.has_value());
+  EXPECT_TRUE(busy_entry->ready);
+  EXPECT_EQ(busy_entry->key, busy);
+  auto idle_entry = directory_.Find(ConsoleId(idle));
+  ASSERT_TRUE(idle_entry.has_value());
+  EXPECT_FALSE(idle_entry->ready);
+  EXPECT_TRUE(idle_entry->wakes_on_request);
+
+  // A front-door request wakes the idle one at once (not at the next minute's report).
+  traffic_.RequestWake(idle, clock_.NowUs());
+  Run(3s);
+  EXPECT_EQ(VmOf(idle).state, VmRunState::kRunning);
+  EXPECT_EQ(Desired(idle), DesiredState::kRunning);
+  EXPECT_TRUE(directory_.Find(ConsoleId(idle))->ready);
+  EXPECT_EQ(VmOf(idle).boots, 1);  // resumed, not rebooted
+}
+
+// A report whose outcome is lost is sent again as the same command: its traffic counts once.
+TEST_F(ReconcilerTrafficTest, AReportRetriedAfterATimeoutCountsItsTrafficOnce) {
+  const VmKey key = CreateRunning("ins-1");
+  traffic_.RecordEgress(key, "api.telegram.org", EgressTally{3, 1, 300, 900}, clock_.NowUs());
+  commands_.LoseOutcomes(1);  // decided, but the caller hears a timeout
+  Run(2min, 10s);
+  int summaries = 0;
+  for (const auto& e : commands_.history()) {
+    if (e.payload_case() == v1::Envelope::kInstanceEgressSummarized) {
+      ++summaries;
+      EXPECT_EQ(e.instance_egress_summarized().hosts(0).connections(), 3u);
+      EXPECT_EQ(e.instance_egress_summarized().hosts(0).refused(), 1u);
+    }
+  }
+  EXPECT_EQ(summaries, 1);
+  // It was sent twice, under one id.
+  std::map<std::string, int> sent;
+  for (const auto& c : commands_.submitted()) {
+    if (c.command_id().starts_with("traffic-")) ++sent[c.command_id()];
+  }
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent.begin()->second, 2);
+}
+
+// A guest that names many hosts does not grow the audit trail: the rest are "(other)".
+TEST(InstanceTrafficTest, HostsBeyondTheCapAreSummedAsOther) {
+  InstanceTraffic traffic;
+  const VmKey key{"a", "i"};
+  for (size_t i = 0; i < InstanceTraffic::kMaxHosts + 10; ++i) {
+    traffic.RecordEgress(key, "h" + std::to_string(i) + ".example", EgressTally{1, 0, 1, 1}, 100);
+  }
+  auto tally = traffic.Take(key);
+  ASSERT_TRUE(tally.has_value());
+  EXPECT_EQ(tally->egress.size(), InstanceTraffic::kMaxHosts + 1);
+  EXPECT_EQ(tally->egress.at(std::string(InstanceTraffic::kOtherHosts)).connections, 10u);
+  EXPECT_FALSE(traffic.Take(key).has_value());
+  // Refusals alone are not activity.
+  traffic.RecordEgress(key, "x.example", EgressTally{0, 5, 0, 0}, 200);
+  EXPECT_EQ(traffic.Take(key)->last_activity_us, 0);
+}
+
+}  // namespace
+}  // namespace clawvisor

@@ -1,0 +1,45 @@
+#include "engine/reconcile/instance_directory.h"
+
+namespace clawvisor {
+
+void InstanceDirectory::Put(const std::string& console_id, DirectoryEntry entry) {
+  {
+    std::lock_guard lock(mu_);
+    entries_[console_id] = std::move(entry);
+  }
+  changed_.notify_all();
+}
+
+void InstanceDirectory::Remove(const std::string& console_id) {
+  {
+    std::lock_guard lock(mu_);
+    entries_.erase(console_id);
+  }
+  changed_.notify_all();
+}
+
+std::optional<DirectoryEntry> InstanceDirectory::Find(std::string_view console_id) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(console_id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<DirectoryEntry> InstanceDirectory::WaitReady(
+    std::string_view console_id, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  std::optional<DirectoryEntry> found;
+  changed_.wait_for(lock, timeout, [&] {
+    auto it = entries_.find(console_id);
+    found = it == entries_.end() ? std::nullopt : std::optional<DirectoryEntry>(it->second);
+    return !found || found->ready;
+  });
+  return found;
+}
+
+size_t InstanceDirectory::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+}  // namespace clawvisor
