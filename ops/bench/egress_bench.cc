@@ -539,6 +539,7 @@ int Main(int argc, char** argv) {
     policies[kLimitedKey] = limited;
     MetricsRegistry metrics;
     SystemClock clock;
+    InstanceTraffic traffic;
     auto started = egress::EgressGateway::Start(
         options, metrics,
         [&policies](const VmKey& key) -> std::optional<egress::EgressPolicy> {
@@ -546,7 +547,7 @@ int Main(int argc, char** argv) {
           if (it == policies.end()) return std::nullopt;
           return it->second;
         },
-        clock);
+        clock, traffic);
     if (!started) Die(started.error().ToString());
     std::unique_ptr<egress::EgressGateway> gateway = std::move(*started);
 
@@ -572,10 +573,14 @@ int Main(int argc, char** argv) {
     // The gateway's own count, to show the bytes did pass through it.
     double in = 0, out = 0, tunnels = 0;
     std::this_thread::sleep_for(200ms);  // the last tunnels record as they close
-    for (const auto& usage : gateway->TakeUsage()) {
-      in += static_cast<double>(usage.bytes_in);
-      out += static_cast<double>(usage.bytes_out);
-      tunnels += static_cast<double>(usage.connections);
+    for (const VmKey& key : {kOpenKey, kLimitedKey}) {
+      auto tally = traffic.Take(key);
+      if (!tally) continue;
+      for (const auto& [host, usage] : tally->egress) {
+        in += static_cast<double>(usage.bytes_in);
+        out += static_cast<double>(usage.bytes_out);
+        tunnels += static_cast<double>(usage.connections);
+      }
     }
     std::printf("\n   the gateway's usage: %.0f tunnels, %.1f MiB in, %.1f MiB out\n", tunnels,
                 in / kMiB, out / kMiB);
