@@ -344,6 +344,10 @@ std::string_view AuditAction(v1::Envelope::PayloadCase payload) {
       return "instance.activity_observed";
     case E::kInstanceEgressSummarized:
       return "instance.egress_summarized";
+    case E::kConsoleLinkIssued:
+      return "console.link_issued";
+    case E::kConsoleSessionOpened:
+      return "console.session_opened";
     case E::kInstanceDeleted:
       return "instance.deleted";
     case E::kCommandRejected:
@@ -631,6 +635,21 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
     case E::kInstanceActivityObserved:
       d.Time("last_activity", event.instance_activity_observed().last_activity_us());
       break;
+    case E::kConsoleLinkIssued: {
+      const auto& p = event.console_link_issued();
+      d.Text("link_id", p.link_id());
+      d.Text("user_id", p.user_id());
+      d.Time("expires_at", p.expires_at_us());
+      break;
+    }
+    case E::kConsoleSessionOpened: {
+      const auto& p = event.console_session_opened();
+      d.Text("link_id", p.link_id());
+      d.Text("user_id", p.user_id());
+      d.Text("client_ip", p.client_ip());
+      d.Text("user_agent", p.user_agent());
+      break;
+    }
     case E::kInstanceEgressSummarized: {
       const auto& p = event.instance_egress_summarized();
       d.Time("period_start", p.period_start_us());

@@ -33,6 +33,7 @@ Status InstanceTable::Apply(BatchView& view, const v1::Envelope& event) {
       inst.set_version(event.aggregate_version());
       inst.set_created_at_us(at);
       inst.set_updated_at_us(at);
+      inst.set_console_id(event.event_id());
       break;
     }
     case v1::Envelope::kInstanceStartRequested:

@@ -4,6 +4,7 @@
 
 #include "adapters/http/request_parsing.h"
 #include "engine/domain/decider.h"
+#include "engine/domain/limits.h"
 #include "engine/domain/totp.h"
 #include "engine/logging.h"
 
@@ -78,6 +79,16 @@ void AppendGeneratedValues(std::string& json, const v1::CommandOutcome& outcome,
       AppendMembers(json, "\"gateway_token\":null,\"gateway_token_note\":" +
                               JsonString("the token is shown only in the response that created "
                                          "it; rotate it if it was lost"));
+    }
+    r.headers.emplace_back("Cache-Control", "no-store");
+  }
+  if (!values.console_link.empty() && json.size() >= 2 && json.back() == '}') {
+    if (outcome.generated_values_decided() && outcome.accepted()) {
+      AppendMembers(json, "\"console_link\":" + JsonString(values.console_link) +
+                              ",\"console_link_expires_in_s\":" +
+                              std::to_string(kConsoleLinkLifetimeUs / 1'000'000));
+    } else {
+      AppendMembers(json, "\"console_link\":null");
     }
     r.headers.emplace_back("Cache-Control", "no-store");
   }

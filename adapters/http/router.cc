@@ -66,6 +66,8 @@ constexpr std::array kRoutes = {
               K::kCommand, C::kRemoveCredential, R::kMayOmit, A::kPath, kInstanceAndName, kNoQuery, P::kAccountRole, 200, Made::kNothing},
     RouteSpec{"POST", "/v1/accounts/{account_id}/instances/{instance_id}/rotate-gateway-token", RouteId::kRotateGatewayToken,
               K::kCommand, C::kRotateGatewayToken, R::kMayOmit, A::kPath, kInstance, kNoQuery, P::kAccountRole, 200, Made::kNothing},
+    RouteSpec{"POST", "/v1/accounts/{account_id}/instances/{instance_id}/console-link", RouteId::kIssueConsoleLink,
+              K::kCommand, C::kIssueConsoleLink, R::kMayOmit, A::kPath, kInstance, kNoQuery, P::kAccountRole, 200, Made::kNothing},
     RouteSpec{"POST", "/v1/accounts/{account_id}/erase", RouteId::kEraseAccount,
               K::kCommand, C::kRequestAccountErasure, R::kMayOmit, A::kPath, kNoBinding, kNoQuery, P::kAccountRole, 200, Made::kNothing},
     RouteSpec{"GET", "/v1/accounts/{account_id}/data-export", RouteId::kDataExport,

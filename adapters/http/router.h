@@ -51,6 +51,7 @@ enum class RouteId {
   kSetCredential,
   kRemoveCredential,
   kRotateGatewayToken,
+  kIssueConsoleLink,
   kEraseAccount,
   kDataExport,
   kLogin,

@@ -6,6 +6,7 @@
 //
 //   create_instance / rotate_gateway_token -> gateway_token (256 bits, base64url)
 //   request_password_reset                 -> token (same shape; the web tier mails it)
+//   issue_console_link                     -> token (same shape; the member's browser uses it)
 //   enroll_totp                            -> secret (160 bits, base32) and ten recovery codes
 //
 // A value the client already set is refused rather than overwritten, so a client that believes
@@ -42,6 +43,7 @@ TotpEnrolment NewTotpEnrolment(RandomSource& random);
 struct GeneratedValues {
   std::string gateway_token;          // create_instance, rotate_gateway_token
   std::string reset_token;            // request_password_reset
+  std::string console_link;           // issue_console_link
   std::optional<TotpEnrolment> totp;  // enroll_totp
 };
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "engine/command/outcome.h"
+#include "engine/command/password_service.h"
 #include "engine/command/seal_fields.h"
 #include "engine/domain/ids.h"
 #include "engine/logging.h"
@@ -12,6 +13,34 @@
 #include "events/codec.h"
 
 namespace clawvisor {
+namespace {
+
+// A console link's token becomes its keyed hash here, in every command service (a headless
+// reconciler's front door has no password service): only the hash is recorded.
+Status HashConsoleLinkToken(v1::Command& command, Sealer& sealer) {
+  std::string* token = nullptr;
+  std::string* hash = nullptr;
+  if (command.has_issue_console_link()) {
+    token = command.mutable_issue_console_link()->mutable_token();
+    hash = command.mutable_issue_console_link()->mutable_token_hash();
+  } else if (command.has_redeem_console_link()) {
+    token = command.mutable_redeem_console_link()->mutable_token();
+    hash = command.mutable_redeem_console_link()->mutable_token_hash();
+  } else {
+    return {};
+  }
+  if (!IsSessionTokenShape(*token)) {
+    return MakeError(Errc::kInvalidArgument, "token is not a console link (the API draws it)");
+  }
+  auto hashed = sealer.LookupHash(kConsoleLinkPurpose, *token);
+  if (!hashed) return std::unexpected(hashed.error());
+  *hash = std::move(*hashed);
+  std::fill(token->begin(), token->end(), '\0');
+  token->clear();
+  return {};
+}
+
+}  // namespace
 
 LogCommandService::LogCommandService(EventLog& log, OutcomeBoard& board, OutcomeLookup lookup,
                                      Watermarks& projected, Sealer& sealer, Clock& clock,
@@ -80,6 +109,9 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   if (recorded->has_value()) return answer(**recorded);
 
   v1::Command stamped = command;
+  if (auto hashed = HashConsoleLinkToken(stamped, sealer_); !hashed) {
+    return std::unexpected(hashed.error());
+  }
   if (passwords_ != nullptr) {
     // Argon2id here, on the request's thread, never in the processor (ARCHITECTURE.md).
     if (auto prepared = passwords_->Prepare(stamped); !prepared) {

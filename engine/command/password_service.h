@@ -63,6 +63,8 @@ class LoginDirectory {
 inline constexpr std::string_view kSessionTokenPurpose = "clawvisor.session.v1";
 // The keyed-hash purpose of password-reset tokens.
 inline constexpr std::string_view kResetTokenPurpose = "clawvisor.password-reset.v1";
+// The keyed-hash purpose of console links (IssueConsoleLink / RedeemConsoleLink).
+inline constexpr std::string_view kConsoleLinkPurpose = "clawvisor.console-link.v1";
 // Whether `token` has the shape of a session token (43 base64url characters).
 bool IsSessionTokenShape(std::string_view token);
 

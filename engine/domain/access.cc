@@ -60,6 +60,10 @@ constexpr std::array kCommandRules = {
     CommandRule{C::kRotateGatewayToken, kOwnerOrAdmin},
     CommandRule{C::kRequestBackup, kOwnerOrAdmin},
     CommandRule{C::kRestoreBackup, kOwner},
+    // The console (the front door): every member may open it (viewer and up); the front door,
+    // a system actor, exchanges the link.
+    CommandRule{C::kIssueConsoleLink, kAnyMember},
+    CommandRule{C::kRedeemConsoleLink, kSystem},
     // What a host saw.
     CommandRule{C::kRecordObservation, kReconciler},
     // Placement (engine/host_registry.h): hosts offer room and take instances; an operator may

@@ -33,6 +33,12 @@ struct CredentialInfo {
   std::string last4;
 };
 
+struct ConsoleLinkInfo {
+  std::string link_id;
+  std::string user_id;
+  TimestampUs expires_at_us = 0;
+};
+
 struct InstanceState {
   std::string instance_id;
   std::string name;
@@ -46,6 +52,8 @@ struct InstanceState {
   TimestampUs created_at_us = 0;
   TimestampUs last_activity_us = 0;
   std::map<std::string, CredentialInfo> credentials;
+  // Console links not yet used nor expired, by token hash (hex).
+  std::map<std::string, ConsoleLinkInfo> console_links;
 };
 
 struct SessionState {

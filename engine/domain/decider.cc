@@ -113,6 +113,10 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return decide::RemoveCredential(state, command.remove_credential());
     case v1::Command::kRotateGatewayToken:
       return decide::RotateGatewayToken(state, command.rotate_gateway_token());
+    case v1::Command::kIssueConsoleLink:
+      return decide::IssueConsoleLink(state, command, now_us);
+    case v1::Command::kRedeemConsoleLink:
+      return decide::RedeemConsoleLink(state, command, now_us);
     case v1::Command::kRequestAccountErasure:
       return decide::RequestAccountErasure(state);
     case v1::Command::kRequestAuditExport:

@@ -187,6 +187,66 @@ Decision RotateGatewayToken(const AccountState& state, const v1::RotateGatewayTo
   return Events{std::move(rotated)};
 }
 
+Decision IssueConsoleLink(const AccountState& state, const v1::Command& command,
+                          TimestampUs now_us) {
+  const v1::IssueConsoleLink& cmd = command.issue_console_link();
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (command.actor().kind() != v1::Actor::KIND_USER ||
+      !state.members.contains(command.actor().id())) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED, "a console link is issued to a member");
+  }
+  if (!IsLowerHex64(cmd.token_hash())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "token_hash is not a token hash (the API draws it)");
+  }
+  if (instance->console_links.contains(cmd.token_hash())) {
+    return Reject(v1::REJECTION_INVALID_STATE, "this link was issued already");
+  }
+  const auto live = std::ranges::count_if(instance->console_links, [&](const auto& link) {
+    return link.second.expires_at_us > now_us;
+  });
+  if (static_cast<size_t>(live) >= kMaxConsoleLinksPerInstance) {
+    return Reject(v1::REJECTION_QUOTA_EXCEEDED, "too many unused console links for this instance");
+  }
+  auto issued = InstanceEvent(cmd.instance_id());
+  auto* p = issued.mutable_console_link_issued();
+  p->set_link_id("lnk_" + cmd.token_hash().substr(0, 24));
+  p->set_token_hash(cmd.token_hash());
+  p->set_user_id(command.actor().id());
+  p->set_expires_at_us(now_us + kConsoleLinkLifetimeUs);
+  return Events{std::move(issued)};
+}
+
+Decision RedeemConsoleLink(const AccountState& state, const v1::Command& command,
+                           TimestampUs now_us) {
+  const v1::RedeemConsoleLink& cmd = command.redeem_console_link();
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  // One answer for unknown, used and expired: the caller learns nothing about other links.
+  auto it = instance->console_links.find(cmd.token_hash());
+  if (it == instance->console_links.end() || it->second.expires_at_us <= now_us) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED,
+                  "no such console link, or it was used or expired");
+  }
+  if (!state.members.contains(it->second.user_id)) {
+    return Reject(v1::REJECTION_PERMISSION_DENIED, "the link's member is no longer a member");
+  }
+  auto opened = InstanceEvent(cmd.instance_id());
+  auto* p = opened.mutable_console_session_opened();
+  p->set_link_id(it->second.link_id);
+  p->set_user_id(it->second.user_id);
+  p->set_client_ip(TruncateUtf8(cmd.client_ip(), 64));
+  p->set_user_agent(TruncateUtf8(cmd.user_agent(), 256));
+  return Events{std::move(opened)};
+}
+
 Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
                        const DecideOptions& options) {
   auto target = FindCredentialTarget(state, cmd.instance_id(), cmd.name());
@@ -437,6 +497,22 @@ bool EvolveInstance(InstanceState& instance, const v1::Envelope& event) {
     case v1::Envelope::kInstanceActivityObserved:
       instance.last_activity_us = event.instance_activity_observed().last_activity_us();
       break;
+    case v1::Envelope::kConsoleLinkIssued: {
+      const auto& p = event.console_link_issued();
+      // Expired links go when a new one comes: the map holds at most the cap of live ones.
+      std::erase_if(instance.console_links, [&](const auto& link) {
+        return link.second.expires_at_us <= event.occurred_at_us();
+      });
+      instance.console_links[p.token_hash()] =
+          ConsoleLinkInfo{p.link_id(), p.user_id(), p.expires_at_us()};
+      break;
+    }
+    case v1::Envelope::kConsoleSessionOpened: {
+      const std::string& link_id = event.console_session_opened().link_id();
+      std::erase_if(instance.console_links,
+                    [&](const auto& link) { return link.second.link_id == link_id; });
+      break;
+    }
     case v1::Envelope::kInstanceCredentialSet: {
       const auto& p = event.instance_credential_set();
       instance.credentials[p.name()] = CredentialInfo{p.kind(), p.last4()};

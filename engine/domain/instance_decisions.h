@@ -24,6 +24,12 @@ Decision RequestTransition(const AccountState& state, const std::string& instanc
                            const v1::Command& command);
 
 Decision RotateGatewayToken(const AccountState& state, const v1::RotateGatewayToken& cmd);
+// The console's single-use links (design D9): issued to a member, exchanged once by the front
+// door before they expire.
+Decision IssueConsoleLink(const AccountState& state, const v1::Command& command,
+                          TimestampUs now_us);
+Decision RedeemConsoleLink(const AccountState& state, const v1::Command& command,
+                           TimestampUs now_us);
 
 Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
                        const DecideOptions& options);

@@ -51,6 +51,10 @@ inline constexpr TimestampUs kLockedForever = INT64_MAX;
 
 // The most members (owners, admins, viewers) one account may have.
 inline constexpr size_t kMaxMembersPerAccount = 100;
+
+// A console link is valid this long, once; an instance holds at most this many unused ones.
+inline constexpr TimestampUs kConsoleLinkLifetimeUs = 5 * 60 * 1'000'000LL;
+inline constexpr size_t kMaxConsoleLinksPerInstance = 16;
 // Audit exports requested and not completed yet, per account (RequestAuditExport).
 inline constexpr std::ptrdiff_t kMaxPendingAuditExports = 2;
 

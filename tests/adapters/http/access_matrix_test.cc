@@ -239,6 +239,8 @@ TEST_F(AccessMatrixTest, EveryCommandRouteAndPayload) {
        v1::Command::kRemoveCredential},
       {"/v1/accounts/{a}/instances/ins_1/rotate-gateway-token", R"({"command_id":"c1"})",
        v1::Command::kRotateGatewayToken},
+      {"/v1/accounts/{a}/instances/ins_1/console-link", R"({"command_id":"c1"})",
+       v1::Command::kIssueConsoleLink},
       {"/v1/accounts/{a}/erase", R"({"command_id":"c1"})", v1::Command::kRequestAccountErasure},
       {"/v1/sessions",
        R"({"command_id":"c1","login":{"email":"o@example.com","password":"some password"}})",

@@ -153,6 +153,9 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"rotate_gateway_token", "OA"},
     {"request_backup", "OA"},
     {"restore_backup", "O"},
+    // The console (#14): every member may open it (viewer and up); the front door exchanges.
+    {"issue_console_link", "OAV"},
+    {"redeem_console_link", "S"},
     {"record_observation", "R"},
     // Placement: hosts offer room and take instances; operators may re-register (drain) a host.
     {"register_host", "RP"},

@@ -1,4 +1,5 @@
 #include "engine/domain/decider.h"
+#include "engine/domain/limits.h"
 
 #include <gtest/gtest.h>
 
@@ -292,6 +293,75 @@ TEST_F(DeciderTest, EgressSummariesHoldNamesAndCountsOnly) {
   for (int i = 0; i < 40; ++i)
     many.mutable_record_observation()->add_egress()->set_host("h" + std::to_string(i) + ".example");
   EXPECT_EQ(Decide(state_, many, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+}
+
+// A console link (design D9): issued to a member, exchanged once by the front door, within its
+// five minutes, for the instance it was issued for; the opening names who and from where.
+TEST_F(DeciderTest, ConsoleLinksAreSingleUseAndShortLived) {
+  Register();
+  Create("i1");
+  Create("i2");
+  const std::string hash(64, 'a');
+  auto issue = Cmd("link-1");
+  *issue.mutable_actor() = Kind(v1::Actor::KIND_USER, "usr_a");
+  issue.mutable_issue_console_link()->set_instance_id("i1");
+  issue.mutable_issue_console_link()->set_token_hash(hash);
+  auto issued = Apply(issue);
+  ASSERT_TRUE(issued.has_value()) << issued.error().message;
+  const auto& link = (*issued)[0].console_link_issued();
+  EXPECT_EQ(link.user_id(), "usr_a");
+  EXPECT_EQ(link.expires_at_us(), kNow + kConsoleLinkLifetimeUs);
+  EXPECT_EQ(link.link_id(), "lnk_" + hash.substr(0, 24));
+
+  // Not a member, not a user, no hash: refused.
+  auto stranger = issue;
+  stranger.set_command_id("link-x");
+  *stranger.mutable_actor() = Kind(v1::Actor::KIND_USER, "usr_stranger");
+  EXPECT_FALSE(Decide(state_, stranger, kNow).has_value());
+  auto unhashed = issue;
+  unhashed.set_command_id("link-y");
+  unhashed.mutable_issue_console_link()->clear_token_hash();
+  EXPECT_EQ(Decide(state_, unhashed, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+
+  auto redeem = Cmd("redeem-1");
+  *redeem.mutable_actor() = Kind(v1::Actor::KIND_SYSTEM, "front-door");
+  redeem.mutable_redeem_console_link()->set_instance_id("i2");  // another instance
+  redeem.mutable_redeem_console_link()->set_token_hash(hash);
+  redeem.mutable_redeem_console_link()->set_client_ip("203.0.113.7");
+  redeem.mutable_redeem_console_link()->set_user_agent("Firefox");
+  EXPECT_EQ(Decide(state_, redeem, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  redeem.mutable_redeem_console_link()->set_instance_id("i1");
+  // Not before a user may: only the front door redeems.
+  auto by_user = redeem;
+  *by_user.mutable_actor() = Kind(v1::Actor::KIND_USER, "usr_a");
+  EXPECT_EQ(Decide(state_, by_user, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  // Expired: refused.
+  EXPECT_EQ(Decide(state_, redeem, kNow + kConsoleLinkLifetimeUs).error().reason,
+            v1::REJECTION_PERMISSION_DENIED);
+  auto opened = Apply(redeem, kNow + 1'000'000);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  const auto& session = (*opened)[0].console_session_opened();
+  EXPECT_EQ(session.user_id(), "usr_a");
+  EXPECT_EQ(session.client_ip(), "203.0.113.7");
+  EXPECT_EQ(session.link_id(), link.link_id());
+  // Used: the second exchange is refused.
+  redeem.set_command_id("redeem-2");
+  EXPECT_EQ(Decide(state_, redeem, kNow + 2'000'000).error().reason,
+            v1::REJECTION_PERMISSION_DENIED);
+
+  // At most 16 unused links per instance.
+  for (int i = 0; i < 16; ++i) {
+    auto more = issue;
+    more.set_command_id("more-" + std::to_string(i));
+    more.mutable_issue_console_link()->set_token_hash(std::string(63, 'b') + "0123456789abcdef"[i]);
+    ASSERT_TRUE(Apply(more).has_value()) << i;
+  }
+  auto over = issue;
+  over.set_command_id("over");
+  over.mutable_issue_console_link()->set_token_hash(std::string(64, 'c'));
+  EXPECT_EQ(Decide(state_, over, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
+  // Expired ones make room again.
+  EXPECT_TRUE(Apply(over, kNow + kConsoleLinkLifetimeUs + 1).has_value());
 }
 
 TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
