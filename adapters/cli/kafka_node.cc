@@ -232,7 +232,7 @@ Status KafkaNode::StartApi() {
 Status KafkaNode::StartReconciler() {
   follow_thread_ = std::jthread(
       [this](std::stop_token stop) { follower_->Run(stop, options_.follow_interval); });
-  return parts_->StartVmHost(*options_.vms, *instance_secrets_);
+  return parts_->StartVmHost(*options_.vms, *instance_secrets_, options_.data_dir);
 }
 
 void KafkaNode::Stop() {

@@ -171,7 +171,8 @@ Result<uint16_t> NodeParts::StartHttp(HttpApiOptions http, std::function<bool()>
   return http_->Start();
 }
 
-Status NodeParts::StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets) {
+Status NodeParts::StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets,
+                              const std::filesystem::path& data_dir) {
   if (vms.egress) {
     auto gateway = cli::StartEgressGateway(*vms.egress, base_.metrics, base_.clock, traffic_);
     if (!gateway) return std::unexpected(gateway.error());
@@ -188,10 +189,43 @@ Status NodeParts::StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets
   reconciler_service_ = std::make_unique<ReconcilerService>(base_.log, *reconciler_, base_.clock);
   reconciler_thread_ =
       std::jthread([this](std::stop_token stop) { reconciler_service_->Run(stop); });
+  if (vms.front_door) return StartFrontDoor(*vms.front_door, secrets, data_dir);
   return {};
 }
 
+namespace {
+// Without the sign-in services (a headless reconciler) no session is valid here.
+class NoSessions final : public SessionResolver {
+ public:
+  Result<std::string> ResolveUser(std::string_view) override {
+    return MakeError(Errc::kPermissionDenied, "member sessions are not served here");
+  }
+};
+}  // namespace
+
+Status NodeParts::StartFrontDoor(FrontDoorSettings settings, InstanceSecrets& secrets,
+                                 const std::filesystem::path& data_dir) {
+  if (auto tls = ResolveFrontDoorTls(settings, data_dir); !tls) return tls;
+  if (!access_.sessions) access_.sessions = std::make_shared<NoSessions>();
+  console_backend_ = std::make_unique<ConsoleBackend>(
+      ConsoleBackendParts{directory_, traffic_, secrets, base_.projector, *access_.sessions,
+                          *commands_, base_.log, base_.clock, base_.random});
+  auto door = front_door::FrontDoor::Start(settings.options, *console_backend_, base_.metrics,
+                                           base_.clock);
+  if (!door) return std::unexpected(door.error());
+  front_door_ = std::move(*door);
+  Log(LogLevel::kInfo, "front-door", "front door listening",
+      {{"address", settings.options.listen_address},
+       {"port", static_cast<int64_t>(front_door_->port())},
+       {"scheme", settings.insecure_http ? "http" : "https"},
+       {"domain", settings.options.domain}});
+  return {};
+}
+
+uint16_t NodeParts::front_door_port() const { return front_door_ ? front_door_->port() : 0; }
+
 void NodeParts::Stop() {
+  front_door_.reset();  // before the reconciler: its requests wait on the directory
   if (http_) http_->Stop();
   reconciler_thread_ = {};  // request_stop + join; its reports wait on the processor
   export_thread_ = {};      // it may be waiting on a command's outcome

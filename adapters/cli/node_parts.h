@@ -25,7 +25,9 @@
 
 #include "adapters/argon2/argon2_password_hasher.h"
 #include "adapters/audit_export/file_audit_export_area.h"
+#include "adapters/cli/console_backend.h"
 #include "adapters/cli/egress_flags.h"
+#include "adapters/cli/front_door_flags.h"
 #include "adapters/cli/vm_driver_factory.h"
 #include "adapters/http/authenticator.h"
 #include "adapters/http/http_api.h"
@@ -85,6 +87,8 @@ struct VmHostOptions {
   ReconcilerOptions reconciler;
   // The host's egress gateway (design D9), started before the VMs; nullopt: no way out.
   std::optional<cli::EgressSettings> egress;
+  // The front door to the VMs' gateways (design D9), started after them; nullopt: none.
+  std::optional<cli::FrontDoorSettings> front_door;
 };
 
 // What the parts are built over, owned by the root; every reference must outlive the parts.
@@ -121,8 +125,13 @@ class NodeParts {
   void StartAuditExports();
   // Serves the API (with the audit export area, if opened); returns the bound port.
   Result<uint16_t> StartHttp(HttpApiOptions http, std::function<bool()> ready);
-  // Opens the VM driver (vm_driver_factory.h) and runs the reconciler on its own thread.
-  Status StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets);
+  // Opens the VM driver (vm_driver_factory.h) and runs the reconciler on its own thread; then
+  // the front door, if asked for (member sessions need OpenCommands with argon2: without the
+  // sign-in services only gateway tokens and console links let callers in).
+  Status StartVmHost(const VmHostOptions& vms, InstanceSecrets& secrets,
+                     const std::filesystem::path& data_dir);
+  // After StartVmHost with a front door: the port it listens on (0: none).
+  uint16_t front_door_port() const;
   // Stops the API, then the reconciler (its VMs keep running; a restart re-adopts them), then
   // the export worker. The root stops its processor after: both wait on its outcomes.
   void Stop();
@@ -136,6 +145,9 @@ class NodeParts {
   InstanceDirectory& directory() { return directory_; }
 
  private:
+  Status StartFrontDoor(FrontDoorSettings settings, InstanceSecrets& secrets,
+                        const std::filesystem::path& data_dir);
+
   NodeBase base_;
   AccessServices access_;
   std::unique_ptr<LogCommandService> commands_;
@@ -146,6 +158,8 @@ class NodeParts {
   InstanceTraffic traffic_;
   InstanceDirectory directory_;
   std::unique_ptr<egress::EgressGateway> egress_;
+  std::unique_ptr<ConsoleBackend> console_backend_;
+  std::unique_ptr<front_door::FrontDoor> front_door_;
   std::unique_ptr<VmDriver> vm_driver_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<ReconcilerService> reconciler_service_;

@@ -64,7 +64,8 @@ Flags:
                          the flags below (see `clawvisor reconcile --help`)
   --help                 this help
 VM flags (with --vms): --host --vm-dir --guest-dir --guest-kernel --guest-rootfs --accel
-  --health-interval-ms --boot-grace-ms --idle-pause-min
+  --health-interval-ms --boot-grace-ms --idle-pause-min, the egress gateway's --egress-* and
+  the front door's --front-door-* (on 127.0.0.1:8471 by default)
 )";
 
 }  // namespace
@@ -105,7 +106,7 @@ int Serve(const Args& args) {
   const auto listen = std::pair{api->http.listen_address, api->http.port};
   const auto transport = &api->transport;
   if (flags->Has("vms")) {
-    auto vms = ParseVmFlags(*flags, options.data_dir);
+    auto vms = ParseVmFlags(*flags, options.data_dir, "127.0.0.1:8471");
     if (!vms) return UsageError(vms.error().message, kServeHelp);
     options.vms = *vms;
   }

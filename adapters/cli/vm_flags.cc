@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "adapters/cli/egress_flags.h"
+#include "adapters/cli/front_door_flags.h"
 #include "adapters/cli/vm_driver_factory.h"
 #include "engine/domain/decider.h"
 #include "engine/domain/host_registry.h"
@@ -60,6 +61,7 @@ std::string_view VmFlagsHelp() {
   // Built on first use (another file's constant is not ready during static initialization).
   static const std::string help = std::string(kHostFlagsHelp) + std::string(VmDriverFlagsHelp()) +
                                   std::string(EgressFlagsHelp()) +
+                                  std::string(FrontDoorFlagsHelp()) +
                                   std::string(kReconcilerFlagsHelp);
   return help;
 }
@@ -69,11 +71,13 @@ std::vector<FlagSpec> VmFlagSpecs() {
       {"host"}, {"capacity-vcpus"}, {"capacity-memory-mib"}, {"capacity-disk-mib"}};
   for (auto& spec : VmDriverFlagSpecs()) specs.push_back(spec);
   for (auto& spec : EgressFlagSpecs()) specs.push_back(spec);
+  for (auto& spec : FrontDoorFlagSpecs()) specs.push_back(spec);
   specs.insert(specs.end(), {{"health-interval-ms"}, {"boot-grace-ms"}, {"idle-pause-min"}});
   return specs;
 }
 
-Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::path& data_dir) {
+Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::path& data_dir,
+                                   std::string_view front_door_default) {
   VmHostOptions vms;
   vms.reconciler.host_id = flags.GetOr("host", "local");
   if (!IsValidResourceId(vms.reconciler.host_id)) {
@@ -101,6 +105,9 @@ Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::pa
     UseEgressGateway(vms.driver, (*egress)->gateway.socket_path);
     vms.egress = std::move(*egress);
   }
+  auto front_door = ParseFrontDoorFlags(flags, front_door_default);
+  if (!front_door) return std::unexpected(front_door.error());
+  vms.front_door = std::move(*front_door);
   auto health = flags.GetInt("health-interval-ms", 5000, 100, 3'600'000);
   if (!health) return std::unexpected(health.error());
   auto grace = flags.GetInt("boot-grace-ms", 60'000, 0, 3'600'000);

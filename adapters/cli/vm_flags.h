@@ -17,6 +17,8 @@ std::string_view VmFlagsHelp();
 std::vector<FlagSpec> VmFlagSpecs();
 // Reads the VM flags (defaults: host "local", the test image built by ops/guest/build.sh in
 // ~/.cache/clawvisor/guest, VMs under DATA_DIR/vms); the driver's are vm_driver_factory.h's.
-Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::path& data_dir);
+// `front_door_default`: where the front door listens without --front-door-listen ("": off).
+Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::path& data_dir,
+                                   std::string_view front_door_default = "");
 
 }  // namespace clawvisor::cli

@@ -37,6 +37,14 @@ std::optional<DirectoryEntry> InstanceDirectory::WaitReady(
   return found;
 }
 
+std::optional<std::string> InstanceDirectory::ConsoleIdOf(const VmKey& key) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, entry] : entries_) {
+    if (entry.key == key) return id;
+  }
+  return std::nullopt;
+}
+
 size_t InstanceDirectory::size() const {
   std::lock_guard lock(mu_);
   return entries_.size();

@@ -33,6 +33,8 @@ class InstanceDirectory {
   void Put(const std::string& console_id, DirectoryEntry entry);
   void Remove(const std::string& console_id);
   std::optional<DirectoryEntry> Find(std::string_view console_id) const;
+  // The console id of `key` (a scan: a host holds tens of instances).
+  std::optional<std::string> ConsoleIdOf(const VmKey& key) const;
   // Waits until the entry is ready (or gone), at most `timeout`; what it is then.
   std::optional<DirectoryEntry> WaitReady(std::string_view console_id,
                                           std::chrono::milliseconds timeout) const;
