@@ -30,6 +30,7 @@
 #include "adapters/http/beast_request.h"
 #include "adapters/http/request_parsing.h"
 #include "adapters/http/router.h"
+#include "adapters/http/transport_headers.h"
 #include "engine/logging.h"
 
 namespace clawvisor {
@@ -49,9 +50,6 @@ constexpr size_t kMaxLingerBytes = 1 << 20;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // How long closing a TLS connection waits for the client's close_notify after sending ours.
 constexpr std::chrono::milliseconds kMaxTlsShutdown{1'000};
-// Two years, as the HSTS preload list asks; no includeSubDomains: the API cannot know what else
-// runs under its parent domain.
-constexpr std::string_view kHstsValue = "max-age=63072000";
 
 std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
 

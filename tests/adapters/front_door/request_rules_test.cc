@@ -1,0 +1,52 @@
+// The front door's pure rules: routing, the token query parameter, cookies.
+#include "adapters/front_door/request_rules.h"
+
+#include <gtest/gtest.h>
+
+namespace clawvisor::front_door {
+namespace {
+
+// Path mode strips the prefix; host mode keeps the path; SNI must name the Host.
+TEST(RequestRulesTest, ResolveTarget) {
+  auto t = ResolveTarget("example.com", "", "/instances/ab-12/x/y?q=1", "fd.test");
+  EXPECT_EQ(t.kind, Target::Kind::kInstance);
+  EXPECT_FALSE(t.host_mode);
+  EXPECT_EQ(t.instance_id, "ab-12");
+  EXPECT_EQ(t.upstream_target, "/x/y?q=1");
+  t = ResolveTarget("ab-12.FD.test:8443", "ab-12.fd.test", "/x", "fd.test");
+  EXPECT_EQ(t.kind, Target::Kind::kInstance);
+  EXPECT_TRUE(t.host_mode);
+  EXPECT_EQ(t.upstream_target, "/x");
+  EXPECT_EQ(ResolveTarget("ab-12.fd.test", "cd.fd.test", "/", "fd.test").kind,
+            Target::Kind::kMisdirected);
+  EXPECT_EQ(ResolveTarget("x.ab.fd.test", "", "/", "fd.test").kind, Target::Kind::kNotFound);
+  EXPECT_EQ(ResolveTarget("h", "", "/instances/ab?x=1", "").location, "/instances/ab/?x=1");
+  EXPECT_EQ(ResolveTarget("h", "", "/instances/AB/", "").kind, Target::Kind::kNotFound);
+  EXPECT_EQ(ResolveTarget("h", "", "/healthz", "").kind, Target::Kind::kHealth);
+  EXPECT_TRUE(
+      ResolveTarget("h", "", "/instances/ab/_clawvisor/session?link=1", "").session_endpoint);
+  EXPECT_FALSE(IsValidInstanceId(std::string(65, 'a')));
+}
+
+// Every token parameter goes; the others stay as sent.
+TEST(RequestRulesTest, TakeQueryParam) {
+  std::string target = "/p?a=1&token=x%2By&b=%20&token=z";
+  EXPECT_EQ(TakeQueryParam(target, "token"), "x+y");
+  EXPECT_EQ(target, "/p?a=1&b=%20");
+  target = "/p?token=x";
+  EXPECT_EQ(TakeQueryParam(target, "token"), "x");
+  EXPECT_EQ(target, "/p");
+  EXPECT_EQ(TakeQueryParam(target, "token"), std::nullopt);
+}
+
+// The front door's cookies are found, and removed from what goes upstream.
+TEST(RequestRulesTest, Cookies) {
+  const std::string header = "a=1; __Host-clawvisor_console=v1;clawvisor_console_ab=v2; b=2";
+  EXPECT_EQ(CookieValue(header, "__Host-clawvisor_console"), "v1");
+  EXPECT_EQ(CookieValue(header, "clawvisor_console_ab"), "v2");
+  EXPECT_EQ(WithoutFrontDoorCookies(header), "a=1; b=2");
+  EXPECT_EQ(WithoutFrontDoorCookies("clawvisor_console_ab=v2"), "");
+}
+
+}  // namespace
+}  // namespace clawvisor::front_door
