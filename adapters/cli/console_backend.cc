@@ -43,8 +43,8 @@ Result<std::string> ConsoleBackend::GatewayToken(const VmKey& key) {
   auto secrets = parts_.secrets.Open(key.account_id, key.instance_id);
   if (!secrets) return std::unexpected(secrets.error());
   std::lock_guard lock(mu_);
-  tokens_[key] = CachedToken{secrets->gateway_token,
-                             now + std::chrono::microseconds(kTokenCacheFor).count()};
+  tokens_[key] =
+      CachedToken{secrets->gateway_token, now + std::chrono::microseconds(kTokenCacheFor).count()};
   return secrets->gateway_token;
 }
 
@@ -62,8 +62,8 @@ Result<bool> ConsoleBackend::MayView(const VmKey& key, std::string_view user_id)
   return false;
 }
 
-Result<front_door::Principal> ConsoleBackend::Authorize(const VmKey& key,
-                                                        const front_door::Credentials& credentials) {
+Result<front_door::Principal> ConsoleBackend::Authorize(
+    const VmKey& key, const front_door::Credentials& credentials) {
   const std::string& presented =
       !credentials.bearer.empty() ? credentials.bearer : credentials.query_token;
   if (presented.empty()) return MakeError(Errc::kInvalidArgument, "no credential");

@@ -123,7 +123,8 @@ Status EmbeddedNode::Start() {
     http_port_ = *port;
   }
   if (options_.vms) {
-    if (auto ok = parts_->StartVmHost(*options_.vms, *instance_secrets_, options_.data_dir); !ok) return ok;
+    if (auto ok = parts_->StartVmHost(*options_.vms, *instance_secrets_, options_.data_dir); !ok)
+      return ok;
   }
   ready_ = true;
   Log(LogLevel::kInfo, kComponent, "ready",

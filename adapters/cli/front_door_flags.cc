@@ -54,16 +54,18 @@ Result<std::optional<FrontDoorSettings>> ParseFrontDoorFlags(const Flags& flags,
     return std::optional<FrontDoorSettings>();
   }
   auto listen = ParseListen(listen_text);
-  if (!listen) return MakeError(Errc::kInvalidArgument, "--front-door-listen: " + listen.error().message);
+  if (!listen)
+    return MakeError(Errc::kInvalidArgument, "--front-door-listen: " + listen.error().message);
   FrontDoorSettings settings;
   settings.options.listen_address = listen->first;
   settings.options.port = listen->second;
   if (auto domain = flags.Get("front-door-domain")) {
     const bool valid = !domain->empty() && domain->size() <= 200 &&
-                       std::ranges::all_of(*domain, [](char c) {
-                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                                c == '-';
-                       }) &&
+                       std::ranges::all_of(*domain,
+                                           [](char c) {
+                                             return (c >= 'a' && c <= 'z') ||
+                                                    (c >= '0' && c <= '9') || c == '.' || c == '-';
+                                           }) &&
                        domain->front() != '.' && domain->back() != '.';
     if (!valid) {
       return MakeError(Errc::kInvalidArgument,

@@ -18,7 +18,7 @@
 namespace clawvisor::cli {
 
 struct FrontDoorSettings {
-  front_door::FrontDoorOptions options;  // `tls` unset until ResolveFrontDoorTls
+  front_door::FrontDoorOptions options;              // `tls` unset until ResolveFrontDoorTls
   std::optional<openssl::TlsServerFiles> given_tls;  // --front-door-tls-cert / -key
   bool insecure_http = false;                        // tests only, loopback only
 };

@@ -203,22 +203,17 @@ class NoSessions final : public SessionResolver {
 };
 }  // namespace
 
-Status NodeParts::StartFrontDoor(FrontDoorSettings settings, InstanceSecrets& secrets,
+Status NodeParts::StartFrontDoor(cli::FrontDoorSettings settings, InstanceSecrets& secrets,
                                  const std::filesystem::path& data_dir) {
-  if (auto tls = ResolveFrontDoorTls(settings, data_dir); !tls) return tls;
+  if (auto tls = cli::ResolveFrontDoorTls(settings, data_dir); !tls) return tls;
   if (!access_.sessions) access_.sessions = std::make_shared<NoSessions>();
-  console_backend_ = std::make_unique<ConsoleBackend>(
-      ConsoleBackendParts{directory_, traffic_, secrets, base_.projector, *access_.sessions,
-                          *commands_, base_.log, base_.clock, base_.random});
-  auto door = front_door::FrontDoor::Start(settings.options, *console_backend_, base_.metrics,
-                                           base_.clock);
+  console_backend_ = std::make_unique<cli::ConsoleBackend>(
+      cli::ConsoleBackendParts{directory_, traffic_, secrets, base_.projector, *access_.sessions,
+                               *commands_, base_.log, base_.clock, base_.random});
+  auto door =
+      front_door::FrontDoor::Start(settings.options, *console_backend_, base_.metrics, base_.clock);
   if (!door) return std::unexpected(door.error());
   front_door_ = std::move(*door);
-  Log(LogLevel::kInfo, "front-door", "front door listening",
-      {{"address", settings.options.listen_address},
-       {"port", static_cast<int64_t>(front_door_->port())},
-       {"scheme", settings.insecure_http ? "http" : "https"},
-       {"domain", settings.options.domain}});
   return {};
 }
 

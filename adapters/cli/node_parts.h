@@ -145,7 +145,7 @@ class NodeParts {
   InstanceDirectory& directory() { return directory_; }
 
  private:
-  Status StartFrontDoor(FrontDoorSettings settings, InstanceSecrets& secrets,
+  Status StartFrontDoor(cli::FrontDoorSettings settings, InstanceSecrets& secrets,
                         const std::filesystem::path& data_dir);
 
   NodeBase base_;
@@ -158,7 +158,7 @@ class NodeParts {
   InstanceTraffic traffic_;
   InstanceDirectory directory_;
   std::unique_ptr<egress::EgressGateway> egress_;
-  std::unique_ptr<ConsoleBackend> console_backend_;
+  std::unique_ptr<cli::ConsoleBackend> console_backend_;
   std::unique_ptr<front_door::FrontDoor> front_door_;
   std::unique_ptr<VmDriver> vm_driver_;
   std::unique_ptr<Reconciler> reconciler_;

@@ -9,6 +9,7 @@ while read -r line; do
   [ -z "$line" ] && break
   case "$line" in
     [Aa]uthorization:*) auth=${line#*: } ;;
+    [Ss]ec-[Ww]eb[Ss]ocket-[Kk]ey:*) wskey=${line#*: } ;;
   esac
 done
 path=${target%%\?*}
@@ -41,6 +42,9 @@ case "$path" in
     exit 0 ;;
 esac
 
+# Every request past the open probes is counted, before its token is checked: a request the
+# front door refused must never show up here.
+echo "$path" >> /run/requests
 token=$(cat /run/gateway_token)
 if [ -z "$token" ] || [ "$auth" != "Bearer $token" ]; then
   reply "401 Unauthorized" '{"error":"unauthorized"}'
@@ -83,6 +87,17 @@ case "$path" in
     esac
     out=$(printf '%s' "$out" | tr -cd 'A-Za-z0-9 ._-')
     reply "200 OK" "{\"body\":\"$out\"}" ;;
+  /v1/ws)
+    # A WebSocket that echoes every byte it gets (the front door's upgrade test): the handshake,
+    # then the connection's bytes back as they came.
+    accept=$(printf '%s' "${wskey}258EAFA5-E914-47DA-95CA-C5AB0DC85B11" | sha1sum | cut -c1-40 |
+             xxd -r -p | base64)
+    printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n' "$accept"
+    exec cat ;;
+  /v1/seen)
+    # How many requests reached the gateway, this one included (the front door's tests).
+    reply "200 OK" "{\"seen\":$(wc -l < /run/requests)}"
+    exit 0 ;;
   /v1/disk)
     used=$(df -k /data | tail -1 | awk '{print $3}')
     reply "200 OK" "{\"used_kib\":${used:-0}}" ;;
