@@ -468,17 +468,11 @@ Status Reconciler::Report(ManagedInstance& instance, v1::VmState state, std::str
   if (state_report && !extra && (state == instance.observed || state == instance.reported)) {
     return {};  // already recorded (or on its way)
   }
-  v1::Command command;
   const TimestampUs now = clock_.NowUs();
-  command.set_command_id("obs-" + options_.host_id + "-" + std::to_string(now) + "-" +
-                         std::to_string(++report_seq_));
-  command.set_account_id(instance.key.account_id);
-  command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
-  command.mutable_actor()->set_id(options_.host_id);
+  v1::Command command =
+      Observation(instance, "obs-" + options_.host_id + "-" + std::to_string(now) + "-" +
+                                std::to_string(++report_seq_));
   auto* obs = command.mutable_record_observation();
-  obs->set_instance_id(instance.key.instance_id);
-  obs->set_revision(instance.revision);
-  obs->set_host_id(options_.host_id);
   obs->set_state(state);
   obs->set_reason(std::string(reason.substr(0, 256)));
   if (extra) extra(*obs);
@@ -494,6 +488,19 @@ Status Reconciler::Report(ManagedInstance& instance, v1::VmState state, std::str
   return {};
 }
 
+v1::Command Reconciler::Observation(const ManagedInstance& instance, std::string command_id) const {
+  v1::Command command;
+  command.set_command_id(std::move(command_id));
+  command.set_account_id(instance.key.account_id);
+  command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
+  command.mutable_actor()->set_id(options_.host_id);
+  auto* obs = command.mutable_record_observation();
+  obs->set_instance_id(instance.key.instance_id);
+  obs->set_revision(instance.revision);
+  obs->set_host_id(options_.host_id);
+  return command;
+}
+
 Status Reconciler::ReportTraffic(ManagedInstance& instance, TimestampUs now, bool now_please) {
   if (options_.traffic == nullptr) return {};
   if (!instance.unsettled_traffic) {
@@ -504,17 +511,11 @@ Status Reconciler::ReportTraffic(ManagedInstance& instance, TimestampUs now, boo
     auto tally = options_.traffic->Take(instance.key);
     instance.last_traffic_report_us = now;  // looked: the next look is an interval away
     if (!tally) return {};
-    v1::Command command;
     // Derived from the instance and the moment: a resend of this report is the same command.
-    command.set_command_id("traffic-" + options_.host_id + "-" + std::to_string(instance.revision) +
-                           "-" + std::to_string(now) + "-" + instance.key.instance_id);
-    command.set_account_id(instance.key.account_id);
-    command.mutable_actor()->set_kind(v1::Actor::KIND_RECONCILER);
-    command.mutable_actor()->set_id(options_.host_id);
+    v1::Command command = Observation(
+        instance, "traffic-" + options_.host_id + "-" + std::to_string(instance.revision) + "-" +
+                      std::to_string(now) + "-" + instance.key.instance_id);
     auto* obs = command.mutable_record_observation();
-    obs->set_instance_id(instance.key.instance_id);
-    obs->set_revision(instance.revision);
-    obs->set_host_id(options_.host_id);
     obs->set_last_activity_us(tally->last_activity_us);
     if (!tally->egress.empty()) {
       obs->set_egress_since_us(tally->since_us);

@@ -225,6 +225,8 @@ class Reconciler {
   Status SubmitTimer(const ManagedInstance& instance, v1::Command command, std::string_view what,
                      TimestampUs anchor);
   void GiveUp(ManagedInstance& instance, std::string reason);
+  // A RecordObservation of `instance` by this host, under `command_id`, to fill in.
+  v1::Command Observation(const ManagedInstance& instance, std::string command_id) const;
   // Reports the instance's traffic if its interval has passed (or `now_please`).
   Status ReportTraffic(ManagedInstance& instance, TimestampUs now, bool now_please);
   void Publish(const ManagedInstance& instance);
