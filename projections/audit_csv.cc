@@ -348,6 +348,10 @@ std::string_view AuditAction(v1::Envelope::PayloadCase payload) {
       return "console.link_issued";
     case E::kConsoleSessionOpened:
       return "console.session_opened";
+    case E::kWebhookPathRotated:
+      return "instance.webhook_path_rotated";
+    case E::kWebhookPathDisabled:
+      return "instance.webhook_path_disabled";
     case E::kInstanceDeleted:
       return "instance.deleted";
     case E::kCommandRejected:
@@ -650,6 +654,15 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
       d.Text("user_agent", p.user_agent());
       break;
     }
+    case E::kWebhookPathRotated: {  // its id only: the hash is of a secret
+      const auto& p = event.webhook_path_rotated();
+      d.Text("webhook_id", p.webhook_id());
+      d.Text("previous_webhook_id", p.previous_webhook_id());
+      break;
+    }
+    case E::kWebhookPathDisabled:
+      d.Text("webhook_id", event.webhook_path_disabled().webhook_id());
+      break;
     case E::kInstanceEgressSummarized: {
       const auto& p = event.instance_egress_summarized();
       d.Time("period_start", p.period_start_us());

@@ -95,6 +95,12 @@ Status InstanceTable::Apply(BatchView& view, const v1::Envelope& event) {
                    creds->end());
       break;
     }
+    case v1::Envelope::kWebhookPathRotated:
+      inst.set_webhook_id(event.webhook_path_rotated().webhook_id());
+      break;
+    case v1::Envelope::kWebhookPathDisabled:
+      inst.clear_webhook_id();
+      break;
     default:
       break;
   }

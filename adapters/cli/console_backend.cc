@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include "engine/command/generated_values.h"
+#include "engine/command/password_service.h"
 #include "engine/domain/access.h"
 #include "engine/logging.h"
 #include "events/codec.h"
@@ -30,6 +31,16 @@ std::optional<front_door::InstanceRoute> ConsoleBackend::Route(std::string_view 
   auto entry = parts_.directory.Find(console_id);
   if (!entry) return std::nullopt;
   return RouteOf(*entry);
+}
+
+std::optional<front_door::InstanceRoute> ConsoleBackend::RouteWebhook(
+    std::string_view webhook_token) {
+  if (!IsSessionTokenShape(webhook_token)) return std::nullopt;
+  auto hash = parts_.sealer.LookupHash(kWebhookPathPurpose, webhook_token);
+  if (!hash) return std::nullopt;
+  auto console_id = parts_.directory.FindByWebhookHash(*hash);
+  if (!console_id) return std::nullopt;
+  return Route(*console_id);
 }
 
 Result<std::string> ConsoleBackend::GatewayToken(const VmKey& key) {

@@ -3,7 +3,8 @@
 // ConsoleBackend: the front door's answers on a node that runs VMs (FrontDoorBackend, design
 // D9): routes from the reconciler's InstanceDirectory, gateway tokens from InstanceSecrets (kept
 // a few seconds), member sessions through the session resolver and the members projection,
-// console links as RedeemConsoleLink commands (the audit trail records each opening), activity
+// console links as RedeemConsoleLink commands (the audit trail records each opening), webhook
+// paths by their keyed hash in the directory, activity
 // and wake requests into InstanceTraffic for the reconciler.
 //
 // Thread-safety: safe for concurrent use (every part it holds is).
@@ -21,6 +22,7 @@
 #include "engine/reconcile/instance_directory.h"
 #include "engine/reconcile/instance_secrets.h"
 #include "engine/reconcile/instance_traffic.h"
+#include "engine/sealer.h"
 #include "events/event_log.h"
 #include "projections/read_model.h"
 
@@ -36,6 +38,7 @@ struct ConsoleBackendParts {
   EventLog& log;  // to read the ConsoleSessionOpened a redemption decided
   Clock& clock;
   RandomSource& random;
+  Sealer& sealer;  // the keyed hash of a webhook path's token (kWebhookPathPurpose)
 };
 
 class ConsoleBackend final : public front_door::FrontDoorBackend {
@@ -48,6 +51,7 @@ class ConsoleBackend final : public front_door::FrontDoorBackend {
   explicit ConsoleBackend(ConsoleBackendParts parts) : parts_(parts) {}
 
   std::optional<front_door::InstanceRoute> Route(std::string_view console_id) override;
+  std::optional<front_door::InstanceRoute> RouteWebhook(std::string_view webhook_token) override;
   Result<front_door::Principal> Authorize(const VmKey& key,
                                           const front_door::Credentials& credentials) override;
   Result<std::string> GatewayToken(const VmKey& key) override;

@@ -209,7 +209,7 @@ Status NodeParts::StartFrontDoor(cli::FrontDoorSettings settings, InstanceSecret
   if (!access_.sessions) access_.sessions = std::make_shared<NoSessions>();
   console_backend_ = std::make_unique<cli::ConsoleBackend>(
       cli::ConsoleBackendParts{directory_, traffic_, secrets, base_.projector, *access_.sessions,
-                               *commands_, base_.log, base_.clock, base_.random});
+                               *commands_, base_.log, base_.clock, base_.random, base_.vault});
   auto door =
       front_door::FrontDoor::Start(settings.options, *console_backend_, base_.metrics, base_.clock);
   if (!door) return std::unexpected(door.error());

@@ -183,6 +183,7 @@ class Connection final : public ConnectionBase,
         keep_alive_ = false;
         return Reply(421, "misdirected_request");
       case Target::Kind::kInstance:
+      case Target::Kind::kWebhook:
         break;
     }
     RequestFacts facts;

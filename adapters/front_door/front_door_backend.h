@@ -55,6 +55,10 @@ class FrontDoorBackend {
   // authenticated caller, 401 to anyone else).
   virtual std::optional<InstanceRoute> Route(std::string_view instance_id) = 0;
 
+  // The instance whose open webhook path has this token (its keyed hash, compared by the
+  // backend), or nullopt (unknown, replaced, closed: the front door answers 404).
+  virtual std::optional<InstanceRoute> RouteWebhook(std::string_view webhook_token) = 0;
+
   // Whether `credentials` let their holder reach `key`'s gateway: the instance's own gateway
   // token (compared in constant time), or a live session of a member of the instance's account
   // whose role may view it. kPermissionDenied (-> 403): a

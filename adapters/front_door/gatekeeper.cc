@@ -35,6 +35,7 @@ bool SameOrigin(std::string_view a, std::string_view b) {
 }  // namespace
 
 Verdict Gatekeeper::Decide(const RequestFacts& facts) {
+  if (facts.target.kind == Target::Kind::kWebhook) return Webhook(facts);
   std::string upstream_target = facts.target.upstream_target;
   if (facts.target.session_endpoint) {
     auto link = TakeQueryParam(upstream_target, "link");
@@ -80,6 +81,16 @@ Verdict Gatekeeper::Decide(const RequestFacts& facts) {
     return Refuse(403, "no_longer_allowed");
   }
   return Forward(facts, *route, /*by_cookie=*/true, std::string(), std::move(upstream_target));
+}
+
+Verdict Gatekeeper::Webhook(const RequestFacts& facts) {
+  // A sender of webhooks posts; it never holds a connection open as a WebSocket.
+  if (facts.websocket) return Refuse(400, "webhook_upgrade");
+  auto route = backend_.RouteWebhook(facts.target.webhook_token);
+  if (!route) return Refuse(404, "unknown_webhook");
+  // An empty Authorization is filled with the instance's gateway token in Forward: whatever
+  // the sender put there never reaches the gateway.
+  return Forward(facts, *route, /*by_cookie=*/false, std::string(), facts.target.upstream_target);
 }
 
 Verdict Gatekeeper::OpenSession(const RequestFacts& facts, const std::string& link) {

@@ -4,6 +4,8 @@
 // instance's gateway and how, calling the FrontDoorBackend. Runs on the front door's worker
 // pool (backend calls may block). In order:
 //
+//   0. a webhook path ("/hooks/{token}/..."): the token is the credential (RouteWebhook; 404
+//      when unknown), no cookie, no WebSocket; then 5-7 below with the gateway token;
 //   1. the instance id from the target (request_rules.h);
 //   2. the session endpoint ("/_clawvisor/session?link=L"): RedeemConsoleLink -> cookie + 303;
 //   3. credentials: a bearer or ?token= (Backend::Authorize; kPermissionDenied -> 403, else 401
@@ -35,7 +37,7 @@ namespace clawvisor::front_door {
 
 struct RequestFacts {
   std::string method;
-  Target target;  // kInstance
+  Target target;  // kInstance or kWebhook
   bool websocket = false;
   std::string authorization;  // the header as sent
   std::string cookie_header;
@@ -69,6 +71,7 @@ class Gatekeeper {
 
  private:
   Verdict OpenSession(const RequestFacts& facts, const std::string& link);
+  Verdict Webhook(const RequestFacts& facts);
   Verdict Forward(const RequestFacts& facts, const InstanceRoute& route, bool by_cookie,
                   std::optional<std::string> authorization, std::string upstream_target);
 

@@ -9,6 +9,7 @@ namespace clawvisor::front_door {
 namespace {
 
 constexpr std::string_view kPathPrefix = "/instances/";
+constexpr std::string_view kWebhookPrefix = "/hooks/";
 constexpr std::string_view kSessionPath = "/_clawvisor/session";
 constexpr std::string_view kHostCookie = "__Host-clawvisor_console";
 constexpr std::string_view kPathCookiePrefix = "clawvisor_console_";
@@ -54,6 +55,13 @@ bool IsValidInstanceId(std::string_view id) {
   });
 }
 
+bool IsWebhookTokenShape(std::string_view token) {
+  return token.size() == 43 && std::all_of(token.begin(), token.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  c == '-' || c == '_';
+         });
+}
+
 std::string HostName(std::string_view host) {
   host = Trim(host);
   if (!host.empty() && host.front() == '[') {
@@ -86,6 +94,16 @@ Target ResolveTarget(std::string_view host, std::string_view sni, std::string_vi
   const std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz") {
     out.kind = Target::Kind::kHealth;
+    return out;
+  }
+  if (target.starts_with(kWebhookPrefix)) {
+    // "/hooks/{token}{rest}" -> the gateway's "/hooks{rest}" (OpenClaw's webhook ingress).
+    const std::string_view rest = target.substr(kWebhookPrefix.size());
+    const size_t end = std::min(rest.find_first_of("/?"), rest.size());
+    if (!IsWebhookTokenShape(rest.substr(0, end))) return out;
+    out.kind = Target::Kind::kWebhook;
+    out.webhook_token = std::string(rest.substr(0, end));
+    out.upstream_target = "/hooks" + std::string(rest.substr(end));
     return out;
   }
   if (!target.starts_with(kPathPrefix)) return out;

@@ -17,6 +17,7 @@ struct Target {
     kHealth,       // the front door's own /healthz (not an instance's)
     kRedirect,     // "/instances/{id}" -> 308 to `location`
     kInstance,     // an instance: `instance_id`, `upstream_target`
+    kWebhook,      // "/hooks/{token}/...": `webhook_token`, `upstream_target` ("/hooks/...")
     kNotFound,     // nothing here (or an invalid id): 404
     kMisdirected,  // SNI names another host than Host: 421
   };
@@ -26,6 +27,7 @@ struct Target {
   std::string upstream_target;    // kInstance: the path and query the gateway sees (prefix gone)
   std::string location;           // kRedirect
   bool session_endpoint = false;  // ".../_clawvisor/session": the front door's, never forwarded
+  std::string webhook_token;      // kWebhook: a secret; never logged
 };
 
 // `domain` empty: path mode only. `sni` empty: none sent (or plain HTTP).
@@ -34,6 +36,9 @@ Target ResolveTarget(std::string_view host, std::string_view sni, std::string_vi
 
 // An instance's console id: [0-9a-f-]{1,64}.
 bool IsValidInstanceId(std::string_view id);
+
+// A webhook path's token: 43 base64url characters (256 bits, as the API draws it).
+bool IsWebhookTokenShape(std::string_view token);
 
 // The Host header's name, lower-case, without a port ("[::1]:8443" -> "[::1]").
 std::string HostName(std::string_view host);

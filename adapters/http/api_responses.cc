@@ -92,6 +92,14 @@ void AppendGeneratedValues(std::string& json, const v1::CommandOutcome& outcome,
     }
     r.headers.emplace_back("Cache-Control", "no-store");
   }
+  if (!values.webhook_token.empty() && json.size() >= 2 && json.back() == '}') {
+    if (outcome.generated_values_decided() && outcome.accepted()) {
+      AppendMembers(json, "\"webhook_path\":" + JsonString("/hooks/" + values.webhook_token + "/"));
+    } else {
+      AppendMembers(json, "\"webhook_path\":null");
+    }
+    r.headers.emplace_back("Cache-Control", "no-store");
+  }
   if (values.totp && json.size() >= 2 && json.back() == '}') {
     if (outcome.generated_values_decided()) {
       std::string members =

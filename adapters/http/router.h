@@ -52,6 +52,8 @@ enum class RouteId {
   kRemoveCredential,
   kRotateGatewayToken,
   kIssueConsoleLink,
+  kRotateWebhookPath,
+  kDisableWebhookPath,
   kEraseAccount,
   kDataExport,
   kLogin,

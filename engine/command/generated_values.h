@@ -7,6 +7,7 @@
 //   create_instance / rotate_gateway_token -> gateway_token (256 bits, base64url)
 //   request_password_reset                 -> token (same shape; the web tier mails it)
 //   issue_console_link                     -> token (same shape; the member's browser uses it)
+//   rotate_webhook_path                    -> token (same shape; the path a chat platform posts to)
 //   enroll_totp                            -> secret (160 bits, base32) and ten recovery codes
 //
 // A value the client already set is refused rather than overwritten, so a client that believes
@@ -44,6 +45,7 @@ struct GeneratedValues {
   std::string gateway_token;          // create_instance, rotate_gateway_token
   std::string reset_token;            // request_password_reset
   std::string console_link;           // issue_console_link
+  std::string webhook_token;          // rotate_webhook_path
   std::optional<TotpEnrolment> totp;  // enroll_totp
 };
 

@@ -15,24 +15,33 @@
 namespace clawvisor {
 namespace {
 
-// A console link's token becomes its keyed hash here, in every command service (a headless
-// reconciler's front door has no password service): only the hash is recorded.
-Status HashConsoleLinkToken(v1::Command& command, Sealer& sealer) {
+// A console link's or a webhook path's token becomes its keyed hash here, in every command
+// service (a headless reconciler's front door has no password service): only the hash is
+// recorded.
+Status HashFrontDoorToken(v1::Command& command, Sealer& sealer) {
   std::string* token = nullptr;
   std::string* hash = nullptr;
+  std::string_view purpose = kConsoleLinkPurpose;
+  std::string_view what = "a console link";
   if (command.has_issue_console_link()) {
     token = command.mutable_issue_console_link()->mutable_token();
     hash = command.mutable_issue_console_link()->mutable_token_hash();
   } else if (command.has_redeem_console_link()) {
     token = command.mutable_redeem_console_link()->mutable_token();
     hash = command.mutable_redeem_console_link()->mutable_token_hash();
+  } else if (command.has_rotate_webhook_path()) {
+    token = command.mutable_rotate_webhook_path()->mutable_token();
+    hash = command.mutable_rotate_webhook_path()->mutable_token_hash();
+    purpose = kWebhookPathPurpose;
+    what = "a webhook path";
   } else {
     return {};
   }
   if (!IsSessionTokenShape(*token)) {
-    return MakeError(Errc::kInvalidArgument, "token is not a console link (the API draws it)");
+    return MakeError(Errc::kInvalidArgument,
+                     "token is not " + std::string(what) + " token (the API draws it)");
   }
-  auto hashed = sealer.LookupHash(kConsoleLinkPurpose, *token);
+  auto hashed = sealer.LookupHash(purpose, *token);
   if (!hashed) return std::unexpected(hashed.error());
   *hash = std::move(*hashed);
   std::fill(token->begin(), token->end(), '\0');
@@ -109,7 +118,7 @@ Result<v1::CommandOutcome> LogCommandService::Submit(const v1::Command& command,
   if (recorded->has_value()) return answer(**recorded);
 
   v1::Command stamped = command;
-  if (auto hashed = HashConsoleLinkToken(stamped, sealer_); !hashed) {
+  if (auto hashed = HashFrontDoorToken(stamped, sealer_); !hashed) {
     return std::unexpected(hashed.error());
   }
   if (passwords_ != nullptr) {

@@ -65,6 +65,8 @@ inline constexpr std::string_view kSessionTokenPurpose = "clawvisor.session.v1";
 inline constexpr std::string_view kResetTokenPurpose = "clawvisor.password-reset.v1";
 // The keyed-hash purpose of console links (IssueConsoleLink / RedeemConsoleLink).
 inline constexpr std::string_view kConsoleLinkPurpose = "clawvisor.console-link.v1";
+// The keyed-hash purpose of webhook path tokens (RotateWebhookPath; the front door's lookup).
+inline constexpr std::string_view kWebhookPathPurpose = "clawvisor.webhook-path.v1";
 // Whether `token` has the shape of a session token (43 base64url characters).
 bool IsSessionTokenShape(std::string_view token);
 

@@ -64,6 +64,9 @@ constexpr std::array kCommandRules = {
     // a system actor, exchanges the link.
     CommandRule{C::kIssueConsoleLink, kAnyMember},
     CommandRule{C::kRedeemConsoleLink, kSystem},
+    // Webhook paths: the owner (or an admin) opens, replaces and closes them.
+    CommandRule{C::kRotateWebhookPath, kOwnerOrAdmin},
+    CommandRule{C::kDisableWebhookPath, kOwnerOrAdmin},
     // What a host saw.
     CommandRule{C::kRecordObservation, kReconciler},
     // Placement (engine/host_registry.h): hosts offer room and take instances; an operator may

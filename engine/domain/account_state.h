@@ -54,6 +54,9 @@ struct InstanceState {
   std::map<std::string, CredentialInfo> credentials;
   // Console links not yet used nor expired, by token hash (hex).
   std::map<std::string, ConsoleLinkInfo> console_links;
+  // The open webhook path, by the keyed hash of its token (both empty: none open).
+  std::string webhook_id;
+  std::string webhook_token_hash;
 };
 
 struct SessionState {

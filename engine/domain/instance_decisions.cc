@@ -247,6 +247,41 @@ Decision RedeemConsoleLink(const AccountState& state, const v1::Command& command
   return Events{std::move(opened)};
 }
 
+Decision RotateWebhookPath(const AccountState& state, const v1::RotateWebhookPath& cmd) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (!IsLowerHex64(cmd.token_hash())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "token_hash is not a token hash (the API draws it)");
+  }
+  if (cmd.token_hash() == instance->webhook_token_hash) {
+    return Reject(v1::REJECTION_INVALID_STATE, "this webhook path is open already");
+  }
+  auto rotated = InstanceEvent(cmd.instance_id());
+  auto* p = rotated.mutable_webhook_path_rotated();
+  p->set_webhook_id("hk_" + cmd.token_hash().substr(0, 24));
+  p->set_token_hash(cmd.token_hash());
+  p->set_previous_webhook_id(instance->webhook_id);
+  return Events{std::move(rotated)};
+}
+
+Decision DisableWebhookPath(const AccountState& state, const v1::DisableWebhookPath& cmd) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (instance->webhook_id.empty()) {
+    return Reject(v1::REJECTION_INVALID_STATE, "the instance has no webhook path open");
+  }
+  auto disabled = InstanceEvent(cmd.instance_id());
+  disabled.mutable_webhook_path_disabled()->set_webhook_id(instance->webhook_id);
+  return Events{std::move(disabled)};
+}
+
 Decision SetCredential(const AccountState& state, const v1::SetCredential& cmd,
                        const DecideOptions& options) {
   auto target = FindCredentialTarget(state, cmd.instance_id(), cmd.name());
@@ -513,6 +548,14 @@ bool EvolveInstance(InstanceState& instance, const v1::Envelope& event) {
                     [&](const auto& link) { return link.second.link_id == link_id; });
       break;
     }
+    case v1::Envelope::kWebhookPathRotated:
+      instance.webhook_id = event.webhook_path_rotated().webhook_id();
+      instance.webhook_token_hash = event.webhook_path_rotated().token_hash();
+      break;
+    case v1::Envelope::kWebhookPathDisabled:
+      instance.webhook_id.clear();
+      instance.webhook_token_hash.clear();
+      break;
     case v1::Envelope::kInstanceCredentialSet: {
       const auto& p = event.instance_credential_set();
       instance.credentials[p.name()] = CredentialInfo{p.kind(), p.last4()};

@@ -45,6 +45,16 @@ std::optional<std::string> InstanceDirectory::ConsoleIdOf(const VmKey& key) cons
   return std::nullopt;
 }
 
+std::optional<std::string> InstanceDirectory::FindByWebhookHash(std::string_view token_hash) const {
+  if (token_hash.empty()) return std::nullopt;
+  std::lock_guard lock(mu_);
+  // A plain comparison is enough: the hash is keyed, so timing tells nothing about a token.
+  for (const auto& [id, entry] : entries_) {
+    if (entry.webhook_token_hash == token_hash) return id;
+  }
+  return std::nullopt;
+}
+
 size_t InstanceDirectory::size() const {
   std::lock_guard lock(mu_);
   return entries_.size();

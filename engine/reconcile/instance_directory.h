@@ -22,10 +22,11 @@ namespace clawvisor {
 
 struct DirectoryEntry {
   VmKey key;
-  uint16_t gateway_port = 0;      // 127.0.0.1:PORT reaches the guest's gateway (0: not now)
-  bool ready = false;             // running and answering its health check
-  bool paused = false;            // paused (desired), for any reason
-  bool wakes_on_request = false;  // paused for idleness: a request resumes it
+  uint16_t gateway_port = 0;       // 127.0.0.1:PORT reaches the guest's gateway (0: not now)
+  bool ready = false;              // running and answering its health check
+  bool paused = false;             // paused (desired), for any reason
+  bool wakes_on_request = false;   // paused for idleness: a request resumes it
+  std::string webhook_token_hash;  // the open webhook path's keyed hash (hex); empty: none
 };
 
 class InstanceDirectory {
@@ -35,6 +36,8 @@ class InstanceDirectory {
   std::optional<DirectoryEntry> Find(std::string_view console_id) const;
   // The console id of `key` (a scan: a host holds tens of instances).
   std::optional<std::string> ConsoleIdOf(const VmKey& key) const;
+  // The console id of the instance whose open webhook path has this keyed hash (a scan).
+  std::optional<std::string> FindByWebhookHash(std::string_view token_hash) const;
   // Waits until the entry is ready (or gone), at most `timeout`; what it is then.
   std::optional<DirectoryEntry> WaitReady(std::string_view console_id,
                                           std::chrono::milliseconds timeout) const;

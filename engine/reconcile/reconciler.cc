@@ -555,6 +555,7 @@ void Reconciler::Publish(const ManagedInstance& instance) {
                 instance.healthy_since_us != 0 && !instance.gave_up;
   entry.paused = instance.desired == DesiredState::kPaused;
   entry.wakes_on_request = entry.paused && instance.pause_reason == "idle";
+  entry.webhook_token_hash = instance.webhook_token_hash;
   options_.directory->Put(instance.incarnation_id, std::move(entry));
 }
 

@@ -123,6 +123,7 @@ struct ManagedInstance {
   TimestampUs last_activity_us = 0;
   TimestampUs paused_at_us = 0;
   uint64_t config_generation = 0;  // +1 when a credential or the gateway token changes
+  std::string webhook_token_hash;  // the open webhook path's keyed hash (hex); empty: none
   // Runtime.
   uint64_t started_generation = 0;  // the config generation the running VM booted with
   TimestampUs started_at_us = 0;

@@ -163,6 +163,14 @@ void Reconciler::ApplyInstanceEvent(const v1::Envelope& event) {
       instance.last_activity_us = std::max(instance.last_activity_us,
                                            event.instance_activity_observed().last_activity_us());
       break;
+    case v1::Envelope::kWebhookPathRotated:
+      instance.webhook_token_hash = event.webhook_path_rotated().token_hash();
+      Publish(instance);  // at once: the old path must stop working now, not at the next pass
+      return;
+    case v1::Envelope::kWebhookPathDisabled:
+      instance.webhook_token_hash.clear();
+      Publish(instance);
+      return;
     case v1::Envelope::kInstanceCredentialSet:
     case v1::Envelope::kInstanceCredentialRemoved:
     case v1::Envelope::kGatewayTokenRotated:

@@ -330,6 +330,9 @@ class BenchBackend final : public front_door::FrontDoorBackend {
     if (instance_id != kConsoleId) return std::nullopt;
     return route_;
   }
+  std::optional<front_door::InstanceRoute> RouteWebhook(std::string_view) override {
+    return std::nullopt;
+  }
   Result<front_door::Principal> Authorize(const VmKey& key,
                                           const front_door::Credentials& credentials) override {
     ++authorizations;

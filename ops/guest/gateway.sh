@@ -10,6 +10,7 @@ while read -r line; do
   case "$line" in
     [Aa]uthorization:*) auth=${line#*: } ;;
     [Ss]ec-[Ww]eb[Ss]ocket-[Kk]ey:*) wskey=${line#*: } ;;
+    [Cc]ontent-[Ll]ength:*) length=${line#*: } ;;
   esac
 done
 path=${target%%\?*}
@@ -98,6 +99,14 @@ case "$path" in
     # How many requests reached the gateway, this one included (the front door's tests).
     reply "200 OK" "{\"seen\":$(wc -l < /run/requests)}"
     exit 0 ;;
+  /hooks/*)
+    # OpenClaw's webhook ingress (hooks.path): what arrived, for the front door's webhook paths.
+    bytes=0
+    if [ -n "$length" ] && [ "$length" -gt 0 ] 2>/dev/null; then
+      bytes=$(head -c "$length" | wc -c)
+    fi
+    shown=$(printf '%s' "$path" | tr -cd 'A-Za-z0-9/._-')
+    reply "200 OK" "{\"hook\":\"$shown\",\"method\":\"$method\",\"bytes\":$bytes}" ;;
   /v1/disk)
     used=$(df -k /data | tail -1 | awk '{print $3}')
     reply "200 OK" "{\"used_kib\":${used:-0}}" ;;

@@ -3,8 +3,9 @@
 // openssl s_client, as a browser or OpenClaw's CLI would connect). Nothing unauthenticated
 // reaches the guest (the guest counts what it sees); the gateway token, a member's session and
 // a browser cookie from a single-use console link get in; another instance's token and a
-// non-member do not; a WebSocket round-trips; an idle-paused VM is woken by a request; the audit
-// trail records the console's opening and the instance's activity, and no secret.
+// non-member do not; a WebSocket round-trips; a webhook path the owner opens reaches the gateway
+// until it is replaced or closed; an idle-paused VM is woken by a request; the audit trail records
+// the console's opening, the webhook paths and the instance's activity, and no secret.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -259,6 +260,41 @@ TEST_F(FrontDoorE2eTest, OnlyTheInstancesOwnCallersReachItsGateway) {
   EXPECT_NE(ws.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos) << ws;
   EXPECT_NE(ws.find("ping-through-the-door"), std::string::npos) << ws;
 
+  // A webhook path, opened by the owner: a sender with no credential reaches the gateway's
+  // /hooks/... (which gets the gateway token); the owner replaces it (the old one is 404 and
+  // reaches nothing) and closes it.
+  auto hook =
+      Api("POST", base + "/ins_fd/rotate-webhook-path", R"({"command_id":"hook-1"})", session);
+  ASSERT_EQ(hook.status, 200) << hook.body;
+  const std::string hook_path = JsonStringMember(hook.body, "webhook_path");
+  ASSERT_EQ(hook_path.size(), std::string("/hooks//").size() + 43) << hook.body;
+  EXPECT_NE(hook.body.find("webhook_path_rotated"), std::string::npos) << hook.body;
+  // The front door learns of it from the reconciler, which reads the event.
+  ASSERT_TRUE(WaitFor([&] { return Door(hook_path + "telegram", {}, "POST").status == 200; }, 30s));
+  auto delivered = Door(hook_path + "telegram", {"Content-Type: application/json"}, "POST");
+  EXPECT_EQ(delivered.status, 200);
+  EXPECT_NE(delivered.body.find(R"("hook":"/hooks/telegram","method":"POST")"), std::string::npos)
+      << delivered.body;
+  EXPECT_FALSE(Instance(account, "webhook_id").empty());
+  auto stranger_rotate = Api("POST", base + "/ins_fd/rotate-webhook-path",
+                             R"({"command_id":"hook-x"})", other_session);
+  EXPECT_EQ(stranger_rotate.status, 403) << stranger_rotate.body;
+  auto rotated =
+      Api("POST", base + "/ins_fd/rotate-webhook-path", R"({"command_id":"hook-2"})", session);
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  const std::string new_hook_path = JsonStringMember(rotated.body, "webhook_path");
+  ASSERT_NE(new_hook_path, hook_path);
+  ASSERT_TRUE(WaitFor([&] { return Door(new_hook_path + "x", {}, "POST").status == 200; }, 30s));
+  int before_old = GuestSeen(vm_port, token);
+  EXPECT_EQ(Door(hook_path + "telegram", {}, "POST").status, 404);
+  EXPECT_EQ(GuestSeen(vm_port, token), before_old + 1);  // the old path reached nothing
+  ASSERT_EQ(
+      Api("POST", base + "/ins_fd/disable-webhook-path", R"({"command_id":"hook-off"})", session)
+          .status,
+      200);
+  ASSERT_TRUE(WaitFor([&] { return Door(new_hook_path + "x", {}, "POST").status == 404; }, 30s));
+  EXPECT_TRUE(Instance(account, "webhook_id").empty());
+
   // Idle for the idle time (a minute here): paused; a request wakes it and is answered.
   ASSERT_TRUE(WaitFor([&] { return Instance(account, "desired_state") == "paused"; }, 200s))
       << Instance(account, "desired_state");
@@ -276,7 +312,12 @@ TEST_F(FrontDoorE2eTest, OnlyTheInstancesOwnCallersReachItsGateway) {
   EXPECT_NE(dump.out.find("console_session_opened"), std::string::npos);
   EXPECT_NE(dump.out.find("Firefox/140"), std::string::npos);
   EXPECT_NE(dump.out.find("instance_activity_observed"), std::string::npos);
-  for (const std::string& secret : {token, other_token, session, link_token}) {
+  EXPECT_NE(dump.out.find("webhook_path_rotated"), std::string::npos);
+  EXPECT_NE(dump.out.find("webhook_path_disabled"), std::string::npos);
+  const std::string hook_token = hook_path.substr(7, 43);
+  const std::string new_hook_token = new_hook_path.substr(7, 43);
+  for (const std::string& secret :
+       {token, other_token, session, link_token, hook_token, new_hook_token}) {
     EXPECT_EQ(dump.out.find(secret), std::string::npos);
     EXPECT_EQ(ReadFile(serve_->log_file()).find(secret), std::string::npos);
   }

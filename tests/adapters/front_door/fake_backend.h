@@ -43,6 +43,22 @@ class FakeBackend final : public FrontDoorBackend {
     links_[link] = {instance_id, ConsoleGrant{user_id, absolute_expiry}};
   }
 
+  // The webhook path token that reaches instance `id` (replaces any earlier one of it).
+  void SetWebhook(const std::string& id, const std::string& token) {
+    std::lock_guard lock(mu_);
+    std::erase_if(webhooks_, [&](const auto& hook) { return hook.second == id; });
+    if (!token.empty()) webhooks_[token] = id;
+  }
+
+  std::optional<InstanceRoute> RouteWebhook(std::string_view token) override {
+    std::lock_guard lock(mu_);
+    auto hook = webhooks_.find(std::string(token));
+    if (hook == webhooks_.end()) return std::nullopt;
+    auto it = instances_.find(hook->second);
+    if (it == instances_.end()) return std::nullopt;
+    return it->second.route;
+  }
+
   std::optional<InstanceRoute> Route(std::string_view instance_id) override {
     std::lock_guard lock(mu_);
     auto it = instances_.find(std::string(instance_id));
@@ -118,6 +134,7 @@ class FakeBackend final : public FrontDoorBackend {
   std::map<std::string, std::pair<std::string, std::string>> members_;  // token -> user, account
   std::set<std::pair<std::string, std::string>> allowed_;               // user, account
   std::map<std::string, std::pair<std::string, ConsoleGrant>> links_;   // link -> instance, grant
+  std::map<std::string, std::string> webhooks_;                         // token -> instance
 };
 
 }  // namespace clawvisor::front_door

@@ -342,6 +342,54 @@ TEST_F(FrontDoorTest, UpstreamDownIs502) {
   EXPECT_EQ(Get(Path(kDown), {Bearer("CANARY-token-down")}).status, 502);
 }
 
+// A webhook path reaches its instance's gateway at /hooks/... with the gateway token, whatever
+// the sender put in Authorization or its cookies; an unknown or replaced path is 404 and reaches
+// nothing; a WebSocket upgrade on it is refused.
+TEST_F(FrontDoorTest, WebhookPathReachesTheGatewayWithItsToken) {
+  Start();
+  const std::string hook = "CANARY-webhook-" + std::string(28, 'w');
+  ASSERT_EQ(hook.size(), 43u);
+  backend_.SetWebhook(kA, hook);
+  Call post;
+  post.method = "POST";
+  post.target = "/hooks/" + hook + "/telegram?update=1";
+  post.headers = {{"Authorization", "Bearer sender-chosen"},
+                  {"Cookie", "clawvisor_console_x=1"},
+                  {"Content-Type", "application/json"}};
+  post.body = R"({"update_id":1})";
+  const Reply reply = Request(post);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  ASSERT_EQ(upstream_a_.count(), 1u);
+  const auto seen = upstream_a_.seen()[0];
+  EXPECT_EQ(seen.target, "/hooks/telegram?update=1");
+  EXPECT_EQ(seen.headers.at("authorization"), std::string("Bearer ") + kTokenA);
+  EXPECT_EQ(seen.headers.count("cookie"), 0u);
+  EXPECT_EQ(reply.body, "upstream /hooks/telegram?update=1 body=15");
+  EXPECT_EQ(backend_.activity.load(), 1);
+
+  // Replaced: the old path is 404 and reaches nothing.
+  const std::string next = "CANARY-webhook-" + std::string(28, 'v');
+  backend_.SetWebhook(kA, next);
+  EXPECT_EQ(Request(post).status, 404);
+  EXPECT_EQ(upstream_a_.count(), 1u);
+  EXPECT_EQ(Get("/hooks/" + next + "/x").status, 200);
+  EXPECT_EQ(upstream_a_.count(), 2u);
+  // A WebSocket upgrade is not a webhook.
+  EXPECT_EQ(Get("/hooks/" + next + "/x", {{"Connection", "Upgrade"},
+                                          {"Upgrade", "websocket"},
+                                          {"Sec-WebSocket-Version", "13"},
+                                          {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}})
+                .status,
+            400);
+  EXPECT_EQ(upstream_a_.count(), 2u);
+  // Closed: 404.
+  backend_.SetWebhook(kA, "");
+  EXPECT_EQ(Get("/hooks/" + next + "/x").status, 404);
+  const std::string logs = Logs();
+  EXPECT_EQ(logs.find("CANARY"), std::string::npos) << logs;
+  EXPECT_EQ(metrics_.RenderPrometheus().find("CANARY"), std::string::npos);
+}
+
 // After all of the above kinds of traffic no token, link or cookie is in a log line or a metric.
 TEST_F(FrontDoorTest, SecretsNeverReachLogsOrMetrics) {
   Start();

@@ -28,6 +28,27 @@ TEST(RequestRulesTest, ResolveTarget) {
   EXPECT_FALSE(IsValidInstanceId(std::string(65, 'a')));
 }
 
+// "/hooks/{token}{rest}" is a webhook path on any host: the gateway sees "/hooks{rest}"; a token
+// of another shape is nothing.
+TEST(RequestRulesTest, WebhookPaths) {
+  const std::string token(43, 'Q');
+  auto t = ResolveTarget("h", "", "/hooks/" + token + "/telegram?x=1", "fd.test");
+  EXPECT_EQ(t.kind, Target::Kind::kWebhook);
+  EXPECT_EQ(t.webhook_token, token);
+  EXPECT_EQ(t.upstream_target, "/hooks/telegram?x=1");
+  EXPECT_TRUE(t.instance_id.empty());
+  EXPECT_EQ(ResolveTarget("h", "", "/hooks/" + token, "").upstream_target, "/hooks");
+  EXPECT_EQ(ResolveTarget("h", "", "/hooks/" + token + "?a", "").upstream_target, "/hooks?a");
+  EXPECT_EQ(ResolveTarget("h", "", "/hooks/" + std::string(42, 'Q') + "/x", "").kind,
+            Target::Kind::kNotFound);
+  EXPECT_EQ(ResolveTarget("h", "", "/hooks/" + std::string(42, 'Q') + "=/x", "").kind,
+            Target::Kind::kNotFound);
+  EXPECT_EQ(ResolveTarget("h", "", "/hooks/", "").kind, Target::Kind::kNotFound);
+  // On an instance's own host name, /hooks/ is the gateway's path like any other.
+  EXPECT_EQ(ResolveTarget("ab.fd.test", "", "/hooks/" + token + "/x", "fd.test").kind,
+            Target::Kind::kInstance);
+}
+
 // Every token parameter goes; the others stay as sent.
 TEST(RequestRulesTest, TakeQueryParam) {
   std::string target = "/p?a=1&token=x%2By&b=%20&token=z";

@@ -46,6 +46,37 @@ TEST_F(HttpApiTest, RetriedCreateShowsNoToken) {
   EXPECT_THAT(r.body, HasSubstr("\"gateway_token\":null"));
 }
 
+// A webhook path is drawn by the API like a gateway token: shown once in the decided answer (no
+// store), null on a retry, never chosen by the client.
+TEST_F(HttpApiTest, WebhookPathIsDrawnByTheApiAndShownOnce) {
+  commands_.SetResponder([](const v1::Command& c) {
+    auto outcome = FakeCommandService::Accepted(c);
+    outcome.set_generated_values_decided(c.command_id() != "retry");
+    return outcome;
+  });
+  Response r =
+      Post("/v1/accounts/acc_1/instances/ins_1/rotate-webhook-path", R"({"command_id":"c1"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const std::string token = commands_.last().rotate_webhook_path().token();
+  ASSERT_EQ(token.size(), 43u);
+  EXPECT_EQ(commands_.last().rotate_webhook_path().instance_id(), "ins_1");
+  EXPECT_THAT(r.body, HasSubstr("\"webhook_path\":\"/hooks/" + token + "/\""));
+  EXPECT_EQ(r.Header("Cache-Control"), "no-store");
+
+  r = Post("/v1/accounts/acc_1/instances/ins_1/rotate-webhook-path", R"({"command_id":"retry"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("\"webhook_path\":null"));
+  EXPECT_THAT(r.body, Not(HasSubstr(commands_.last().rotate_webhook_path().token())));
+
+  r = Post("/v1/accounts/acc_1/instances/ins_1/rotate-webhook-path",
+           R"({"command_id":"c2","rotate_webhook_path":{"token":"mine-0123456789012345678"}})");
+  EXPECT_EQ(r.status, 400u);
+  r = Post("/v1/accounts/acc_1/instances/ins_1/disable-webhook-path", R"({"command_id":"c3"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(commands_.last().disable_webhook_path().instance_id(), "ins_1");
+  EXPECT_THAT(r.body, Not(HasSubstr("webhook_path\"")));
+}
+
 // Credential routes take the instance (and name) from the path; the value never comes back.
 TEST_F(HttpApiTest, CredentialRoutes) {
   Response r = Post("/v1/accounts/acc_1/instances/ins_1/credentials",

@@ -156,6 +156,8 @@ const std::map<std::string, std::string> kExpectedCommands = {
     // The console (#14): every member may open it (viewer and up); the front door exchanges.
     {"issue_console_link", "OAV"},
     {"redeem_console_link", "S"},
+    {"rotate_webhook_path", "OA"},
+    {"disable_webhook_path", "OA"},
     {"record_observation", "R"},
     // Placement: hosts offer room and take instances; operators may re-register (drain) a host.
     {"register_host", "RP"},

@@ -297,6 +297,61 @@ TEST_F(DeciderTest, EgressSummariesHoldNamesAndCountsOnly) {
 
 // A console link (design D9): issued to a member, exchanged once by the front door, within its
 // five minutes, for the instance it was issued for; the opening names who and from where.
+// Webhook paths: the owner (or an admin) opens one per instance, by the keyed hash of its token;
+// a rotation replaces the old one (named in the event), a viewer may not, and closing needs one.
+TEST_F(DeciderTest, WebhookPathsAreRotatedAndClosedByTheOwner) {
+  Register();
+  Create("i1");
+  const std::string first(64, 'c');
+  const std::string second(64, 'd');
+  auto rotate = Cmd("hook-1");
+  rotate.mutable_rotate_webhook_path()->set_instance_id("i1");
+  rotate.mutable_rotate_webhook_path()->set_token_hash(first);
+
+  auto by_viewer = rotate;
+  by_viewer.mutable_actor()->set_role(v1::ROLE_VIEWER);
+  EXPECT_EQ(Decide(state_, by_viewer, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);
+  auto unhashed = rotate;
+  unhashed.mutable_rotate_webhook_path()->set_token_hash("not-a-hash");
+  EXPECT_EQ(Decide(state_, unhashed, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto elsewhere = rotate;
+  elsewhere.mutable_rotate_webhook_path()->set_instance_id("i9");
+  EXPECT_EQ(Decide(state_, elsewhere, kNow).error().reason, v1::REJECTION_INSTANCE_NOT_FOUND);
+  auto nothing_open = Cmd("close-0");
+  nothing_open.mutable_disable_webhook_path()->set_instance_id("i1");
+  EXPECT_EQ(Decide(state_, nothing_open, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+
+  auto opened = Apply(rotate);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  const auto& hook = (*opened)[0].webhook_path_rotated();
+  EXPECT_EQ(hook.webhook_id(), "hk_" + first.substr(0, 24));
+  EXPECT_EQ(hook.token_hash(), first);
+  EXPECT_TRUE(hook.previous_webhook_id().empty());
+  EXPECT_EQ(state_.instances.at("i1").webhook_token_hash, first);
+  // The same token again is a mistake, not a rotation.
+  auto again = rotate;
+  again.set_command_id("hook-again");
+  EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+
+  auto replace = Cmd("hook-2");
+  replace.mutable_actor()->set_role(v1::ROLE_ADMIN);
+  replace.mutable_rotate_webhook_path()->set_instance_id("i1");
+  replace.mutable_rotate_webhook_path()->set_token_hash(second);
+  auto replaced = Apply(replace);
+  ASSERT_TRUE(replaced.has_value()) << replaced.error().message;
+  EXPECT_EQ((*replaced)[0].webhook_path_rotated().previous_webhook_id(), hook.webhook_id());
+  EXPECT_EQ(state_.instances.at("i1").webhook_token_hash, second);
+
+  auto close = Cmd("close-1");
+  close.mutable_disable_webhook_path()->set_instance_id("i1");
+  auto closed = Apply(close);
+  ASSERT_TRUE(closed.has_value()) << closed.error().message;
+  EXPECT_EQ((*closed)[0].webhook_path_disabled().webhook_id(), "hk_" + second.substr(0, 24));
+  EXPECT_TRUE(state_.instances.at("i1").webhook_token_hash.empty());
+  close.set_command_id("close-2");
+  EXPECT_EQ(Decide(state_, close, kNow).error().reason, v1::REJECTION_INVALID_STATE);
+}
+
 TEST_F(DeciderTest, ConsoleLinksAreSingleUseAndShortLived) {
   Register();
   Create("i1");

@@ -672,6 +672,42 @@ TEST_F(ReconcilerTrafficTest, ABusyBotIsNotPausedAnIdleOneIsAndARequestWakesIt) 
   EXPECT_EQ(VmOf(idle).boots, 1);  // resumed, not rebooted
 }
 
+// A webhook path's keyed hash reaches the directory with the event (not at the next pass), a
+// rotation replaces it, closing the path removes it; a paused instance keeps its path.
+TEST_F(ReconcilerTrafficTest, WebhookPathsFollowTheEventsIntoTheDirectory) {
+  const VmKey key = CreateRunning("hooked");
+  const std::string console_id = ConsoleId(key);
+  EXPECT_FALSE(directory_.FindByWebhookHash(std::string(64, 'a')).has_value());
+  auto rotate = [&](char fill) {
+    v1::Command c;
+    c.mutable_rotate_webhook_path()->set_instance_id(key.instance_id);
+    c.mutable_rotate_webhook_path()->set_token_hash(std::string(64, fill));
+    EXPECT_TRUE(commands_.Send(c, key.account_id).accepted());
+    Deliver();
+  };
+  rotate('a');
+  EXPECT_EQ(directory_.FindByWebhookHash(std::string(64, 'a')), console_id);
+  rotate('b');
+  EXPECT_FALSE(directory_.FindByWebhookHash(std::string(64, 'a')).has_value());
+  EXPECT_EQ(directory_.FindByWebhookHash(std::string(64, 'b')), console_id);
+  EXPECT_FALSE(directory_.FindByWebhookHash("").has_value());
+
+  v1::Command pause;
+  pause.mutable_pause_instance()->set_instance_id(key.instance_id);
+  ASSERT_TRUE(commands_.Send(pause, key.account_id).accepted());
+  Pump();
+  Run(3s);
+  EXPECT_EQ(directory_.FindByWebhookHash(std::string(64, 'b')), console_id);
+
+  v1::Command close;
+  close.mutable_disable_webhook_path()->set_instance_id(key.instance_id);
+  ASSERT_TRUE(commands_.Send(close, key.account_id).accepted());
+  Deliver();
+  EXPECT_FALSE(directory_.FindByWebhookHash(std::string(64, 'b')).has_value());
+  Run(3s);
+  EXPECT_FALSE(directory_.FindByWebhookHash(std::string(64, 'b')).has_value());
+}
+
 // A report whose outcome is lost is sent again as the same command: its traffic counts once.
 TEST_F(ReconcilerTrafficTest, AReportRetriedAfterATimeoutCountsItsTrafficOnce) {
   const VmKey key = CreateRunning("ins-1");
