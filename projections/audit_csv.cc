@@ -348,6 +348,8 @@ std::string_view AuditAction(v1::Envelope::PayloadCase payload) {
       return "console.link_issued";
     case E::kConsoleSessionOpened:
       return "console.session_opened";
+    case E::kInstanceUpgradeRequested:
+      return "instance.upgrade_requested";
     case E::kWebhookPathRotated:
       return "instance.webhook_path_rotated";
     case E::kWebhookPathDisabled:
@@ -565,6 +567,10 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
       d.Number("memory_mib", p.spec().memory_mib());
       d.Number("disk_mib", p.spec().disk_mib());
       d.Number("revision", p.revision());
+      if (!p.image().empty()) {
+        d.Text("image", p.image());
+        d.Text("openclaw_version", p.openclaw_version());
+      }
       break;
     }
     case E::kInstancePlaced:
@@ -584,6 +590,9 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
     case E::kInstanceStarted:
       d.Text("host_id", event.instance_started().host_id());
       d.Number("revision", event.instance_started().revision());
+      if (!event.instance_started().image().empty()) {
+        d.Text("image", event.instance_started().image());
+      }
       break;
     case E::kInstanceStopped:
       d.Text("host_id", event.instance_stopped().host_id());
@@ -652,6 +661,13 @@ void AuditRowMapper::Map(const v1::Envelope& event, AuditRow& row) const {
       d.Text("user_id", p.user_id());
       d.Text("client_ip", p.client_ip());
       d.Text("user_agent", p.user_agent());
+      break;
+    }
+    case E::kInstanceUpgradeRequested: {
+      const auto& p = event.instance_upgrade_requested();
+      d.Text("image", p.image());
+      d.Text("openclaw_version", p.openclaw_version());
+      d.Text("previous_image", p.previous_image());
       break;
     }
     case E::kWebhookPathRotated: {  // its id only: the hash is of a secret

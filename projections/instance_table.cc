@@ -33,6 +33,8 @@ Status InstanceTable::Apply(BatchView& view, const v1::Envelope& event) {
       inst.set_version(event.aggregate_version());
       inst.set_created_at_us(at);
       inst.set_updated_at_us(at);
+      inst.set_image(event.instance_created().image());
+      inst.set_openclaw_version(event.instance_created().openclaw_version());
       inst.set_console_id(event.event_id());
       break;
     }
@@ -55,6 +57,9 @@ Status InstanceTable::Apply(BatchView& view, const v1::Envelope& event) {
     case v1::Envelope::kInstanceStarted:
       inst.set_observed_state(v1::VM_STATE_RUNNING);
       inst.set_host_id(event.instance_started().host_id());
+      if (!event.instance_started().image().empty()) {
+        inst.set_running_image(event.instance_started().image());
+      }
       inst.clear_last_failure();
       break;
     case v1::Envelope::kInstanceStopped:
@@ -95,6 +100,10 @@ Status InstanceTable::Apply(BatchView& view, const v1::Envelope& event) {
                    creds->end());
       break;
     }
+    case v1::Envelope::kInstanceUpgradeRequested:
+      inst.set_image(event.instance_upgrade_requested().image());
+      inst.set_openclaw_version(event.instance_upgrade_requested().openclaw_version());
+      break;
     case v1::Envelope::kWebhookPathRotated:
       inst.set_webhook_id(event.webhook_path_rotated().webhook_id());
       break;

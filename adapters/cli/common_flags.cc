@@ -1,5 +1,7 @@
 #include "adapters/cli/common_flags.h"
 
+#include "adapters/cli/guest_image_flags.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -192,6 +194,10 @@ Status ParseDecisionFlags(const Flags& flags, DecideOptions& decide) {
   decide.login_lockout_failures = static_cast<uint32_t>(*lockout_failures);
   decide.session_idle_timeout_us = *idle_minutes * 60 * 1'000'000;
   decide.session_absolute_timeout_us = *absolute_hours * 3600 * 1'000'000;
+  // The images instances may name (#15): the processor refuses any other.
+  auto images = ParseGuestImageFlags(flags);
+  if (!images) return std::unexpected(images.error());
+  if (*images) UseGuestImages(decide, **images);
   return {};
 }
 

@@ -5,6 +5,7 @@
 
 #include "adapters/cli/cli_support.h"
 #include "adapters/cli/common_flags.h"
+#include "adapters/cli/guest_image_flags.h"
 #include "adapters/cli/kafka_node.h"
 #include "adapters/cli/subcommands.h"
 #include "engine/logging.h"
@@ -51,6 +52,9 @@ Flags:
   --session-idle-minutes N, --session-absolute-hours N, --login-free-failures N,
   --login-lockout-failures N
                          sign-in decisions, as for `clawvisor serve`
+  --guest-images NAME=DIR,..., --default-guest-image NAME
+                         the guest images instances may name, as for `clawvisor serve`
+                         (the processor reads only each DIR/image.conf and checks its files)
 )";
 
 constexpr std::string_view kProjectHelp = R"(Usage: clawvisor project [flags]
@@ -93,6 +97,7 @@ int RunService(KafkaRole role, const Args& args) {
   if (role == KafkaRole::kProcessor) {
     specs.push_back({"transactional-id"});
     for (auto& spec : DecisionFlagSpecs()) specs.push_back(spec);
+    for (auto& spec : GuestImageFlagSpecs()) specs.push_back(spec);
   }
   auto flags = Flags::Parse(args, specs);
   if (!flags) return UsageError(flags.error().message, help);

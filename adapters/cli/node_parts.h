@@ -84,7 +84,8 @@ Status WireHttpAccess(HttpApiOptions& http, AccessServices& access,
 // A host's microVMs (design D6/D7): which driver runs them and how the reconciler treats them.
 struct VmHostOptions {
   cli::VmDriverOptions driver;
-  ReconcilerOptions reconciler;
+  ReconcilerOptions reconciler;  // its `images` points into `images`
+  std::shared_ptr<const GuestImageCatalog> images;
   // The host's egress gateway (design D9), started before the VMs; nullopt: no way out.
   std::optional<cli::EgressSettings> egress;
   // The front door to the VMs' gateways (design D9), started after them; nullopt: none.

@@ -65,6 +65,16 @@ Result<VmDriverOptions> ParseVmDriverFlags(const Flags& flags,
   return VmDriverOptions(std::move(*parsed));
 }
 
+void UseDefaultGuestImage(VmDriverOptions& options, const GuestBoot& boot) {
+  std::visit(
+      [&](qemu::QemuOptions& qemu_options) {
+        qemu_options.kernel = boot.kernel;
+        qemu_options.initrd = boot.initrd;
+        qemu_options.rootfs = boot.rootfs;
+      },
+      options);
+}
+
 void UseEgressGateway(VmDriverOptions& options, const std::string& egress_socket) {
   std::visit(
       [&](qemu::QemuOptions& qemu_options) {

@@ -37,6 +37,8 @@ std::filesystem::path VmDirFlag(const Flags& flags, const std::filesystem::path&
 // ~/.cache/clawvisor/guest); kInvalidArgument with the message the user sees.
 Result<VmDriverOptions> ParseVmDriverFlags(const Flags& flags,
                                            const std::filesystem::path& data_dir);
+// Makes `boot` the image a VM without one of its own boots (the catalog's default, #15).
+void UseDefaultGuestImage(VmDriverOptions& options, const GuestBoot& boot);
 // Gives the driver's VMs a network helper (this binary's `vm-network`) that hands their
 // connections to the egress gateway at `egress_socket` (design D9).
 void UseEgressGateway(VmDriverOptions& options, const std::string& egress_socket);

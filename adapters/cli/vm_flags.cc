@@ -9,6 +9,7 @@
 
 #include "adapters/cli/egress_flags.h"
 #include "adapters/cli/front_door_flags.h"
+#include "adapters/cli/guest_image_flags.h"
 #include "adapters/cli/vm_driver_factory.h"
 #include "engine/domain/decider.h"
 #include "engine/domain/host_registry.h"
@@ -60,6 +61,7 @@ constexpr std::string_view kReconcilerFlagsHelp =
 std::string_view VmFlagsHelp() {
   // Built on first use (another file's constant is not ready during static initialization).
   static const std::string help = std::string(kHostFlagsHelp) + std::string(VmDriverFlagsHelp()) +
+                                  std::string(GuestImageFlagsHelp()) +
                                   std::string(EgressFlagsHelp()) +
                                   std::string(FrontDoorFlagsHelp()) +
                                   std::string(kReconcilerFlagsHelp);
@@ -70,6 +72,7 @@ std::vector<FlagSpec> VmFlagSpecs() {
   std::vector<FlagSpec> specs = {
       {"host"}, {"capacity-vcpus"}, {"capacity-memory-mib"}, {"capacity-disk-mib"}};
   for (auto& spec : VmDriverFlagSpecs()) specs.push_back(spec);
+  for (auto& spec : GuestImageFlagSpecs()) specs.push_back(spec);
   for (auto& spec : EgressFlagSpecs()) specs.push_back(spec);
   for (auto& spec : FrontDoorFlagSpecs()) specs.push_back(spec);
   specs.insert(specs.end(), {{"health-interval-ms"}, {"boot-grace-ms"}, {"idle-pause-min"}});
@@ -97,6 +100,15 @@ Result<VmHostOptions> ParseVmFlags(const Flags& flags, const std::filesystem::pa
   auto driver = ParseVmDriverFlags(flags, data_dir);
   if (!driver) return std::unexpected(driver.error());
   vms.driver = std::move(*driver);
+  auto images = ParseGuestImageFlags(flags);
+  if (!images) return std::unexpected(images.error());
+  vms.images = std::move(*images);
+  if (vms.images) {
+    vms.reconciler.images = vms.images.get();
+    if (!flags.Has("guest-dir") && !flags.Has("guest-kernel")) {
+      UseDefaultGuestImage(vms.driver, vms.images->Find("")->boot);
+    }
+  }
   // On by default: a VM's only way out is the host's egress gateway (design D9).
   auto egress = ParseEgressFlags(flags, (data_dir / "egress.sock").string());
   if (!egress) return std::unexpected(egress.error());

@@ -72,6 +72,8 @@ constexpr std::array kRoutes = {
               K::kCommand, C::kRotateWebhookPath, R::kMayOmit, A::kPath, kInstance, kNoQuery, P::kAccountRole, 200, Made::kNothing},
     RouteSpec{"POST", "/v1/accounts/{account_id}/instances/{instance_id}/disable-webhook-path", RouteId::kDisableWebhookPath,
               K::kCommand, C::kDisableWebhookPath, R::kMayOmit, A::kPath, kInstance, kNoQuery, P::kAccountRole, 200, Made::kNothing},
+    RouteSpec{"POST", "/v1/accounts/{account_id}/instances/{instance_id}/upgrade", RouteId::kUpgradeInstance,
+              K::kCommand, C::kUpgradeInstance, R::kRequired, A::kPath, kInstance, kNoQuery, P::kAccountRole, 200, Made::kNothing},
     RouteSpec{"POST", "/v1/accounts/{account_id}/erase", RouteId::kEraseAccount,
               K::kCommand, C::kRequestAccountErasure, R::kMayOmit, A::kPath, kNoBinding, kNoQuery, P::kAccountRole, 200, Made::kNothing},
     RouteSpec{"GET", "/v1/accounts/{account_id}/data-export", RouteId::kDataExport,

@@ -54,6 +54,7 @@ enum class RouteId {
   kIssueConsoleLink,
   kRotateWebhookPath,
   kDisableWebhookPath,
+  kUpgradeInstance,
   kEraseAccount,
   kDataExport,
   kLogin,

@@ -315,7 +315,12 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
     // on some hosts: preset the delay loop and use the PIT as the tick.
     append += " lpj=4000000 nolapic_timer";
   }
-  if (options_.initrd.empty()) append += " root=/dev/vdb ro rootfstype=ext4";
+  // The image the spec names, else the driver's own.
+  const bool own = spec.boot.kernel.empty();
+  const std::string& kernel = own ? options_.kernel : spec.boot.kernel;
+  const std::string& initrd = own ? options_.initrd : spec.boot.initrd;
+  const std::string& rootfs = own ? options_.rootfs : spec.boot.rootfs;
+  if (initrd.empty()) append += " root=/dev/vdb ro rootfstype=ext4";
   std::vector<std::string> argv = {
       options_.qemu,
       "-name",
@@ -342,7 +347,7 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
       "-pidfile",
       dir + "/qemu.pid",
       "-kernel",
-      options_.kernel,
+      kernel,
       "-append",
       append,
       "-no-reboot",
@@ -360,11 +365,11 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
       "name=opt/clawvisor/config,file=" + config_path,
   };
   if (accel_ == Accel::kKvm) argv.insert(argv.begin() + 7, {"-cpu", "host"});
-  if (!options_.initrd.empty()) {
-    argv.insert(argv.end(), {"-initrd", options_.initrd});
+  if (!initrd.empty()) {
+    argv.insert(argv.end(), {"-initrd", initrd});
   } else {
     argv.insert(argv.end(),
-                {"-drive", "file=" + options_.rootfs + ",format=raw,if=none,id=root,readonly=on",
+                {"-drive", "file=" + rootfs + ",format=raw,if=none,id=root,readonly=on",
                  "-device", "virtio-blk-device,drive=root"});
   }
   // Entropy from the host: without it the guest's kernel may take minutes to seed its random
@@ -409,6 +414,8 @@ Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
     if (!ok) return MakeError(Errc::kUnavailable, "config file: short write");
   }
   if (auto ok = WriteFileAtomically(dir + "/want-running", ""); !ok) return ok;
+  // Which image it boots: Inspect reports it, so an upgrade is seen even across a restart.
+  if (auto ok = WriteFileAtomically(dir + "/image", spec.boot.image + "\n"); !ok) return ok;
 
   auto pid = Spawn(CommandLine(spec, dir, *port, config_path), dir + "/qemu.log");
   if (!pid) return std::unexpected(pid.error());
@@ -596,6 +603,9 @@ Result<std::optional<VmStatus>> QemuMicrovmDriver::InspectDir(const std::string&
   } else {
     status.state = VmRunState::kRunning;
   }
+  std::string image = ReadFile(dir + "/image");
+  while (!image.empty() && (image.back() == '\n' || image.back() == '\r')) image.pop_back();
+  status.image = std::move(image);
   const std::string port = ReadFile(dir + "/port");
   status.gateway_port = port.empty() ? 0 : static_cast<uint16_t>(std::atoi(port.c_str()));
   return std::optional<VmStatus>(status);
@@ -622,7 +632,7 @@ Result<std::vector<VmStatus>> QemuMicrovmDriver::List() {
   return out;
 }
 
-HealthReport QemuMicrovmDriver::CheckHealth(const VmKey& key) {
+HealthReport QemuMicrovmDriver::CheckHealth(const VmKey& key, const HealthProbe& probe) {
   const uint16_t port = PortOf(key);
   if (port == 0) return {false, "no forwarded port"};
   if (!options_.network_helper.empty()) {
@@ -647,7 +657,8 @@ HealthReport QemuMicrovmDriver::CheckHealth(const VmKey& key) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  const auto deadline = std::chrono::steady_clock::now() + options_.health_timeout;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        (probe.timeout.count() > 0 ? probe.timeout : options_.health_timeout);
   auto wait_for = [&](short events) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -663,7 +674,8 @@ HealthReport QemuMicrovmDriver::CheckHealth(const VmKey& key) {
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) return {false, "connection refused"};
   }
-  const std::string request = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string path = probe.path.empty() ? "/healthz" : probe.path;
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     return {false, "send failed"};

@@ -80,7 +80,7 @@ class QemuMicrovmDriver final : public VmDriver {
   Status Destroy(const VmKey& key) override;
   Result<std::optional<VmStatus>> Inspect(const VmKey& key) override;
   Result<std::vector<VmStatus>> List() override;
-  HealthReport CheckHealth(const VmKey& key) override;
+  HealthReport CheckHealth(const VmKey& key, const HealthProbe& probe) override;
 
   Accel accel() const { return accel_; }
   bool sandboxed() const { return sandbox_; }

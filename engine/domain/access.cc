@@ -66,6 +66,7 @@ constexpr std::array kCommandRules = {
     CommandRule{C::kRedeemConsoleLink, kSystem},
     // Webhook paths: the owner (or an admin) opens, replaces and closes them.
     CommandRule{C::kRotateWebhookPath, kOwnerOrAdmin},
+    CommandRule{C::kUpgradeInstance, kOwnerOrAdmin},
     CommandRule{C::kDisableWebhookPath, kOwnerOrAdmin},
     // What a host saw.
     CommandRule{C::kRecordObservation, kReconciler},

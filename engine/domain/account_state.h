@@ -57,6 +57,8 @@ struct InstanceState {
   // The open webhook path, by the keyed hash of its token (both empty: none open).
   std::string webhook_id;
   std::string webhook_token_hash;
+  std::string image;          // the guest image asked for (created with or upgraded to)
+  std::string running_image;  // the one its VM last reported running
 };
 
 struct SessionState {

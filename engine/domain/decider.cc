@@ -117,6 +117,8 @@ Decision Decide(const AccountState& state, const v1::Command& command, Timestamp
       return decide::IssueConsoleLink(state, command, now_us);
     case v1::Command::kRedeemConsoleLink:
       return decide::RedeemConsoleLink(state, command, now_us);
+    case v1::Command::kUpgradeInstance:
+      return decide::UpgradeInstance(state, command.upgrade_instance(), options);
     case v1::Command::kRotateWebhookPath:
       return decide::RotateWebhookPath(state, command.rotate_webhook_path());
     case v1::Command::kDisableWebhookPath:

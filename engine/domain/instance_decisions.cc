@@ -105,13 +105,52 @@ Decision CreateInstance(const AccountState& state, const v1::CreateInstance& cmd
     return Reject(v1::REJECTION_INVALID_ARGUMENT,
                   "gateway_token must be at least 22 base64url characters (the API draws it)");
   }
+  std::string image = cmd.image().empty() ? options.default_image : cmd.image();
+  std::string version;
+  if (!image.empty()) {
+    auto known = options.guest_images.find(image);
+    if (known == options.guest_images.end()) {
+      return Reject(v1::REJECTION_INVALID_ARGUMENT, "image is not a registered guest image");
+    }
+    version = known->second;
+  }
   auto created = InstanceEvent(cmd.instance_id());
   auto* payload = created.mutable_instance_created();
   payload->set_name(cmd.name());
   *payload->mutable_spec() = spec;
   payload->set_revision(revision);
   PendingSeal(payload->mutable_gateway_token(), cmd.gateway_token());
+  payload->set_image(image);
+  payload->set_openclaw_version(version);
   return Events{std::move(created)};
+}
+
+Decision UpgradeInstance(const AccountState& state, const v1::UpgradeInstance& cmd,
+                         const DecideOptions& options) {
+  if (!IsValidResourceId(cmd.instance_id())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT, "instance_id is missing or malformed");
+  }
+  const InstanceState* instance = state.FindLiveInstance(cmd.instance_id());
+  if (instance == nullptr) return Reject(v1::REJECTION_INSTANCE_NOT_FOUND, "no such instance");
+  if (instance->desired == DesiredState::kDeleted) {
+    return Reject(v1::REJECTION_INVALID_STATE, "the instance is being deleted");
+  }
+  auto known = options.guest_images.find(cmd.image());
+  if (known == options.guest_images.end()) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  options.guest_images.empty()
+                      ? "no guest images are registered (--guest-images)"
+                      : "image is not a registered guest image");
+  }
+  if (cmd.image() == instance->image) {
+    return Reject(v1::REJECTION_INVALID_STATE, "the instance runs this image already");
+  }
+  auto upgrade = InstanceEvent(cmd.instance_id());
+  auto* p = upgrade.mutable_instance_upgrade_requested();
+  p->set_image(cmd.image());
+  p->set_openclaw_version(known->second);
+  p->set_previous_image(instance->image);
+  return Events{std::move(upgrade)};
 }
 
 // Start / stop / pause / resume / delete: record the request if the transition is allowed.
@@ -437,13 +476,17 @@ Decision RecordObservation(const AccountState& state, const v1::Command& command
   const bool host_changed = !obs.host_id().empty() && obs.host_id() != instance.host_id;
   const bool reports_state =
       obs.state() != v1::VM_STATE_UNSPECIFIED && obs.state() != v1::VM_STATE_PENDING;
-  if (reports_state && (obs.state() != instance.observed || host_changed)) {
+  // A VM rebooted onto another image (an upgrade) is running again: recorded with its image.
+  const bool image_changed = obs.state() == v1::VM_STATE_RUNNING && !obs.image().empty() &&
+                             obs.image() != instance.running_image;
+  if (reports_state && (obs.state() != instance.observed || host_changed || image_changed)) {
     auto e = InstanceEvent(obs.instance_id());
     switch (obs.state()) {
       case v1::VM_STATE_RUNNING: {
         auto* p = e.mutable_instance_started();
         p->set_host_id(obs.host_id());
         p->set_revision(obs.revision());
+        p->set_image(TruncateUtf8(obs.image(), 64));
         break;
       }
       case v1::VM_STATE_STOPPED: {
@@ -492,6 +535,7 @@ bool EvolveInstance(InstanceState& instance, const v1::Envelope& event) {
       instance.spec = p.spec();
       instance.revision = p.revision();
       instance.created_at_us = event.occurred_at_us();
+      instance.image = p.image();
       break;
     }
     case v1::Envelope::kInstanceStartRequested:
@@ -515,6 +559,9 @@ bool EvolveInstance(InstanceState& instance, const v1::Envelope& event) {
     case v1::Envelope::kInstanceStarted:
       instance.observed = v1::VM_STATE_RUNNING;
       instance.host_id = event.instance_started().host_id();
+      if (!event.instance_started().image().empty()) {
+        instance.running_image = event.instance_started().image();
+      }
       break;
     case v1::Envelope::kInstanceStopped:
       instance.observed = v1::VM_STATE_STOPPED;
@@ -548,6 +595,9 @@ bool EvolveInstance(InstanceState& instance, const v1::Envelope& event) {
                     [&](const auto& link) { return link.second.link_id == link_id; });
       break;
     }
+    case v1::Envelope::kInstanceUpgradeRequested:
+      instance.image = event.instance_upgrade_requested().image();
+      break;
     case v1::Envelope::kWebhookPathRotated:
       instance.webhook_id = event.webhook_path_rotated().webhook_id();
       instance.webhook_token_hash = event.webhook_path_rotated().token_hash();

@@ -28,6 +28,9 @@ Decision RotateGatewayToken(const AccountState& state, const v1::RotateGatewayTo
 // door before they expire.
 Decision IssueConsoleLink(const AccountState& state, const v1::Command& command,
                           TimestampUs now_us);
+// Another registered guest image for the instance (its data disk kept).
+Decision UpgradeInstance(const AccountState& state, const v1::UpgradeInstance& cmd,
+                         const DecideOptions& options);
 // The instance's webhook path (design D9): opened or replaced, and closed, by the owner.
 Decision RotateWebhookPath(const AccountState& state, const v1::RotateWebhookPath& cmd);
 Decision DisableWebhookPath(const AccountState& state, const v1::DisableWebhookPath& cmd);

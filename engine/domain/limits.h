@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "engine/clock.h"
 
@@ -30,6 +32,11 @@ inline constexpr size_t kMaxCredentialBytes = 4096;
 
 struct DecideOptions {
   InstanceLimits limits;
+  // The guest images the operator registered (--guest-images): name -> the OpenClaw version it
+  // runs. Empty: none registered; instances get the host's default image and cannot be
+  // upgraded. `default_image` is what a CreateInstance without an image gets.
+  std::map<std::string, std::string, std::less<>> guest_images;
+  std::string default_image;
   int64_t trial_length_us = 14LL * 24 * 3600 * 1'000'000;
   // A session unused this long is over (OWASP ASVS: 30 min for ordinary applications) ...
   int64_t session_idle_timeout_us = 30LL * 60 * 1'000'000;

@@ -225,7 +225,35 @@ VmSpec Reconciler::SpecOf(const ManagedInstance& instance) const {
   spec.vcpus = std::max<uint32_t>(1, instance.spec.vcpus());
   spec.memory_mib = std::max<uint32_t>(128, instance.spec.memory_mib());
   spec.disk_bytes = uint64_t{instance.spec.disk_mib()} * kMiB;
+  if (const GuestImage* image = ImageOf(instance)) {
+    spec.boot = image->boot;
+    spec.memory_mib = std::max(spec.memory_mib, image->min_memory_mib);
+  }
   return spec;
+}
+
+const GuestImage* Reconciler::ImageOf(const ManagedInstance& instance) const {
+  return options_.images == nullptr ? nullptr : options_.images->Find(instance.image);
+}
+
+microseconds Reconciler::BootGrace(const ManagedInstance& instance) const {
+  const GuestImage* image = ImageOf(instance);
+  return image != nullptr && image->boot_grace ? *image->boot_grace : options_.boot_grace;
+}
+
+microseconds Reconciler::HealthInterval(const ManagedInstance& instance) const {
+  const GuestImage* image = ImageOf(instance);
+  return image != nullptr && image->health_interval ? *image->health_interval
+                                                    : options_.health_interval;
+}
+
+HealthProbe Reconciler::ProbeOf(const ManagedInstance& instance) const {
+  HealthProbe probe;
+  if (const GuestImage* image = ImageOf(instance)) {
+    if (image->health_path) probe.path = *image->health_path;
+    if (image->health_timeout) probe.timeout = *image->health_timeout;
+  }
+  return probe;
 }
 
 Result<Reconciler::Outcome> Reconciler::Reconcile(ManagedInstance* instance, const VmKey& key,
@@ -360,6 +388,10 @@ Result<Reconciler::Outcome> Reconciler::Reconcile(ManagedInstance* instance, con
 }
 
 Result<Reconciler::Outcome> Reconciler::Boot(ManagedInstance& instance, TimestampUs now) {
+  if (options_.images != nullptr && ImageOf(instance) == nullptr) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "guest image '" + instance.image + "' is not registered on this host");
+  }
   const VmSpec spec = SpecOf(instance);
   if (auto ok = driver_.Create(spec); !ok) return std::unexpected(ok.error());
   auto secrets = secrets_.Open(instance.key.account_id, instance.key.instance_id);
@@ -378,9 +410,11 @@ Result<Reconciler::Outcome> Reconciler::Boot(ManagedInstance& instance, Timestam
   instance.healthy_once = false;
   instance.healthy_since_us = 0;
   instance.health_failures = 0;
-  instance.next_health_us = now + options_.health_interval.count();
+  instance.next_health_us = now + HealthInterval(instance).count();
   Log(LogLevel::kInfo, kComponent, "booted VM",
-      {{"instance", instance.key.ToString()}, {"revision", instance.revision}});
+      {{"instance", instance.key.ToString()},
+       {"revision", instance.revision},
+       {"image", spec.boot.image}});
   return Outcome{instance.next_health_us};
 }
 
@@ -391,6 +425,15 @@ Result<Reconciler::Outcome> Reconciler::Running(ManagedInstance& instance, const
   if (instance.started_generation != instance.config_generation) {
     Log(LogLevel::kInfo, kComponent, "configuration changed; restarting VM",
         {{"instance", key.ToString()}});
+    if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
+    return Boot(instance, now);
+  }
+  // Another image asked for (an upgrade): reboot onto it, the data disk kept. A VM that names
+  // no image (booted before images were recorded) is adopted as it is.
+  if (const GuestImage* image = ImageOf(instance);
+      image != nullptr && !vm.image.empty() && vm.image != image->name) {
+    Log(LogLevel::kInfo, kComponent, "guest image changed; rebooting VM onto it",
+        {{"instance", key.ToString()}, {"from", vm.image}, {"to", image->name}});
     if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
     return Boot(instance, now);
   }
@@ -415,20 +458,25 @@ Result<Reconciler::Outcome> Reconciler::Running(ManagedInstance& instance, const
   }
 
   if (now < instance.next_health_us) return Outcome{instance.next_health_us};
-  const HealthReport health = driver_.CheckHealth(key);
-  instance.next_health_us = now + options_.health_interval.count();
+  const HealthReport health = driver_.CheckHealth(key, ProbeOf(instance));
+  instance.next_health_us = now + HealthInterval(instance).count();
   if (health.healthy) {
     instance.health_failures = 0;
     instance.healthy_once = true;
     if (instance.healthy_since_us == 0) instance.healthy_since_us = now;
     if (now - instance.healthy_since_us >= options_.stable_after.count()) instance.restarts = 0;
-    if (auto ok = Report(instance, v1::VM_STATE_RUNNING, "healthy"); !ok) {
-      return std::unexpected(ok.error());
-    }
+    const std::string booted = vm.image;
+    auto with_image = [&booted](v1::RecordObservation& obs) { obs.set_image(booted); };
+    // The image goes with the first healthy report after each boot onto a new one (an upgrade
+    // is recorded once it runs); otherwise RUNNING is reported once.
+    auto ok = booted.empty() || booted == instance.reported_image
+                  ? Report(instance, v1::VM_STATE_RUNNING, "healthy")
+                  : Report(instance, v1::VM_STATE_RUNNING, "healthy", with_image);
+    if (!ok) return std::unexpected(ok.error());
     return Outcome{instance.next_health_us};
   }
   instance.healthy_since_us = 0;
-  if (!instance.healthy_once && now - instance.started_at_us < options_.boot_grace.count()) {
+  if (!instance.healthy_once && now - instance.started_at_us < BootGrace(instance).count()) {
     return Outcome{instance.next_health_us};  // still booting
   }
   ++instance.health_failures;
@@ -485,6 +533,9 @@ Status Reconciler::Report(ManagedInstance& instance, v1::VmState state, std::str
     return {};
   }
   if (state_report) instance.reported = state;
+  if (state == v1::VM_STATE_RUNNING && !command.record_observation().image().empty()) {
+    instance.reported_image = command.record_observation().image();
+  }
   return {};
 }
 

@@ -56,6 +56,7 @@
 #include "engine/domain/account_state.h"
 #include "engine/metrics.h"
 #include "engine/reconcile/guest_config.h"
+#include "engine/reconcile/guest_images.h"
 #include "engine/reconcile/instance_directory.h"
 #include "engine/reconcile/instance_secrets.h"
 #include "engine/reconcile/instance_traffic.h"
@@ -104,6 +105,9 @@ struct ReconcilerOptions {
   microseconds traffic_report_interval = std::chrono::minutes(1);
   // Where the front door finds this host's instances; null: not published.
   InstanceDirectory* directory = nullptr;
+  // The guest images this host boots (#15), by the name an instance records; an instance with
+  // none gets the catalog's default. Null: every VM boots the driver's own image.
+  const GuestImageCatalog* images = nullptr;
 };
 
 // What the reconciler knows of one instance: the desired part (from events) and its own
@@ -124,6 +128,7 @@ struct ManagedInstance {
   TimestampUs paused_at_us = 0;
   uint64_t config_generation = 0;  // +1 when a credential or the gateway token changes
   std::string webhook_token_hash;  // the open webhook path's keyed hash (hex); empty: none
+  std::string image;               // the guest image asked for; empty: the catalog's default
   // Runtime.
   uint64_t started_generation = 0;  // the config generation the running VM booted with
   TimestampUs started_at_us = 0;
@@ -136,6 +141,7 @@ struct ManagedInstance {
   bool gave_up = false;  // FAILED or stopped for a reason; waits for a new request
   std::string gave_up_reason;
   v1::VmState reported = v1::VM_STATE_UNSPECIFIED;  // last state sent and accepted
+  std::string reported_image;  // the image the last accepted RUNNING report named
   uint16_t gateway_port = 0;  // as the driver last measured it (0: no VM running)
   bool vm_running = false;
   TimestampUs last_traffic_report_us = 0;
@@ -233,6 +239,12 @@ class Reconciler {
   void Publish(const ManagedInstance& instance);
   void Unpublish(const ManagedInstance& instance);
   VmSpec SpecOf(const ManagedInstance& instance) const;
+  // The catalog's image for the instance (nullptr: no catalog, or the image is not on this host).
+  const GuestImage* ImageOf(const ManagedInstance& instance) const;
+  // The image's boot grace, probe period and probe, else the reconciler's own.
+  microseconds BootGrace(const ManagedInstance& instance) const;
+  microseconds HealthInterval(const ManagedInstance& instance) const;
+  HealthProbe ProbeOf(const ManagedInstance& instance) const;
   void UpdateCount();
 
   VmDriver& driver_;

@@ -163,6 +163,14 @@ void Reconciler::ApplyInstanceEvent(const v1::Envelope& event) {
       instance.last_activity_us = std::max(instance.last_activity_us,
                                            event.instance_activity_observed().last_activity_us());
       break;
+    case v1::Envelope::kInstanceUpgradeRequested:
+      instance.image = event.instance_upgrade_requested().image();
+      // A new request for the VM: a give-up before it (an image that failed) is forgotten.
+      instance.gave_up = false;
+      instance.gave_up_reason.clear();
+      instance.retries = 0;
+      instance.restarts = 0;
+      break;
     case v1::Envelope::kWebhookPathRotated:
       instance.webhook_token_hash = event.webhook_path_rotated().token_hash();
       Publish(instance);  // at once: the old path must stop working now, not at the next pass
@@ -192,6 +200,7 @@ void Reconciler::ApplyInstanceCreated(const v1::Envelope& event, const VmKey& ke
   fresh.spec = p.spec();
   fresh.incarnation_id = event.event_id();
   fresh.created_at_us = at;
+  fresh.image = p.image();
   if (it != instances_.end()) {
     fresh.host_id.clear();  // a new incarnation is placed anew
     it->second = std::move(fresh);

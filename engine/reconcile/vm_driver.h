@@ -19,6 +19,7 @@
 // calls for different keys may be.
 // Thread-safety: implementations are safe for concurrent use.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,12 +36,29 @@ struct VmKey {
   std::string ToString() const { return account_id + "/" + instance_id; }
 };
 
+// The guest image a VM boots (engine/reconcile/guest_images.h): its registered name, recorded
+// with the VM so that one booted from another image is recognized (an upgrade), and its files.
+// No kernel: the driver's own default image.
+struct GuestBoot {
+  std::string image;
+  std::string kernel;
+  std::string initrd;  // the test image's initramfs; or
+  std::string rootfs;  // a read-only root filesystem (the production image)
+};
+
 struct VmSpec {
   VmKey key;
   uint64_t revision = 0;
   uint32_t vcpus = 1;
   uint32_t memory_mib = 512;
   uint64_t disk_bytes = 0;  // the data disk's fixed size: the instance's disk quota
+  GuestBoot boot;
+};
+
+// How a VM's gateway is asked whether it is healthy: `GET path` answering 200 within `timeout`.
+struct HealthProbe {
+  std::string path = "/healthz";
+  std::chrono::milliseconds timeout{1000};
 };
 
 enum class VmRunState {
@@ -59,6 +77,7 @@ struct VmStatus {
   uint64_t disk_used_bytes = 0;  // bytes the data disk occupies on the host
   uint64_t disk_size_bytes = 0;
   uint16_t gateway_port = 0;  // 127.0.0.1:PORT reaches the guest's gateway (0: not forwarded)
+  std::string image;          // the GuestBoot::image it last booted ("" if none was named)
 };
 
 struct HealthReport {
@@ -87,8 +106,8 @@ class VmDriver {
   virtual Result<std::optional<VmStatus>> Inspect(const VmKey& key) = 0;
   // Every VM the driver holds (running or not): what re-adoption and orphan removal start from.
   virtual Result<std::vector<VmStatus>> List() = 0;
-  // Asks the guest's gateway for `/healthz`.
-  virtual HealthReport CheckHealth(const VmKey& key) = 0;
+  // Asks the guest's gateway for `probe.path` (/healthz, or /readyz where the image has one).
+  virtual HealthReport CheckHealth(const VmKey& key, const HealthProbe& probe) = 0;
 };
 
 }  // namespace clawvisor

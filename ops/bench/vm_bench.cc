@@ -216,7 +216,7 @@ class MemoryDriver final : public VmDriver {
  public:
   Status Create(const VmSpec& spec) override {
     vms_[spec.key] =
-        VmStatus{spec.key, spec.revision, VmRunState::kStopped, 4 << 20, spec.disk_bytes};
+        VmStatus{spec.key, spec.revision, VmRunState::kStopped, 4 << 20, spec.disk_bytes, 0, ""};
     return {};
   }
   Status Start(const VmSpec& spec, const std::string&) override {
@@ -249,7 +249,7 @@ class MemoryDriver final : public VmDriver {
     for (auto& [k, v] : vms_) out.push_back(v);
     return out;
   }
-  HealthReport CheckHealth(const VmKey& k) override {
+  HealthReport CheckHealth(const VmKey& k, const HealthProbe&) override {
     return {vms_.contains(k) && vms_[k].state == VmRunState::kRunning, ""};
   }
 
@@ -330,7 +330,7 @@ void BenchDecisions(int n) {
   size_t healthy = 0;
   for (const auto& k : keys) {
     auto s = driver.Inspect(k);
-    if (s && *s && driver.CheckHealth(k).healthy) ++healthy;
+    if (s && *s && driver.CheckHealth(k, HealthProbe{}).healthy) ++healthy;
   }
   const double floor_s = Seconds(Clock::now() - t0);
   std::printf("   %-44s %10.0f /s  (%zu healthy)\n", "peer: bare Inspect + CheckHealth loop",

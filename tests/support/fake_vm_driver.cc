@@ -39,6 +39,8 @@ Status FakeVmDriver::Start(const VmSpec& spec, const std::string& config) {
   }
   it->second.state = VmRunState::kRunning;
   it->second.config = config;
+  it->second.booted_image = spec.boot.image;
+  it->second.spec.boot = spec.boot;
   ++it->second.boots;
   return {};
 }
@@ -87,22 +89,25 @@ Result<std::optional<VmStatus>> FakeVmDriver::Inspect(const VmKey& key) {
   if (it == vms_.end()) return std::optional<VmStatus>();
   const Vm& vm = it->second;
   return std::optional<VmStatus>(
-      VmStatus{key, vm.spec.revision, vm.state, vm.disk_used, vm.spec.disk_bytes});
+      VmStatus{key, vm.spec.revision, vm.state, vm.disk_used, vm.spec.disk_bytes, 0,
+               vm.booted_image});
 }
 
 Result<std::vector<VmStatus>> FakeVmDriver::List() {
   std::lock_guard lock(mu_);
   std::vector<VmStatus> out;
   for (const auto& [key, vm] : vms_) {
-    out.push_back(VmStatus{key, vm.spec.revision, vm.state, vm.disk_used, vm.spec.disk_bytes});
+    out.push_back(VmStatus{key, vm.spec.revision, vm.state, vm.disk_used, vm.spec.disk_bytes, 0,
+                           vm.booted_image});
   }
   return out;
 }
 
-HealthReport FakeVmDriver::CheckHealth(const VmKey& key) {
+HealthReport FakeVmDriver::CheckHealth(const VmKey& key, const HealthProbe& probe) {
   std::lock_guard lock(mu_);
   calls_.push_back("CheckHealth " + key.ToString());
   auto it = vms_.find(key);
+  if (it != vms_.end()) it->second.last_probe = probe;
   if (it == vms_.end() || it->second.state != VmRunState::kRunning) {
     return {false, "connection refused"};
   }

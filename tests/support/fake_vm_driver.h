@@ -23,6 +23,8 @@ class FakeVmDriver final : public VmDriver {
     bool healthy = true;
     std::string config;
     int boots = 0;
+    std::string booted_image;  // spec.boot.image at the last Start
+    HealthProbe last_probe;    // what the last CheckHealth asked
   };
 
   Status Create(const VmSpec& spec) override;
@@ -33,7 +35,7 @@ class FakeVmDriver final : public VmDriver {
   Status Destroy(const VmKey& key) override;
   Result<std::optional<VmStatus>> Inspect(const VmKey& key) override;
   Result<std::vector<VmStatus>> List() override;
-  HealthReport CheckHealth(const VmKey& key) override;
+  HealthReport CheckHealth(const VmKey& key, const HealthProbe& probe) override;
 
   // Knobs.
   void SetHealthy(const VmKey& key, bool healthy);

@@ -32,7 +32,7 @@ Result<v1::CommandOutcome> LoopbackCommands::Submit(const v1::Command& command,
   v1::CommandOutcome outcome;
   outcome.set_command_id(command.command_id());
   outcome.set_account_id(command.account_id());
-  auto decision = Decide(state, command, now);
+  auto decision = Decide(state, command, now, options_);
   if (!decision) {
     outcome.set_accepted(false);
     outcome.set_rejection_reason(decision.error().reason);

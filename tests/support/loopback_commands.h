@@ -46,6 +46,8 @@ class LoopbackCommands final : public CommandService {
   void FailSubmits(int times) { fail_submits_ = times; }
   // The next `times` accepted commands are decided, but their callers hear a timeout.
   void LoseOutcomes(int times) { lose_outcomes_ = times; }
+  // What the decider is given (e.g. the registered guest images).
+  void SetDecideOptions(DecideOptions options) { options_ = std::move(options); }
 
  private:
   Clock& clock_;
@@ -57,6 +59,7 @@ class LoopbackCommands final : public CommandService {
   std::vector<v1::Command> submitted_;
   int fail_submits_ = 0;
   int lose_outcomes_ = 0;
+  DecideOptions options_;
   std::atomic<int> sent_ = 0;
 };
 

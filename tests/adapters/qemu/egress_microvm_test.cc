@@ -113,7 +113,7 @@ class EgressMicroVmTest : public ::testing::Test {
 
   // Boots a VM and waits until its gateway answers through the helper's forwarded port.
   void Boot(const VmKey& key) {
-    VmSpec spec{key, 1, 1, 256, 64ull << 20};
+    VmSpec spec{key, 1, 1, 256, 64ull << 20, {}};
     ASSERT_TRUE(driver_->Create(spec).has_value());
     InstanceSecretValues secrets;
     secrets.gateway_token = Token(key);
@@ -124,7 +124,7 @@ class EgressMicroVmTest : public ::testing::Test {
   }
   void WaitHealthy(const VmKey& key) {
     const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (!driver_->CheckHealth(key).healthy) {
+    while (!driver_->CheckHealth(key, HealthProbe{}).healthy) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline)
           << "not healthy: " << testing::ReadFile(driver_->DirOf(key) + "/network.log")
           << testing::ReadFile(driver_->DirOf(key) + "/serial.log");

@@ -304,7 +304,7 @@ TEST_F(MicroVmTest, LifecycleOfTwoInstances) {
   auto inspected = driver_->Inspect(a);
   ASSERT_TRUE(inspected.has_value() && inspected->has_value());
   EXPECT_EQ((*inspected)->state, VmRunState::kPaused);
-  EXPECT_FALSE(driver_->CheckHealth(a).healthy);
+  EXPECT_FALSE(driver_->CheckHealth(a, HealthProbe{}).healthy);
   v1::Command resume;
   resume.mutable_resume_instance()->set_instance_id("ins-a");
   Request("ins-a", resume);

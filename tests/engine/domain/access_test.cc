@@ -157,6 +157,7 @@ const std::map<std::string, std::string> kExpectedCommands = {
     {"issue_console_link", "OAV"},
     {"redeem_console_link", "S"},
     {"rotate_webhook_path", "OA"},
+    {"upgrade_instance", "OA"},
     {"disable_webhook_path", "OA"},
     {"record_observation", "R"},
     // Placement: hosts offer room and take instances; operators may re-register (drain) a host.

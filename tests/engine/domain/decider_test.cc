@@ -297,6 +297,49 @@ TEST_F(DeciderTest, EgressSummariesHoldNamesAndCountsOnly) {
 
 // A console link (design D9): issued to a member, exchanged once by the front door, within its
 // five minutes, for the instance it was issued for; the opening names who and from where.
+// Guest images: a new instance gets the default (recorded with its version), an unknown image is
+// refused at create and at upgrade, and nothing can be upgraded without registered images.
+TEST_F(DeciderTest, InstancesRecordTheirImageAndUpgradeOnlyToRegisteredOnes) {
+  Register();
+  DecideOptions options;
+  options.guest_images = {{"oc-1", "2026.9.6"}, {"oc-2", "2026.10.1"}};
+  options.default_image = "oc-1";
+  auto create = Cmd("create-img");
+  create.mutable_create_instance()->set_instance_id("i1");
+  create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  create.mutable_create_instance()->set_name("bot");
+  auto created = Decide(state_, create, kNow, options);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  EXPECT_EQ((*created)[0].instance_created().image(), "oc-1");
+  EXPECT_EQ((*created)[0].instance_created().openclaw_version(), "2026.9.6");
+  auto bad_create = create;
+  bad_create.mutable_create_instance()->set_image("oc-9");
+  EXPECT_EQ(Decide(state_, bad_create, kNow, options).error().reason,
+            v1::REJECTION_INVALID_ARGUMENT);
+  for (auto e : *created) {
+    e.set_account_id("acc_a");
+    e.set_aggregate_version(1);
+    Evolve(state_, e);
+  }
+  auto upgrade = Cmd("up-1");
+  upgrade.mutable_upgrade_instance()->set_instance_id("i1");
+  upgrade.mutable_upgrade_instance()->set_image("oc-2");
+  EXPECT_EQ(Decide(state_, upgrade, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT);
+  auto by_viewer = upgrade;
+  by_viewer.mutable_actor()->set_role(v1::ROLE_VIEWER);
+  EXPECT_EQ(Decide(state_, by_viewer, kNow, options).error().reason,
+            v1::REJECTION_PERMISSION_DENIED);
+  auto same = upgrade;
+  same.mutable_upgrade_instance()->set_image("oc-1");
+  EXPECT_EQ(Decide(state_, same, kNow, options).error().reason, v1::REJECTION_INVALID_STATE);
+  auto upgraded = Decide(state_, upgrade, kNow, options);
+  ASSERT_TRUE(upgraded.has_value()) << upgraded.error().message;
+  const auto& p = (*upgraded)[0].instance_upgrade_requested();
+  EXPECT_EQ(p.image(), "oc-2");
+  EXPECT_EQ(p.openclaw_version(), "2026.10.1");
+  EXPECT_EQ(p.previous_image(), "oc-1");
+}
+
 // Webhook paths: the owner (or an admin) opens one per instance, by the keyed hash of its token;
 // a rotation replaces the old one (named in the event), a viewer may not, and closing needs one.
 TEST_F(DeciderTest, WebhookPathsAreRotatedAndClosedByTheOwner) {

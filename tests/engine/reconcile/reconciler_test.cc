@@ -708,6 +708,72 @@ TEST_F(ReconcilerTrafficTest, WebhookPathsFollowTheEventsIntoTheDirectory) {
   EXPECT_FALSE(directory_.FindByWebhookHash(std::string(64, 'b')).has_value());
 }
 
+// Guest images (#15): an instance boots the catalog's default with that image's health settings;
+// UpgradeInstance reboots it onto another image (the same disk: no Destroy, no second Create),
+// and the image is recorded once the new one is healthy; an unknown image is refused.
+class ReconcilerImagesTest : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    GuestImage v1_image;
+    v1_image.name = "openclaw-1";
+    v1_image.openclaw_version = "2026.9.6";
+    v1_image.boot = {"", "/images/1/kernel", "", "/images/1/rootfs.img"};
+    v1_image.health_path = "/readyz";
+    v1_image.health_timeout = std::chrono::milliseconds(3000);
+    v1_image.min_memory_mib = 2048;
+    GuestImage v2_image = v1_image;
+    v2_image.name = "openclaw-2";
+    v2_image.openclaw_version = "2026.10.1";
+    v2_image.boot.rootfs = "/images/2/rootfs.img";
+    ASSERT_TRUE(catalog_.Add(v1_image).has_value());
+    ASSERT_TRUE(catalog_.Add(v2_image).has_value());
+    ASSERT_TRUE(catalog_.SetDefault("openclaw-1").has_value());
+    options_.images = &catalog_;
+    DecideOptions decide;
+    decide.guest_images = catalog_.Versions();
+    decide.default_image = catalog_.default_name();
+    commands_.SetDecideOptions(decide);
+    ReconcilerTest::SetUp();
+  }
+  GuestImageCatalog catalog_;
+};
+
+TEST_F(ReconcilerImagesTest, UpgradeRebootsOntoTheNewImageWithTheDiskKept) {
+  const VmKey key = CreateRunning("bot");
+  EXPECT_EQ(VmOf(key).booted_image, "openclaw-1");
+  EXPECT_EQ(VmOf(key).spec.boot.rootfs, "/images/1/rootfs.img");
+  EXPECT_EQ(VmOf(key).spec.memory_mib, 2048u);  // the image's floor
+  EXPECT_EQ(VmOf(key).last_probe.path, "/readyz");
+  EXPECT_EQ(commands_.Account("acc-1").instances.at("bot").running_image, "openclaw-1");
+
+  v1::Command unknown;
+  unknown.mutable_upgrade_instance()->set_instance_id("bot");
+  unknown.mutable_upgrade_instance()->set_image("openclaw-9");
+  EXPECT_FALSE(commands_.Send(unknown).accepted());
+  v1::Command upgrade;
+  upgrade.mutable_upgrade_instance()->set_instance_id("bot");
+  upgrade.mutable_upgrade_instance()->set_image("openclaw-2");
+  ASSERT_TRUE(commands_.Send(upgrade).accepted());
+  Pump();
+  Run(5s);
+  EXPECT_EQ(VmOf(key).booted_image, "openclaw-2");
+  EXPECT_EQ(VmOf(key).spec.boot.rootfs, "/images/2/rootfs.img");
+  EXPECT_EQ(VmOf(key).boots, 2);
+  EXPECT_EQ(driver_.CountCalls("Destroy"), 0);
+  EXPECT_EQ(commands_.Account("acc-1").instances.at("bot").running_image, "openclaw-2");
+  const auto started = LastEvent(v1::Envelope::kInstanceStarted);
+  EXPECT_EQ(started.instance_started().image(), "openclaw-2");
+  const auto asked = LastEvent(v1::Envelope::kInstanceUpgradeRequested);
+  EXPECT_EQ(asked.instance_upgrade_requested().openclaw_version(), "2026.10.1");
+  EXPECT_EQ(asked.instance_upgrade_requested().previous_image(), "openclaw-1");
+  // Settled: no further reboots.
+  Run(30s);
+  EXPECT_EQ(VmOf(key).boots, 2);
+  // The same image again is refused.
+  upgrade.set_command_id("");
+  EXPECT_FALSE(commands_.Send(upgrade).accepted());
+}
+
 // A report whose outcome is lost is sent again as the same command: its traffic counts once.
 TEST_F(ReconcilerTrafficTest, AReportRetriedAfterATimeoutCountsItsTrafficOnce) {
   const VmKey key = CreateRunning("ins-1");
