@@ -132,6 +132,7 @@ function main() {
     TZ: "UTC",
     TMPDIR: "/tmp",
     NODE_ENV: "production",
+    NO_COLOR: "1", // the console is a log file
     OPENCLAW_STATE_DIR: `${DATA}/.openclaw`,
     OPENCLAW_CONFIG_PATH: OPENCLAW_CONFIG,
     // The control plane owns the config: the gateway, doctor and plugins do not rewrite it.
