@@ -18,6 +18,7 @@ packages=(
   # microVMs (#6): QEMU's microvm machine, the packaged kernel the test guest boots (it only
   # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
   qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod
+  debootstrap                   # the production guest image's Debian root (ops/guest/build-openclaw.sh)
   libslirp-dev                  # the VMs' user-mode network, one helper per VM (#14, design D9)
   # Kafka (#5): a real broker for tests, fetched by ops/kafka/kafka.sh with Maven
   openjdk-17-jre-headless maven
