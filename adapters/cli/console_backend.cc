@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include "adapters/front_door/hooks_token.h"
+
 #include "engine/command/generated_values.h"
 #include "engine/command/password_service.h"
 #include "engine/domain/access.h"
@@ -41,6 +43,12 @@ std::optional<front_door::InstanceRoute> ConsoleBackend::RouteWebhook(
   auto console_id = parts_.directory.FindByWebhookHash(*hash);
   if (!console_id) return std::nullopt;
   return Route(*console_id);
+}
+
+Result<std::string> ConsoleBackend::HooksToken(const VmKey& key) {
+  auto token = GatewayToken(key);
+  if (!token) return std::unexpected(token.error());
+  return front_door::HooksTokenFor(*token);
 }
 
 Result<std::string> ConsoleBackend::GatewayToken(const VmKey& key) {

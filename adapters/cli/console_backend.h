@@ -55,6 +55,7 @@ class ConsoleBackend final : public front_door::FrontDoorBackend {
   Result<front_door::Principal> Authorize(const VmKey& key,
                                           const front_door::Credentials& credentials) override;
   Result<std::string> GatewayToken(const VmKey& key) override;
+  Result<std::string> HooksToken(const VmKey& key) override;
   Result<front_door::ConsoleGrant> RedeemConsoleLink(const VmKey& key, std::string_view link_token,
                                                      const front_door::Credentials& from) override;
   bool StillAllowed(const VmKey& key, std::string_view user_id) override;

@@ -64,6 +64,8 @@ Flags:
                          the flags below (see `clawvisor reconcile --help`)
   --help                 this help
 VM flags (with --vms): --host --vm-dir --guest-dir --guest-kernel --guest-rootfs --accel
+  --guest-images NAME=DIR,... --default-guest-image NAME (also read without --vms: the images
+  instances may name),
   --health-interval-ms --boot-grace-ms --idle-pause-min, the egress gateway's --egress-* and
   the front door's --front-door-* (on 127.0.0.1:8471 by default)
 )";

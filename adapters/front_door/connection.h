@@ -345,7 +345,7 @@ class Connection final : public ConnectionBase,
     const bool upgraded = websocket_ && res.result() == http::status::switching_protocols;
     const bool client_keeps = keep_alive_ && parser_->is_done() && !upgraded;
     keep_alive_ = RewriteResponse(res, *res_parser_, kTls, upgraded, client_keeps, version_,
-                                  method_ == "HEAD");
+                                  method_ == "HEAD", target_.kind == Target::Kind::kWebhook);
     host_.CountResponse(res.result_int());
     auto& body = res.body();
     body.data = nullptr;

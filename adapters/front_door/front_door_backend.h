@@ -70,6 +70,10 @@ class FrontDoorBackend {
   // (the guest checks it too). Plaintext: keep it in memory only, never log it.
   virtual Result<std::string> GatewayToken(const VmKey& key) = 0;
 
+  // The instance's hooks token (what OpenClaw's webhook ingress checks, hooks.token): derived
+  // from its gateway token (HooksTokenFor), so a webhook path never carries the gateway token.
+  virtual Result<std::string> HooksToken(const VmKey& key) = 0;
+
   // Exchanges a single-use console link for a session, and records the opening in the audit
   // trail (who, from where). Refused (kPermissionDenied / kNotFound) when the link is unknown,
   // expired, already used, or for another instance.

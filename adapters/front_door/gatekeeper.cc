@@ -88,9 +88,23 @@ Verdict Gatekeeper::Webhook(const RequestFacts& facts) {
   if (facts.websocket) return Refuse(400, "webhook_upgrade");
   auto route = backend_.RouteWebhook(facts.target.webhook_token);
   if (!route) return Refuse(404, "unknown_webhook");
-  // An empty Authorization is filled with the instance's gateway token in Forward: whatever
-  // the sender put there never reaches the gateway.
-  return Forward(facts, *route, /*by_cookie=*/false, std::string(), facts.target.upstream_target);
+  if (facts.method != "POST") {
+    Verdict refused = Refuse(405, "webhook_method");
+    refused.headers.emplace_back("Allow", "POST");
+    return refused;
+  }
+  // The gateway gets the instance's hooks token (OpenClaw's hooks.token), never its gateway
+  // token: a webhook URL holder may deliver webhooks, nothing else. Whatever the sender put in
+  // Authorization never reaches the gateway.
+  auto hooks_token = backend_.HooksToken(route->key);
+  if (!hooks_token) return Refuse(502, "no_hooks_token");
+  std::string upstream_target = facts.target.upstream_target;
+  while (TakeQueryParam(upstream_target, "token")) {
+  }
+  Verdict v = Forward(facts, *route, /*by_cookie=*/false, "Bearer " + *hooks_token,
+                      std::move(upstream_target));
+  v.webhook = true;
+  return v;
 }
 
 Verdict Gatekeeper::OpenSession(const RequestFacts& facts, const std::string& link) {

@@ -59,6 +59,7 @@ struct Verdict {
   std::optional<std::string> authorization;    // the Authorization the gateway gets
   std::string upstream_target;                 // with the token query parameter gone
   std::optional<InstanceLimits::Lease> lease;  // a new slot (the connection's old one goes)
+  bool webhook = false;  // a webhook delivery: sender headers stripped, response confined
 };
 
 class Gatekeeper {

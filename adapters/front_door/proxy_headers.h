@@ -90,6 +90,13 @@ void RewriteRequest(Request& req, const Verdict& verdict, const std::string& pee
     req.set(http::field::cookie, kept);
   }
   req.erase(http::field::authorization);
+  if (verdict.webhook) {
+    // A webhook sender is a stranger: none of its cookies or identity claims go upstream.
+    req.erase(http::field::cookie);
+    req.erase("X-OpenClaw-Token");
+    req.erase("Forwarded");
+    req.erase("X-Real-IP");
+  }
   if (verdict.authorization) req.set(http::field::authorization, *verdict.authorization);
   // The front door is the edge: what a client claims in these is replaced, not extended.
   req.set("X-Forwarded-For", peer_ip);
@@ -108,11 +115,17 @@ void RewriteRequest(Request& req, const Verdict& verdict, const std::string& pee
 // Returns whether the client connection stays open after this response.
 template <typename Response, typename Parser>
 bool RewriteResponse(Response& res, const Parser& parser, bool tls, bool upgraded,
-                     bool client_keeps, unsigned client_version, bool head) {
+                     bool client_keeps, unsigned client_version, bool head, bool webhook = false) {
   namespace http = boost::beast::http;
   const bool chunked = res.chunked();
   const bool has_length = parser.content_length().has_value();
   StripHopByHop(res, upgraded);
+  if (webhook) {
+    // Served on the consoles' origin to whoever holds the URL: never a page, never a cookie.
+    res.erase(http::field::set_cookie);
+    res.set("Content-Security-Policy", "sandbox; default-src 'none'; frame-ancestors 'none'");
+    res.set(http::field::content_disposition, "attachment");
+  }
   AddSecurityHeaders(res, tls);
   res.version(client_version == 10 ? 10 : 11);
   if (upgraded) {

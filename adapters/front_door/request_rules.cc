@@ -55,6 +55,24 @@ bool IsValidInstanceId(std::string_view id) {
   });
 }
 
+bool IsPlainWebhookPath(std::string_view path) {
+  if (path.size() > 512) return false;
+  while (!path.empty()) {
+    if (path.front() != '/') return false;
+    path.remove_prefix(1);
+    const size_t next = std::min(path.find('/'), path.size());
+    const std::string_view segment = path.substr(0, next);
+    if (segment.empty()) return false;
+    const bool plain = std::all_of(segment.begin(), segment.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             c == '-' || c == '_';
+    });
+    if (!plain) return false;
+    path.remove_prefix(next);
+  }
+  return true;
+}
+
 bool IsWebhookTokenShape(std::string_view token) {
   return token.size() == 43 && std::all_of(token.begin(), token.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -101,9 +119,15 @@ Target ResolveTarget(std::string_view host, std::string_view sni, std::string_vi
     const std::string_view rest = target.substr(kWebhookPrefix.size());
     const size_t end = std::min(rest.find_first_of("/?"), rest.size());
     if (!IsWebhookTokenShape(rest.substr(0, end))) return out;
+    // Only plain segments after the token: no "..", no ".", no percent-escapes, no backslash,
+    // no empty segment. The gateway's URL parser would resolve "/hooks/../x" (or "%2e%2e") to
+    // "/x", outside the webhook ingress.
+    const std::string_view tail = rest.substr(end);
+    const std::string_view hook_path = tail.substr(0, tail.find('?'));
+    if (!IsPlainWebhookPath(hook_path)) return out;
     out.kind = Target::Kind::kWebhook;
     out.webhook_token = std::string(rest.substr(0, end));
-    out.upstream_target = "/hooks" + std::string(rest.substr(end));
+    out.upstream_target = "/hooks" + std::string(tail);
     return out;
   }
   if (!target.starts_with(kPathPrefix)) return out;

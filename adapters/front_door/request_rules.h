@@ -39,6 +39,9 @@ bool IsValidInstanceId(std::string_view id);
 
 // A webhook path's token: 43 base64url characters (256 bits, as the API draws it).
 bool IsWebhookTokenShape(std::string_view token);
+// What may follow the token: "" or segments "/[A-Za-z0-9_-]+" (nothing the gateway could
+// resolve out of /hooks: no dot segments, escapes, backslashes or empty segments).
+bool IsPlainWebhookPath(std::string_view path);
 
 // The Host header's name, lower-case, without a port ("[::1]:8443" -> "[::1]").
 std::string HostName(std::string_view host);

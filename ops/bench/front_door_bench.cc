@@ -342,6 +342,7 @@ class BenchBackend final : public front_door::FrontDoorBackend {
     return MakeError(Errc::kNotFound, "no such credential");
   }
   Result<std::string> GatewayToken(const VmKey&) override { return std::string(kGatewayToken); }
+  Result<std::string> HooksToken(const VmKey&) override { return std::string("no hooks"); }
   Result<front_door::ConsoleGrant> RedeemConsoleLink(const VmKey&, std::string_view,
                                                      const front_door::Credentials&) override {
     return MakeError(Errc::kPermissionDenied, "no links in the bench");

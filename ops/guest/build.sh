@@ -43,6 +43,10 @@ stamp=$( { echo "$kver"; sha256sum "$busybox" "$here/init" "$here/gateway.sh" "$
 up_to_date() {
   [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initramfs.cpio.gz" ]
 }
+# The image's registration (`--guest-images test=DIR`; engine/reconcile/guest_images.h).
+mkdir -p "$out"
+printf '%s\n' "# written by ops/guest/build.sh: the busybox test image" "openclaw_version=test" \
+  "kernel=kernel" "initrd=initramfs.cpio.gz" > "$out/image.conf"
 if up_to_date; then
   echo "$out"
   exit 0

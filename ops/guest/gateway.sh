@@ -47,6 +47,24 @@ esac
 # front door refused must never show up here.
 echo "$path" >> /run/requests
 token=$(cat /run/gateway_token)
+case "$path" in
+  /hooks/*)
+    # OpenClaw's webhook ingress (hooks.path): its own token, hooks.token, which clawvisor
+    # derives from the gateway token (adapters/front_door/hooks_token.h); the gateway token is
+    # not accepted here, nor the hooks token anywhere else.
+    hooks=$(printf '%s' "clawvisor-hooks-v1:$token" | sha256sum | cut -d' ' -f1)
+    if [ -z "$token" ] || [ "$auth" != "Bearer $hooks" ]; then
+      reply "401 Unauthorized" '{"error":"unauthorized"}'
+      exit 0
+    fi
+    bytes=0
+    if [ -n "$length" ] && [ "$length" -gt 0 ] 2>/dev/null; then
+      bytes=$(head -c "$length" | wc -c)
+    fi
+    shown=$(printf '%s' "$path" | tr -cd 'A-Za-z0-9/._-')
+    reply "200 OK" "{\"hook\":\"$shown\",\"method\":\"$method\",\"bytes\":$bytes}"
+    exit 0 ;;
+esac
 if [ -z "$token" ] || [ "$auth" != "Bearer $token" ]; then
   reply "401 Unauthorized" '{"error":"unauthorized"}'
   exit 0
@@ -99,14 +117,6 @@ case "$path" in
     # How many requests reached the gateway, this one included (the front door's tests).
     reply "200 OK" "{\"seen\":$(wc -l < /run/requests)}"
     exit 0 ;;
-  /hooks/*)
-    # OpenClaw's webhook ingress (hooks.path): what arrived, for the front door's webhook paths.
-    bytes=0
-    if [ -n "$length" ] && [ "$length" -gt 0 ] 2>/dev/null; then
-      bytes=$(head -c "$length" | wc -c)
-    fi
-    shown=$(printf '%s' "$path" | tr -cd 'A-Za-z0-9/._-')
-    reply "200 OK" "{\"hook\":\"$shown\",\"method\":\"$method\",\"bytes\":$bytes}" ;;
   /v1/disk)
     used=$(df -k /data | tail -1 | awk '{print $3}')
     reply "200 OK" "{\"used_kib\":${used:-0}}" ;;

@@ -276,6 +276,11 @@ TEST_F(FrontDoorE2eTest, OnlyTheInstancesOwnCallersReachItsGateway) {
   EXPECT_NE(delivered.body.find(R"("hook":"/hooks/telegram","method":"POST")"), std::string::npos)
       << delivered.body;
   EXPECT_FALSE(Instance(account, "webhook_id").empty());
+  // The guest's webhook ingress takes the hooks token the front door sent, not the gateway token.
+  EXPECT_EQ(HttpRequest(vm_port, "POST", "/hooks/telegram", "", "",
+                        {{"Authorization", "Bearer " + token}})
+                .status,
+            401);
   auto stranger_rotate = Api("POST", base + "/ins_fd/rotate-webhook-path",
                              R"({"command_id":"hook-x"})", other_session);
   EXPECT_EQ(stranger_rotate.status, 403) << stranger_rotate.body;

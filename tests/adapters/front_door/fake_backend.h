@@ -92,6 +92,12 @@ class FakeBackend final : public FrontDoorBackend {
     return MakeError(Errc::kNotFound, "no instance");
   }
 
+  Result<std::string> HooksToken(const VmKey& key) override {
+    auto token = GatewayToken(key);
+    if (!token) return token;
+    return "hooks-of-" + *token;
+  }
+
   Result<ConsoleGrant> RedeemConsoleLink(const VmKey& key, std::string_view link_token,
                                          const Credentials&) override {
     std::lock_guard lock(mu_);

@@ -354,7 +354,9 @@ TEST_F(FrontDoorTest, WebhookPathReachesTheGatewayWithItsToken) {
   post.method = "POST";
   post.target = "/hooks/" + hook + "/telegram?update=1";
   post.headers = {{"Authorization", "Bearer sender-chosen"},
-                  {"Cookie", "clawvisor_console_x=1"},
+                  {"Cookie", "gateway_set_this=1"},
+                  {"X-OpenClaw-Token", "sender-chosen"},
+                  {"Forwarded", "for=6.6.6.6"},
                   {"Content-Type", "application/json"}};
   post.body = R"({"update_id":1})";
   const Reply reply = Request(post);
@@ -362,9 +364,26 @@ TEST_F(FrontDoorTest, WebhookPathReachesTheGatewayWithItsToken) {
   ASSERT_EQ(upstream_a_.count(), 1u);
   const auto seen = upstream_a_.seen()[0];
   EXPECT_EQ(seen.target, "/hooks/telegram?update=1");
-  EXPECT_EQ(seen.headers.at("authorization"), std::string("Bearer ") + kTokenA);
+  // The hooks token, never the gateway token; no sender cookie or identity claim.
+  EXPECT_EQ(seen.headers.at("authorization"), std::string("Bearer hooks-of-") + kTokenA);
   EXPECT_EQ(seen.headers.count("cookie"), 0u);
+  EXPECT_EQ(seen.headers.count("x-openclaw-token"), 0u);
+  EXPECT_EQ(seen.headers.count("forwarded"), 0u);
   EXPECT_EQ(reply.body, "upstream /hooks/telegram?update=1 body=15");
+  // The answer is never a page of the consoles' origin.
+  EXPECT_EQ(reply.header("content-disposition"), "attachment");
+  EXPECT_NE(reply.header("content-security-policy").find("sandbox"), std::string::npos);
+  // Nothing outside /hooks/ is reachable by the path, however it is spelled.
+  for (const char* escape : {"/../tools/invoke", "/%2e%2e/tools/invoke", "/.%2E/x", "/..\\x", "//x",
+                             "/./x", "/a/../../x"}) {
+    Call sneaky = post;
+    sneaky.target = "/hooks/" + hook + escape;
+    EXPECT_EQ(Request(sneaky).status, 404) << escape;
+  }
+  EXPECT_EQ(upstream_a_.count(), 1u);
+  // Only POST delivers.
+  EXPECT_EQ(Get("/hooks/" + hook + "/telegram").status, 405);
+  EXPECT_EQ(upstream_a_.count(), 1u);
   EXPECT_EQ(backend_.activity.load(), 1);
 
   // Replaced: the old path is 404 and reaches nothing.
@@ -372,7 +391,8 @@ TEST_F(FrontDoorTest, WebhookPathReachesTheGatewayWithItsToken) {
   backend_.SetWebhook(kA, next);
   EXPECT_EQ(Request(post).status, 404);
   EXPECT_EQ(upstream_a_.count(), 1u);
-  EXPECT_EQ(Get("/hooks/" + next + "/x").status, 200);
+  post.target = "/hooks/" + next + "/x";
+  EXPECT_EQ(Request(post).status, 200);
   EXPECT_EQ(upstream_a_.count(), 2u);
   // A WebSocket upgrade is not a webhook.
   EXPECT_EQ(Get("/hooks/" + next + "/x", {{"Connection", "Upgrade"},
@@ -384,7 +404,7 @@ TEST_F(FrontDoorTest, WebhookPathReachesTheGatewayWithItsToken) {
   EXPECT_EQ(upstream_a_.count(), 2u);
   // Closed: 404.
   backend_.SetWebhook(kA, "");
-  EXPECT_EQ(Get("/hooks/" + next + "/x").status, 404);
+  EXPECT_EQ(Request(post).status, 404);
   const std::string logs = Logs();
   EXPECT_EQ(logs.find("CANARY"), std::string::npos) << logs;
   EXPECT_EQ(metrics_.RenderPrometheus().find("CANARY"), std::string::npos);

@@ -44,6 +44,11 @@ TEST(RequestRulesTest, WebhookPaths) {
   EXPECT_EQ(ResolveTarget("h", "", "/hooks/" + std::string(42, 'Q') + "=/x", "").kind,
             Target::Kind::kNotFound);
   EXPECT_EQ(ResolveTarget("h", "", "/hooks/", "").kind, Target::Kind::kNotFound);
+  for (const char* escape : {"/..", "/../x", "/./x", "/%2e%2e/x", "/a%2Fb", "//x", "/x/", "/a\\b",
+                             "/a/../../x", "/x;y"}) {
+    EXPECT_EQ(ResolveTarget("h", "", "/hooks/" + token + escape, "").kind, Target::Kind::kNotFound)
+        << escape;
+  }
   // On an instance's own host name, /hooks/ is the gateway's path like any other.
   EXPECT_EQ(ResolveTarget("ab.fd.test", "", "/hooks/" + token + "/x", "fd.test").kind,
             Target::Kind::kInstance);
