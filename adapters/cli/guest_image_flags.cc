@@ -55,16 +55,16 @@ Result<std::shared_ptr<const GuestImageCatalog>> ParseGuestImageFlags(const Flag
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size()) {
-      return MakeError(Errc::kInvalidArgument,
-                       "--guest-images takes NAME=DIR[,NAME=DIR...]; got '" + std::string(item) +
-                           "'");
+      return MakeError(
+          Errc::kInvalidArgument,
+          "--guest-images takes NAME=DIR[,NAME=DIR...]; got '" + std::string(item) + "'");
     }
     const std::string name(item.substr(0, eq));
     const std::string dir(item.substr(eq + 1));
     auto text = ReadSmallFile(dir + "/image.conf");
     if (!text) {
-      return MakeError(Errc::kInvalidArgument, "guest image '" + name + "': " +
-                                                   text.error().message +
+      return MakeError(Errc::kInvalidArgument, "guest image '" + name +
+                                                   "': " + text.error().message +
                                                    " (build it with ops/guest/build*.sh)");
     }
     auto image = ParseGuestImageConf(name, dir, *text);

@@ -60,11 +60,10 @@ constexpr std::string_view kReconcilerFlagsHelp =
 
 std::string_view VmFlagsHelp() {
   // Built on first use (another file's constant is not ready during static initialization).
-  static const std::string help = std::string(kHostFlagsHelp) + std::string(VmDriverFlagsHelp()) +
-                                  std::string(GuestImageFlagsHelp()) +
-                                  std::string(EgressFlagsHelp()) +
-                                  std::string(FrontDoorFlagsHelp()) +
-                                  std::string(kReconcilerFlagsHelp);
+  static const std::string help =
+      std::string(kHostFlagsHelp) + std::string(VmDriverFlagsHelp()) +
+      std::string(GuestImageFlagsHelp()) + std::string(EgressFlagsHelp()) +
+      std::string(FrontDoorFlagsHelp()) + std::string(kReconcilerFlagsHelp);
   return help;
 }
 

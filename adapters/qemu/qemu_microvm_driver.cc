@@ -368,9 +368,8 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
   if (!initrd.empty()) {
     argv.insert(argv.end(), {"-initrd", initrd});
   } else {
-    argv.insert(argv.end(),
-                {"-drive", "file=" + rootfs + ",format=raw,if=none,id=root,readonly=on",
-                 "-device", "virtio-blk-device,drive=root"});
+    argv.insert(argv.end(), {"-drive", "file=" + rootfs + ",format=raw,if=none,id=root,readonly=on",
+                             "-device", "virtio-blk-device,drive=root"});
   }
   // Entropy from the host: without it the guest's kernel may take minutes to seed its random
   // pool, and TLS clients (OpenSSL's getrandom) block until it has (the egress gateway's HTTPS).

@@ -138,9 +138,8 @@ Decision UpgradeInstance(const AccountState& state, const v1::UpgradeInstance& c
   auto known = options.guest_images.find(cmd.image());
   if (known == options.guest_images.end()) {
     return Reject(v1::REJECTION_INVALID_ARGUMENT,
-                  options.guest_images.empty()
-                      ? "no guest images are registered (--guest-images)"
-                      : "image is not a registered guest image");
+                  options.guest_images.empty() ? "no guest images are registered (--guest-images)"
+                                               : "image is not a registered guest image");
   }
   if (cmd.image() == instance->image) {
     return Reject(v1::REJECTION_INVALID_STATE, "the instance runs this image already");

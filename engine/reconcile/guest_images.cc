@@ -8,7 +8,8 @@ namespace {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -35,8 +36,8 @@ bool IsValidGuestImageName(std::string_view name) {
   auto ok = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
   };
-  return std::all_of(name.begin(), name.end(), ok) && name.front() != '.' &&
-         name.front() != '_' && name.front() != '-';
+  return std::all_of(name.begin(), name.end(), ok) && name.front() != '.' && name.front() != '_' &&
+         name.front() != '-';
 }
 
 Result<GuestImage> ParseGuestImageConf(std::string_view name, std::string_view dir,
@@ -105,7 +106,8 @@ Result<GuestImage> ParseGuestImageConf(std::string_view name, std::string_view d
     }
   }
   const std::string what = "image.conf of '" + image.name + "'";
-  if (image.boot.kernel.empty()) return MakeError(Errc::kInvalidArgument, what + " names no kernel");
+  if (image.boot.kernel.empty())
+    return MakeError(Errc::kInvalidArgument, what + " names no kernel");
   if (image.boot.initrd.empty() == image.boot.rootfs.empty()) {
     return MakeError(Errc::kInvalidArgument, what + " must name exactly one of initrd and rootfs");
   }

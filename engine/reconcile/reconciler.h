@@ -142,7 +142,7 @@ struct ManagedInstance {
   std::string gave_up_reason;
   v1::VmState reported = v1::VM_STATE_UNSPECIFIED;  // last state sent and accepted
   std::string reported_image;  // the image the last accepted RUNNING report named
-  uint16_t gateway_port = 0;  // as the driver last measured it (0: no VM running)
+  uint16_t gateway_port = 0;   // as the driver last measured it (0: no VM running)
   bool vm_running = false;
   TimestampUs last_traffic_report_us = 0;
   // A traffic report whose outcome is not known yet: sent again as it is (same command id)

@@ -88,9 +88,8 @@ Result<std::optional<VmStatus>> FakeVmDriver::Inspect(const VmKey& key) {
   auto it = vms_.find(key);
   if (it == vms_.end()) return std::optional<VmStatus>();
   const Vm& vm = it->second;
-  return std::optional<VmStatus>(
-      VmStatus{key, vm.spec.revision, vm.state, vm.disk_used, vm.spec.disk_bytes, 0,
-               vm.booted_image});
+  return std::optional<VmStatus>(VmStatus{key, vm.spec.revision, vm.state, vm.disk_used,
+                                          vm.spec.disk_bytes, 0, vm.booted_image});
 }
 
 Result<std::vector<VmStatus>> FakeVmDriver::List() {
