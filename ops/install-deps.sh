@@ -41,6 +41,15 @@ else
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# An npm client for ops/guest/build-openclaw.sh (it only downloads and installs, under the pinned
+# Node it fetches): the machine's own if it has one, else Debian's.
+if ! command -v npm >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+
 # Python tools the tests use (the OpenAPI validator), installed for the python3 on PATH.
 python_tools=(openapi-spec-validator==0.9.0)
 if ! python3 -c "import openapi_spec_validator, yaml" 2>/dev/null; then

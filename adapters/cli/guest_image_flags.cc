@@ -70,8 +70,10 @@ Result<std::shared_ptr<const GuestImageCatalog>> ParseGuestImageFlags(const Flag
     auto image = ParseGuestImageConf(name, dir, *text);
     if (!image) return std::unexpected(image.error());
     if (auto ok = Readable(name, image->boot.kernel); !ok) return std::unexpected(ok.error());
-    const std::string& files = image->boot.initrd.empty() ? image->boot.rootfs : image->boot.initrd;
-    if (auto ok = Readable(name, files); !ok) return std::unexpected(ok.error());
+    for (const std::string* file : {&image->boot.initrd, &image->boot.rootfs}) {
+      if (file->empty()) continue;
+      if (auto ok = Readable(name, *file); !ok) return std::unexpected(ok.error());
+    }
     if (first.empty()) first = name;
     if (auto ok = catalog->Add(std::move(*image)); !ok) return std::unexpected(ok.error());
   }

@@ -13,7 +13,9 @@ constexpr std::string_view kQemuFlagsHelp =
   --guest-dir DIR        the test image built by ops/guest/build.sh (kernel,
                          initramfs.cpio.gz; default ~/.cache/clawvisor/guest)
   --guest-kernel F       production image: the guest kernel ...
-  --guest-rootfs F       ... and its read-only root filesystem (Node.js + OpenClaw)
+  --guest-rootfs F       ... its read-only root filesystem (Node.js + OpenClaw) ...
+  --guest-initrd F       ... and the initramfs that mounts it (ops/guest/build-openclaw.sh);
+                         --guest-images registers images with their health settings
   --accel A              auto | kvm | tcg (default auto: KVM if a probe boots, else TCG)
 )";
 
@@ -26,7 +28,11 @@ Result<qemu::QemuOptions> ParseQemuFlags(const Flags& flags,
     if (!rootfs) return MakeError(Errc::kInvalidArgument, "--guest-kernel needs --guest-rootfs");
     options.kernel = *kernel;
     options.rootfs = *rootfs;
+    options.initrd = flags.GetOr("guest-initrd", "");
   } else {
+    if (flags.Get("guest-initrd")) {
+      return MakeError(Errc::kInvalidArgument, "--guest-initrd needs --guest-kernel");
+    }
     const char* home = std::getenv("HOME");
     const std::string guest = flags.GetOr(
         "guest-dir", std::string(home != nullptr ? home : "/root") + "/.cache/clawvisor/guest");
@@ -51,7 +57,8 @@ Result<qemu::QemuOptions> ParseQemuFlags(const Flags& flags,
 std::string_view VmDriverFlagsHelp() { return kQemuFlagsHelp; }
 
 std::vector<FlagSpec> VmDriverFlagSpecs() {
-  return {{"vm-dir"}, {"guest-dir"}, {"guest-kernel"}, {"guest-rootfs"}, {"accel"}};
+  return {{"vm-dir"},       {"guest-dir"},    {"guest-kernel"},
+          {"guest-rootfs"}, {"guest-initrd"}, {"accel"}};
 }
 
 std::filesystem::path VmDirFlag(const Flags& flags, const std::filesystem::path& data_dir) {
@@ -71,6 +78,7 @@ void UseDefaultGuestImage(VmDriverOptions& options, const GuestBoot& boot) {
         qemu_options.kernel = boot.kernel;
         qemu_options.initrd = boot.initrd;
         qemu_options.rootfs = boot.rootfs;
+        qemu_options.tcg_clock = boot.tcg_clock;
       },
       options);
 }

@@ -231,7 +231,7 @@ class Connection final : public ConnectionBase,
     key_ = verdict.key;
     auto& req = parser_->get();
     expect_continue_ = beast::iequals(req[http::field::expect], "100-continue");
-    RewriteRequest(req, verdict, peer_ip_, kTls, websocket_);
+    RewriteRequest(req, verdict, websocket_);
     upstream_.emplace(stream_.get_executor());
     upstream_->expires_after(opt_.connect_timeout);
     beast::error_code ec;

@@ -72,11 +72,9 @@ void AddOwnHeaders(Fields& fields, bool tls) {
 }
 
 template <typename Request>
-void RewriteRequest(Request& req, const Verdict& verdict, const std::string& peer_ip, bool tls,
-                    bool websocket) {
+void RewriteRequest(Request& req, const Verdict& verdict, bool websocket) {
   namespace http = boost::beast::http;
   const bool chunked = req.chunked();
-  const std::string host = Str(req[http::field::host]);
   std::string cookies;
   const auto cookie = req.equal_range(http::field::cookie);
   for (auto it = cookie.first; it != cookie.second; ++it) {
@@ -91,17 +89,22 @@ void RewriteRequest(Request& req, const Verdict& verdict, const std::string& pee
   }
   req.erase(http::field::authorization);
   if (verdict.webhook) {
-    // A webhook sender is a stranger: none of its cookies or identity claims go upstream.
+    // A webhook sender is a stranger: none of its cookies or credentials go upstream.
     req.erase(http::field::cookie);
     req.erase("X-OpenClaw-Token");
-    req.erase("Forwarded");
-    req.erase("X-Real-IP");
   }
   if (verdict.authorization) req.set(http::field::authorization, *verdict.authorization);
-  // The front door is the edge: what a client claims in these is replaced, not extended.
-  req.set("X-Forwarded-For", peer_ip);
-  req.set("X-Forwarded-Proto", tls ? "https" : "http");
-  req.set("X-Forwarded-Host", host);
+  // No client attribution goes upstream, neither the caller's claims nor the front door's own.
+  // OpenClaw refuses proxy-shaped requests (403 proxy_attribution_required) unless they come
+  // from a gateway.trustedProxies address with a forwarded client that is not loopback; the
+  // reconciler's probe arrives from the same address (the VM network's gateway) unattributed,
+  // and a front door behind a local TLS proxy sees loopback peers. The front door authenticates
+  // and limits every caller before forwarding, so the gateway sees them all as one remote peer,
+  // 10.0.2.2, which OpenClaw grants nothing local.
+  for (const char* claim : {"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                            "X-Forwarded-Port", "X-Real-IP"}) {
+    req.erase(claim);
+  }
   req.target(verdict.upstream_target);
   if (chunked) req.chunked(true);
   if (websocket) {

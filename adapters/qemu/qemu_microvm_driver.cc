@@ -11,6 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -25,6 +29,25 @@
 
 namespace clawvisor::qemu {
 namespace {
+
+// The host's TSC rate in kHz, measured against the monotonic clock over 200 ms. Under TCG the
+// guest's TSC is the host's (QEMU reads the host's counter), so a guest told this rate needs no
+// calibration against the emulated PIT (TcgClock::kTsc).
+// 0 where there is no TSC (the kernel then calibrates it itself).
+uint64_t MeasureHostTscKhz() {
+#if !defined(__x86_64__)
+  return 0;
+#else
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t c0 = __rdtsc();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const uint64_t c1 = __rdtsc();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  return ns > 0 ? (c1 - c0) * 1'000'000 / static_cast<uint64_t>(ns) : 0;
+#endif
+}
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -171,10 +194,13 @@ Result<std::unique_ptr<QemuMicrovmDriver>> QemuMicrovmDriver::Open(QemuOptions o
     return MakeError(Errc::kInvalidArgument, "guest kernel not readable: '" + options.kernel +
                                                  "' (build the image with ops/guest/build.sh)");
   }
-  const std::string& image = options.initrd.empty() ? options.rootfs : options.initrd;
-  if (image.empty() || ::access(image.c_str(), R_OK) != 0) {
-    return MakeError(Errc::kInvalidArgument,
-                     "guest image (initrd or rootfs) not readable: '" + image + "'");
+  if (options.initrd.empty() && options.rootfs.empty()) {
+    return MakeError(Errc::kInvalidArgument, "guest image names neither an initrd nor a rootfs");
+  }
+  for (const std::string* image : {&options.initrd, &options.rootfs}) {
+    if (!image->empty() && ::access(image->c_str(), R_OK) != 0) {
+      return MakeError(Errc::kInvalidArgument, "guest image not readable: '" + *image + "'");
+    }
   }
   std::error_code ec;
   fs::create_directories(options.vm_dir, ec);
@@ -198,9 +224,11 @@ Result<std::unique_ptr<QemuMicrovmDriver>> QemuMicrovmDriver::Open(QemuOptions o
       break;
   }
   driver->sandbox_ = driver->options_.sandbox && ProbeSandbox(driver->options_.qemu);
+  if (driver->accel_ == Accel::kTcg) driver->host_tsc_khz_ = MeasureHostTscKhz();
   Log(LogLevel::kInfo, kComponent, "driver ready",
       {{"accel", driver->accel_ == Accel::kKvm ? "kvm" : "tcg"},
        {"sandbox", driver->sandbox_ ? "on" : "off"},
+       {"host_tsc_khz", driver->host_tsc_khz_},
        {"vm_dir", driver->options_.vm_dir}});
   return driver;
 }
@@ -309,18 +337,21 @@ Status QemuMicrovmDriver::Create(const VmSpec& spec) {
 std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, const std::string& dir,
                                                         uint16_t port,
                                                         const std::string& config_path) const {
-  std::string append = "console=ttyS0 quiet panic=-1";
-  if (accel_ == Accel::kTcg) {
-    // Under TCG the microvm's PIT cannot calibrate the TSC and the LAPIC timer never fires
-    // on some hosts: preset the delay loop and use the PIT as the tick.
-    append += " lpj=4000000 nolapic_timer";
-  }
   // The image the spec names, else the driver's own.
   const bool own = spec.boot.kernel.empty();
   const std::string& kernel = own ? options_.kernel : spec.boot.kernel;
   const std::string& initrd = own ? options_.initrd : spec.boot.initrd;
   const std::string& rootfs = own ? options_.rootfs : spec.boot.rootfs;
-  if (initrd.empty()) append += " root=/dev/vdb ro rootfstype=ext4";
+  const TcgClock tcg_clock = own ? options_.tcg_clock : spec.boot.tcg_clock;
+  std::string append = "console=ttyS0 quiet panic=-1";
+  if (accel_ == Accel::kTcg && tcg_clock == TcgClock::kPit) {
+    // Under TCG the microvm's PIT cannot calibrate the TSC and the LAPIC timer never fires
+    // on some hosts: preset the delay loop and use the PIT as the tick (TcgClock).
+    append += " lpj=4000000 nolapic_timer";
+  } else if (accel_ == Accel::kTcg && host_tsc_khz_ > 0) {
+    append += " tsc_early_khz=" + std::to_string(host_tsc_khz_) + " tsc=reliable";
+  }
+  if (!rootfs.empty()) append += " root=/dev/vdb ro rootfstype=ext4";
   std::vector<std::string> argv = {
       options_.qemu,
       "-name",
@@ -365,9 +396,8 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
       "name=opt/clawvisor/config,file=" + config_path,
   };
   if (accel_ == Accel::kKvm) argv.insert(argv.begin() + 7, {"-cpu", "host"});
-  if (!initrd.empty()) {
-    argv.insert(argv.end(), {"-initrd", initrd});
-  } else {
+  if (!initrd.empty()) argv.insert(argv.end(), {"-initrd", initrd});
+  if (!rootfs.empty()) {
     argv.insert(argv.end(), {"-drive", "file=" + rootfs + ",format=raw,if=none,id=root,readonly=on",
                              "-device", "virtio-blk-device,drive=root"});
   }

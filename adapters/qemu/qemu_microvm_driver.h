@@ -51,8 +51,9 @@ struct QemuOptions {
   std::string vm_dir;                       // where VM directories live
   std::string qemu = "qemu-system-x86_64";  // the binary (PATH lookup)
   std::string kernel;                       // the guest kernel (vmlinuz)
-  std::string initrd;                       // the test image's initramfs; or
+  std::string initrd;                       // the test image's initramfs, and/or
   std::string rootfs;                       // production: a read-only root disk (vdb)
+  TcgClock tcg_clock = TcgClock::kPit;      // its kernel's clock under TCG
   std::string mkfs = "mkfs.ext4";
   Accel accel = Accel::kAuto;
   std::chrono::milliseconds kvm_probe_timeout{8000};
@@ -115,6 +116,7 @@ class QemuMicrovmDriver final : public VmDriver {
   QemuOptions options_;
   Accel accel_ = Accel::kTcg;
   bool sandbox_ = false;
+  uint64_t host_tsc_khz_ = 0;  // under TCG: the guests' TSC rate (TcgClock::kTsc)
   std::mutex mu_;
   std::set<int> children_;  // pids this process spawned (reaped here, so no zombie lingers)
 };

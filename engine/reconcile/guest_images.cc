@@ -78,6 +78,14 @@ Result<GuestImage> ParseGuestImageConf(std::string_view name, std::string_view d
       image.boot.initrd = InDir(dir, value);
     } else if (key == "rootfs") {
       image.boot.rootfs = InDir(dir, value);
+    } else if (key == "tcg_clock") {
+      if (value == "pit") {
+        image.boot.tcg_clock = TcgClock::kPit;
+      } else if (value == "tsc") {
+        image.boot.tcg_clock = TcgClock::kTsc;
+      } else {
+        return bad("must be pit or tsc");
+      }
     } else if (key == "boot_grace_s") {
       auto v = Number(value, 1, 24 * 3600);
       if (!v) return bad("must be 1..86400 seconds");
@@ -108,8 +116,8 @@ Result<GuestImage> ParseGuestImageConf(std::string_view name, std::string_view d
   const std::string what = "image.conf of '" + image.name + "'";
   if (image.boot.kernel.empty())
     return MakeError(Errc::kInvalidArgument, what + " names no kernel");
-  if (image.boot.initrd.empty() == image.boot.rootfs.empty()) {
-    return MakeError(Errc::kInvalidArgument, what + " must name exactly one of initrd and rootfs");
+  if (image.boot.initrd.empty() && image.boot.rootfs.empty()) {
+    return MakeError(Errc::kInvalidArgument, what + " names neither an initrd nor a rootfs");
   }
   if (image.openclaw_version.empty()) {
     return MakeError(Errc::kInvalidArgument, what + " names no openclaw_version");

@@ -10,7 +10,9 @@
 //   # key=value, one per line; '#' starts a comment
 //   openclaw_version=2026.9.6
 //   kernel=kernel                 (relative to DIR, or absolute)
-//   rootfs=rootfs.img             (or initrd=initramfs.cpio.gz: exactly one of the two)
+//   initrd=initramfs.cpio.gz      (the test image is only this; the production image's
+//   rootfs=rootfs.img              initramfs mounts this read-only root: one or both)
+//   tcg_clock=tsc                 (pit, the default, or tsc: TcgClock in vm_driver.h)
 //   boot_grace_s=900              (failures tolerated while a fresh VM boots)
 //   health_interval_s=5
 //   health_timeout_ms=3000

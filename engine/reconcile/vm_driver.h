@@ -39,11 +39,28 @@ struct VmKey {
 // The guest image a VM boots (engine/reconcile/guest_images.h): its registered name, recorded
 // with the VM so that one booted from another image is recognized (an upgrade), and its files.
 // No kernel: the driver's own default image.
+// How a guest's kernel keeps time under TCG (software emulation; KVM needs neither).
+enum class TcgClock {
+  // The PIT as the tick and a preset delay loop (`lpj=4000000 nolapic_timer`): on some hosts
+  // the emulated microvm cannot calibrate the TSC and its LAPIC timer never fires. The busybox
+  // test image boots with it everywhere.
+  kPit,
+  // The TSC as the clock, its rate given (`tsc_early_khz=<the host's> tsc=reliable`: TCG's
+  // guest TSC runs at the host's rate), the LAPIC timer as the tick. Node.js needs it: with the
+  // PIT tick its timers never fire, and left to calibrate against the PIT under TCG the kernel
+  // fails now and then ("Unable to calibrate against PIT", no clocksource: the boot hangs).
+  kTsc,
+};
+
 struct GuestBoot {
   std::string image;
   std::string kernel;
-  std::string initrd;  // the test image's initramfs; or
-  std::string rootfs;  // a read-only root filesystem (the production image)
+  // One or both: an initramfs (the whole test image; the production image's, which loads the
+  // virtio modules and mounts the root disk), a read-only root filesystem (the production
+  // image, attached as /dev/vdb after the data disk).
+  std::string initrd;
+  std::string rootfs;
+  TcgClock tcg_clock = TcgClock::kPit;
 };
 
 struct VmSpec {

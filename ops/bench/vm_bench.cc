@@ -15,8 +15,12 @@
 // Step 1 goes through placement: the in-process reconciler registers its host and takes each
 // instance through the registry before it boots it.
 //
-// Usage: vm_bench [--boots N] [--guest-dir DIR]   (default 3 boots; the image of
-//        ops/guest/build.sh in ~/.cache/clawvisor/guest)
+//  5. With --openclaw-image DIR (ops/guest/build-openclaw.sh's output): step 1 for the real
+//     OpenClaw gateway (one boot; RUNNING is its /readyz), beside the raw launch's /healthz and
+//     /readyz, and the guest's memory (QEMU's RSS once ready).
+//
+// Usage: vm_bench [--boots N] [--guest-dir DIR] [--openclaw-image DIR] [--only-openclaw]
+//        (default 3 boots; the image of ops/guest/build.sh in ~/.cache/clawvisor/guest)
 
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -59,7 +63,8 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-bool Healthy(uint16_t port) {
+// Whether the guest's gateway answers `path` with 200.
+bool Answers(uint16_t port, const char* path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -69,8 +74,8 @@ bool Healthy(uint16_t port) {
   addr.sin_port = htons(port);
   bool ok = false;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
-    (void)::send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
+    const std::string req = std::string("GET ") + path + " HTTP/1.0\r\n\r\n";
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
     char buf[64] = {};
     const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
     ok = n > 12 && std::string(buf).find(" 200 ") != std::string::npos;
@@ -81,39 +86,78 @@ bool Healthy(uint16_t port) {
 
 // ---------------------------------------------------------------- 1. start → healthy
 
-double RawBoot(qemu::QemuMicrovmDriver& driver, const std::string& dir, int i) {
-  VmSpec spec;
+// What one boot bench boots: the busybox test image, or a registered production image.
+struct BootSubject {
+  std::string label;
+  VmSpec shape;       // vcpus, memory, disk, and the image's files
+  std::string image;  // the registered name ("" for the driver's own test image)
+  std::chrono::seconds limit{120};
+  const char* ready_path = "/healthz";  // what the reconciler's health check asks
+};
+
+// The QEMU process's resident memory (the guest's RAM it has touched, plus QEMU), in MiB.
+double RssMib(pid_t pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %lf kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib / 1024;
+}
+
+struct RawFigures {
+  double healthz = -1;  // launch -> /healthz 200
+  double ready = -1;    // launch -> the subject's ready path 200
+  double rss_mib = 0;   // QEMU's RSS once ready
+};
+
+RawFigures RawBoot(qemu::QemuMicrovmDriver& driver, const BootSubject& subject, int i) {
+  VmSpec spec = subject.shape;
   spec.key = VmKey{"bench", "raw" + std::to_string(i)};
   spec.revision = 1;
-  spec.memory_mib = 256;
-  spec.disk_bytes = 64ull << 20;
-  if (!driver.Create(spec)) return -1;
+  RawFigures out;
+  if (!driver.Create(spec)) return out;
   const std::string vm = driver.DirOf(spec.key);
   const std::string config = vm + "/raw-config.json";
   FILE* f = std::fopen(config.c_str(), "w");
-  std::fputs("{\n  \"gateway_token\": \"bench\",\n  \"credentials\": []\n}\n", f);
+  std::fputs(
+      "{\n  \"gateway_port\": 18789,\n  \"gateway_token\": \"bench-raw-token\",\n"
+      "  \"credentials\": []\n}\n",
+      f);
   std::fclose(f);
   const uint16_t port = static_cast<uint16_t>(30000 + (::getpid() % 1000) * 10 + i);
   auto argv = driver.CommandLine(spec, vm, port, config);
-  (void)dir;
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   const auto t0 = Clock::now();
   pid_t pid = 0;
-  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
-  while (!Healthy(port)) {
-    if (Clock::now() - t0 > 120s) break;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return out;
+  while (Clock::now() - t0 < subject.limit) {
+    if (out.healthz < 0 && Answers(port, "/healthz")) out.healthz = Seconds(Clock::now() - t0);
+    if (out.healthz >= 0 && Answers(port, subject.ready_path)) {
+      out.ready = Seconds(Clock::now() - t0);
+      break;
+    }
     std::this_thread::sleep_for(20ms);
   }
-  const double took = Seconds(Clock::now() - t0);
+  out.rss_mib = RssMib(pid);
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   (void)driver.Destroy(spec.key);
-  return took;
+  return out;
 }
 
-double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
+struct CommandFigures {
+  double running = -1;  // StartInstance -> VM_STATE_RUNNING in the projection
+  double rss_mib = 0;   // QEMU's RSS then
+};
+
+CommandFigures CommandBoot(EmbeddedNode& node, qemu::QemuMicrovmDriver& driver,
+                           const std::string& account, const BootSubject& subject, int i) {
   const std::string id = "b" + std::to_string(i);
   v1::Command create;
   *create.mutable_actor() = WebTierOwner();
@@ -121,13 +165,17 @@ double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
   create.set_account_id(account);
   create.mutable_create_instance()->set_instance_id(id);
   create.mutable_create_instance()->set_name(id);
-  create.mutable_create_instance()->mutable_spec()->set_memory_mib(256);
-  create.mutable_create_instance()->mutable_spec()->set_disk_mib(64);
+  create.mutable_create_instance()->set_image(subject.image);
+  create.mutable_create_instance()->mutable_spec()->set_vcpus(subject.shape.vcpus);
+  create.mutable_create_instance()->mutable_spec()->set_memory_mib(subject.shape.memory_mib);
+  create.mutable_create_instance()->mutable_spec()->set_disk_mib(
+      static_cast<uint32_t>(subject.shape.disk_bytes >> 20));
   create.mutable_create_instance()->set_gateway_token("benchGatewayToken_0123456789abcdef" +
                                                       std::to_string(i));
+  CommandFigures out;
   if (auto o = node.commands().Submit(create, 10s); !o || !o->accepted()) {
     std::fprintf(stderr, "vm_bench: create refused: %s\n", o ? o->message().c_str() : "error");
-    return -1;
+    return out;
   }
   v1::Command start;
   *start.mutable_actor() = WebTierOwner();
@@ -136,22 +184,26 @@ double CommandBoot(EmbeddedNode& node, const std::string& account, int i) {
   start.mutable_start_instance()->set_instance_id(id);
   const auto t0 = Clock::now();
   (void)node.commands().Submit(start, 10s);
-  while (Clock::now() - t0 < 120s) {
+  while (Clock::now() - t0 < subject.limit) {
     auto view = node.projector().GetInstance(account, id);
-    if (view && *view && (*view)->observed_state() == v1::VM_STATE_RUNNING) break;
+    if (view && *view && (*view)->observed_state() == v1::VM_STATE_RUNNING) {
+      out.running = Seconds(Clock::now() - t0);
+      break;
+    }
     std::this_thread::sleep_for(20ms);
   }
-  const double took = Seconds(Clock::now() - t0);
+  out.rss_mib = RssMib(driver.PidOf(VmKey{account, id}));
   v1::Command del;
   *del.mutable_actor() = WebTierOwner();
   del.set_command_id("rm-" + id);
   del.set_account_id(account);
   del.mutable_delete_instance()->set_instance_id(id);
   (void)node.commands().Submit(del, 10s);
-  return took;
+  return out;
 }
 
-void BenchBoots(const std::string& guest, int boots) {
+// `openclaw_dir` empty: the busybox test image in `guest`; else the production image there.
+void BenchBoots(const std::string& guest, const std::string& openclaw_dir, int boots) {
   const fs::path data = fs::temp_directory_path() / ("cvbench-" + std::to_string(::getpid()));
   EmbeddedNodeOptions options;
   options.data_dir = data;
@@ -161,6 +213,44 @@ void BenchBoots(const std::string& guest, int boots) {
   qemu_options.kernel = guest + "/kernel";
   qemu_options.initrd = guest + "/initramfs.cpio.gz";
   EmbeddedNodeOptions::Vms vms;
+  BootSubject subject;
+  subject.label = "busybox test image";
+  subject.shape.vcpus = 1;
+  subject.shape.memory_mib = 256;
+  subject.shape.disk_bytes = 64ull << 20;
+  if (!openclaw_dir.empty()) {
+    FILE* f = std::fopen((openclaw_dir + "/image.conf").c_str(), "r");
+    std::string text;
+    if (f != nullptr) {
+      char buf[4096];
+      size_t n = 0;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+      std::fclose(f);
+    }
+    auto image = ParseGuestImageConf("oc", openclaw_dir, text);
+    if (!image) {
+      std::fprintf(stderr, "vm_bench: %s\n", image.error().ToString().c_str());
+      return;
+    }
+    subject.label = "OpenClaw " + image->openclaw_version;
+    subject.image = "oc";
+    subject.shape.vcpus = 2;
+    subject.shape.memory_mib = std::max<uint32_t>(2048, image->min_memory_mib);
+    subject.shape.disk_bytes = 1024ull << 20;
+    subject.shape.boot = image->boot;
+    subject.limit = 45min;
+    subject.ready_path = image->health_path ? "/readyz" : "/healthz";
+    qemu_options.kernel = image->boot.kernel;
+    qemu_options.initrd = image->boot.initrd;
+    qemu_options.rootfs = image->boot.rootfs;
+    qemu_options.tcg_clock = image->boot.tcg_clock;
+    auto catalog = std::make_shared<GuestImageCatalog>();
+    (void)catalog->Add(*image);
+    (void)catalog->SetDefault("oc");
+    options.processor.decide.guest_images = catalog->Versions();
+    options.processor.decide.default_image = "oc";
+    vms.images = catalog;
+  }
   vms.driver = qemu_options;
   v1::InstanceSpec capacity;
   capacity.set_vcpus(64);
@@ -169,6 +259,7 @@ void BenchBoots(const std::string& guest, int boots) {
   vms.reconciler.capacity = capacity;
   vms.reconciler.health_interval = 50ms;
   vms.reconciler.idle_pause_after = 0us;
+  vms.reconciler.images = vms.images.get();
   options.vms = vms;
   auto node = EmbeddedNode::Open(options);
   if (!node || !(*node)->Start()) {
@@ -189,25 +280,63 @@ void BenchBoots(const std::string& guest, int boots) {
   }
   const std::string account = outcome->account_id();
 
-  // The raw loop needs QEMU's command line: the node's driver is the QEMU one (the options).
   auto& driver = dynamic_cast<qemu::QemuMicrovmDriver&>(*(*node)->vm_driver());
-  std::vector<double> via_commands, raw;
+  // The raw loop needs QEMU's command line, from a driver of the same options but a directory of
+  // its own: in the node's, the reconciler would remove the raw VM as one no instance wants.
+  qemu::QemuOptions raw_options = qemu_options;
+  raw_options.vm_dir += "-raw";
+  auto raw_driver = qemu::QemuMicrovmDriver::Open(raw_options);
+  if (!raw_driver) {
+    std::fprintf(stderr, "vm_bench: %s\n", raw_driver.error().ToString().c_str());
+    return;
+  }
+  // Both sides boot from the page cache: else the first boot (the engine's) alone would read the
+  // image from disk (1.1 GB of root filesystem for OpenClaw) and its figure would carry that.
+  for (const std::string* file :
+       {&qemu_options.kernel, &qemu_options.initrd, &qemu_options.rootfs}) {
+    if (FILE* f = file->empty() ? nullptr : std::fopen(file->c_str(), "rb")) {
+      static char chunk[1 << 20];
+      while (std::fread(chunk, 1, sizeof chunk, f) == sizeof chunk) {
+      }
+      std::fclose(f);
+    }
+  }
+  std::vector<double> via_commands, raw_healthz, raw_ready, command_rss, raw_rss;
   for (int i = 0; i < boots; ++i) {
-    via_commands.push_back(CommandBoot(**node, account, i));
-    raw.push_back(RawBoot(driver, qemu_options.vm_dir, i));
+    const CommandFigures c = CommandBoot(**node, driver, account, subject, i);
+    via_commands.push_back(c.running);
+    command_rss.push_back(c.rss_mib);
+    const RawFigures r = RawBoot(**raw_driver, subject, i);
+    raw_healthz.push_back(r.healthz);
+    raw_ready.push_back(r.ready);
+    raw_rss.push_back(r.rss_mib);
   }
   const bool kvm = driver.accel() == qemu::Accel::kKvm;
   (*node)->Stop();
   node->reset();
   fs::remove_all(data);
   fs::remove_all(qemu_options.vm_dir);
-  std::printf("\n1. StartInstance -> observed healthy (%s, %d boots, median seconds)\n",
-              kvm ? "KVM" : "TCG", boots);
-  std::printf("   %-44s %8.2f s\n", "clawvisor: command -> RUNNING in projection",
+  fs::remove_all(raw_options.vm_dir);
+  std::printf(
+      "\n1. StartInstance -> observed healthy: %s (%s, %u vCPU, %u MiB, %d boots, "
+      "median; -1: not within %lld s)\n",
+      subject.label.c_str(), kvm ? "KVM" : "TCG", subject.shape.vcpus, subject.shape.memory_mib,
+      boots, static_cast<long long>(subject.limit.count()));
+  std::printf("   %-48s %8.2f s\n", "clawvisor: command -> RUNNING in projection",
               Median(via_commands));
-  std::printf("   %-44s %8.2f s\n", "raw: same QEMU command line -> /healthz 200", Median(raw));
-  std::printf("   %-44s %8.2f s\n", "reconciler + command path overhead",
-              Median(via_commands) - Median(raw));
+  std::printf("   %-48s %8.2f s\n", "raw: same QEMU command line -> /healthz 200",
+              Median(raw_healthz));
+  if (std::string(subject.ready_path) != "/healthz") {
+    std::printf(
+        "   %-48s %8.2f s\n",
+        (std::string("raw: same QEMU command line -> ") + subject.ready_path + " 200").c_str(),
+        Median(raw_ready));
+  }
+  std::printf("   %-48s %8.2f s\n", "reconciler + command path overhead (vs ready)",
+              Median(via_commands) - Median(raw_ready));
+  std::printf("   %-48s %8.0f MiB\n", "guest memory: QEMU RSS when RUNNING (clawvisor)",
+              Median(command_rss));
+  std::printf("   %-48s %8.0f MiB\n", "guest memory: QEMU RSS when ready (raw)", Median(raw_rss));
 }
 
 // ---------------------------------------------------------------- 2 and 3. fake driver
@@ -446,14 +575,39 @@ int main(int argc, char** argv) {
   int boots = 3;
   const char* home = std::getenv("HOME");
   std::string guest = std::string(home != nullptr ? home : "/root") + "/.cache/clawvisor/guest";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  std::string openclaw;
+  bool only_openclaw = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--boots") boots = std::atoi(argv[i + 1]);
-    if (flag == "--guest-dir") guest = argv[i + 1];
+    if (flag == "--help" || flag == "-h") {
+      std::printf(
+          "usage: vm_bench [--boots N] [--guest-dir DIR] [--openclaw-image DIR]\n"
+          "                [--only-openclaw]\n");
+      return 0;
+    }
+    if (i + 1 >= argc && flag != "--only-openclaw") {
+      std::fprintf(stderr, "vm_bench: %s needs a value\n", flag.c_str());
+      return 64;
+    }
+    if (flag == "--boots") {
+      boots = std::atoi(argv[++i]);
+    } else if (flag == "--guest-dir") {
+      guest = argv[++i];
+    } else if (flag == "--openclaw-image") {
+      openclaw = argv[++i];
+    } else if (flag == "--only-openclaw") {
+      only_openclaw = true;
+    } else {
+      std::fprintf(stderr, "vm_bench: unknown flag %s (see --help)\n", flag.c_str());
+      return 64;
+    }
   }
   std::printf("vm_bench: reconciler figures beside peers measured in the same run\n");
-  clawvisor::BenchDecisions(10'000);
-  clawvisor::BenchPlacement(10'000);
-  if (boots > 0) clawvisor::BenchBoots(guest, boots);
+  if (!only_openclaw) {
+    clawvisor::BenchDecisions(10'000);
+    clawvisor::BenchPlacement(10'000);
+    if (boots > 0) clawvisor::BenchBoots(guest, "", boots);
+  }
+  if (!openclaw.empty()) clawvisor::BenchBoots(guest, openclaw, 1);
   return 0;
 }

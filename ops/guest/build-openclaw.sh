@@ -13,6 +13,8 @@
 #   rootfs.img         the read-only ext4 root filesystem (debootstrap minbase bookworm, node,
 #                      openclaw, ops/guest/openclaw-init as /sbin/init), made with mkfs.ext4 -d
 #                      (no loop mount)
+#   image.conf         how the engine boots and probes it (engine/reconcile/guest_images.h):
+#                      register the directory with --guest-images NAME=OUT_DIR
 #   stamp              a hash of the inputs: an unchanged input is not rebuilt
 # Downloads and intermediate trees are cached in OUT_DIR/cache, never in the repository.
 # Needs root (debootstrap), debootstrap, e2fsprogs, busybox-static, the kernel
@@ -27,6 +29,10 @@ node_version=24.22.3
 node_integrity=sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==
 openclaw_version=2026.9.6
 openclaw_integrity=sha512-Ie0kyQSCVfFqixsgVg39vevUDq01Ch5u3+7Yu5Y3qARczmdAe+lzp8bVnO9925rHiW/+CFp70zfORCyPmCH31g==
+# Discord is a separate package (Telegram is bundled): installed beside openclaw, loaded by path.
+discord_pkg=@openclaw/discord
+discord_version=$openclaw_version
+discord_integrity=sha512-EjlDGt3+bFDi1y62kPZpXuvITH7VOTXlEBhqpGDSqVfF7JgitYcfrH1X7fZMJ1VFURAljlhWDKBMt3VALlYPBQ==
 suite=bookworm
 mirror=${CLAWVISOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Beyond minbase: ip (the static network), free/ps (operators' eyes), CA roots for tools that
@@ -62,12 +68,35 @@ hash_of() { sha256sum | cut -c1-32; }
 # The base tree depends on these only (bump base_rev when the cleanup below changes).
 base_rev=1
 base_key=$( { echo "$base_rev $suite $mirror $base_packages"; debootstrap --version; } | hash_of)
-stamp=$( { echo "$kver $base_key $node_integrity $openclaw_integrity";
+stamp=$( { echo "$kver $base_key $node_integrity $openclaw_integrity $discord_integrity";
            sha256sum "$busybox" "$here/openclaw-init" "$here/openclaw-launch.mjs" \
-             "$here/openclaw-initramfs-init" "$0";
+             "$here/openclaw-initramfs-init" "$here/build-openclaw.sh";
            for m in "${modules[@]}"; do sha256sum "$moddir/$m.ko"*; done; } | hash_of)
+# What the engine reads (engine/reconcile/guest_images.h). The gateway answers /readyz once its
+# channels and plugins are up: the reconciler's readiness. Boot grace: natively it is ready in
+# about 30 s; under TCG (no usable KVM) Node's start takes many minutes.
+write_image_conf() {
+  cat > "$out/image.conf.tmp" <<EOF
+# written by ops/guest/build-openclaw.sh: OpenClaw $openclaw_version on Node.js $node_version
+openclaw_version=$openclaw_version
+kernel=kernel
+initrd=initramfs.cpio.gz
+rootfs=rootfs.img
+# Node's timers stop under TCG with the PIT tick (vm_driver.h, TcgClock)
+tcg_clock=tsc
+boot_grace_s=1800
+health_interval_s=5
+health_timeout_ms=5000
+health_path=/readyz
+# OpenClaw's own floor: its gateway holds about 1.2 GB
+min_memory_mib=2048
+EOF
+  mv "$out/image.conf.tmp" "$out/image.conf"
+}
+
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/rootfs.img" ] &&
    [ -f "$out/initramfs.cpio.gz" ]; then
+  write_image_conf
   echo "$out"
   exit 0
 fi
@@ -77,23 +106,90 @@ say() { echo "guest-openclaw: [$(( $(date +%s) - t0 ))s] $*" >&2; }
 work=$(mktemp -d "$out/.work.XXXXXX")
 cleanup() {
   # debootstrap mounts proc and sys in the target while it runs; never rm -rf through them.
-  for m in "$work"/base/proc "$work"/base/sys; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
+  # The compile-cache warm-up mounts proc and dev in the root tree.
+  for m in "$work"/base/proc "$work"/base/sys "$work"/root/proc "$work"/root/dev; do
+    mountpoint -q "$m" 2>/dev/null && umount -l "$m"
+  done
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
 # An npm tarball, fetched once into the cache and checked against its pinned integrity.
 fetch_npm() {  # NAME VERSION INTEGRITY -> prints the tarball's path
-  local name=$1 version=$2 integrity=$3 tgz=$cache/$1-$2.tgz got
+  # npm pack names a scoped package's tarball scope-name-VERSION.tgz.
+  local name=$1 version=$2 integrity=$3 file got
+  file=$(echo "${1#@}" | tr / -)-$2.tgz
+  local tgz=$cache/$file
   if [ ! -f "$tgz" ]; then
     say "fetching $name@$version"
     (cd "$work" && npm pack --silent "$name@$version" >/dev/null) ||
       die "npm pack $name@$version failed (is the npm registry reachable?)"
-    mv "$work/$name-$version.tgz" "$tgz"
+    mv "$work/$file" "$tgz"
   fi
   got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
   [ "$got" = "$integrity" ] || { rm -f "$tgz"; die "$name@$version: integrity $got, pinned $integrity"; }
   echo "$tgz"
+}
+
+# OpenClaw gives the worker thread that holds its state lease 5 s to start, a constant. Under
+# TCG (software emulation: KVM is unusable on some hosts) a worker's start takes longer, the
+# gateway exits 78 ("state lease heartbeat did not become ready ... timeoutMs=5000") and never
+# comes up. The lease itself lasts 300 s; give the start 120 s of it. Refuses to build if the
+# pinned release no longer has the line (a new release: check whether it still needs this).
+patch_for_slow_cpus() {  # OPENCLAW_PACKAGE_DIR
+  local f
+  f=$(grep -l '^const LEASE_HEARTBEAT_START_TIMEOUT_MS = 5e3;$' "$1"/dist/openclaw-state-lease-heartbeat-shared-*.mjs 2>/dev/null || true)
+  [ -n "$f" ] || die "openclaw $openclaw_version: the lease heartbeat's start timeout is not where this script patches it"
+  sed -i 's/^const LEASE_HEARTBEAT_START_TIMEOUT_MS = 5e3;$/const LEASE_HEARTBEAT_START_TIMEOUT_MS = 12e4; \/\/ clawvisor: 5e3, too short under TCG/' "$f"
+}
+
+# Node's compile cache (V8 bytecode of each module, keyed by its path and content), warmed by one
+# start of the gateway in the finished tree (chroot, as its user, in a network namespace of its
+# own: nothing leaves the build host) and shipped in the image; the guest's init copies it to
+# the tmpfs /tmp where OpenClaw looks (os.tmpdir()/node-compile-cache). Under TCG, compiling
+# OpenClaw's JavaScript is most of its start.
+warm_compile_cache() {  # ROOT
+  local root=$1 cache_dir=$1/tmp/node-compile-cache
+  rm -rf "$cache_dir" "$root/tmp/warm"
+  mkdir -p "$root/tmp/warm" && chown 1000:1000 "$root/tmp/warm"
+  cat > "$root/tmp/warm/openclaw.json" <<EOF
+{"gateway": {"mode": "local", "port": 18790, "bind": "loopback",
+             "auth": {"mode": "token", "token": {"source": "env", "provider": "default", "id": "OPENCLAW_GATEWAY_TOKEN"}}},
+ "session": {"dmScope": "per-channel-peer"},
+ "hooks": {"enabled": true, "path": "/hooks", "token": "warm-up-hooks-token-not-a-secret"}}
+EOF
+  chown 1000:1000 "$root/tmp/warm/openclaw.json"
+  mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+  mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
+  say "warming Node's compile cache (one gateway start in a chroot)"
+  unshare --net bash -c '
+    ip link set lo up
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp/warm TMPDIR=/tmp LANG=C.UTF-8 \
+      OPENCLAW_STATE_DIR=/tmp/warm/state OPENCLAW_CONFIG_PATH=/tmp/warm/openclaw.json \
+      OPENCLAW_CONFIG_READONLY=1 OPENCLAW_NO_AUTO_UPDATE=1 OPENCLAW_DISABLE_BONJOUR=1 \
+      OPENCLAW_OFFLINE=1 OPENCLAW_GATEWAY_TOKEN=warm-up-gateway-token-not-a-secret NO_COLOR=1 \
+      /usr/sbin/chroot --userspec=1000:1000 "$1" /usr/local/bin/node \
+        /usr/local/lib/node_modules/openclaw/openclaw.mjs gateway --port 18790 \
+        > "$2/warm.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 360); do
+      curl -sf -m 2 http://127.0.0.1:18790/readyz >/dev/null 2>&1 && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -TERM $pid 2>/dev/null
+    for _ in $(seq 1 60); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+    kill -KILL $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    exit 0' _ "$root" "$work"
+  umount "$root/dev" 2>/dev/null || umount -l "$root/dev"
+  umount "$root/proc" 2>/dev/null || umount -l "$root/proc"
+  [ -d "$cache_dir" ] && [ -n "$(ls -A "$cache_dir")" ] || { tail -20 "$work/warm.log" >&2; die "the warm-up start left no compile cache"; }
+  rm -rf "$root/tmp/warm"
+  mkdir -p "$root/usr/local/lib/clawvisor"
+  mv "$cache_dir" "$root/usr/local/lib/clawvisor/node-compile-cache"
+  chown -R 0:0 "$root/usr/local/lib/clawvisor/node-compile-cache"
+  say "compile cache: $(du -sm "$root/usr/local/lib/clawvisor/node-compile-cache" | cut -f1) MiB"
 }
 
 # 1. Debian minbase, cached as a tarball per input hash.
@@ -134,6 +230,17 @@ if [ ! -f "$oc_prefix/.done" ]; then
       > "$work/npm.log" 2>&1 || { tail -30 "$work/npm.log" >&2; die "npm install openclaw failed"; }
   touch "$oc_prefix/.done"
 fi
+discord_tgz=$(fetch_npm "$discord_pkg" "$discord_version" "$discord_integrity")
+if [ ! -f "$oc_prefix/.discord-$discord_version" ]; then
+  say "npm install $discord_pkg@$discord_version"
+  # Its peer dependency is the openclaw beside it: not installed a second time.
+  PATH=$node_dir/bin:$PATH npm_config_nodedir=$node_dir \
+    npm install --global --prefix "$oc_prefix" --omit=dev --legacy-peer-deps --no-audit --no-fund \
+      --cache "$cache/npm-cache" --loglevel=error "$discord_tgz" \
+      > "$work/npm-discord.log" 2>&1 || { tail -30 "$work/npm-discord.log" >&2; die "npm install $discord_pkg failed"; }
+  [ -f "$oc_prefix/lib/node_modules/$discord_pkg/openclaw.plugin.json" ] || die "$discord_pkg: no openclaw.plugin.json"
+  touch "$oc_prefix/.discord-$discord_version"
+fi
 
 # 4. The root tree: base + node + openclaw + init, then ext4 from the directory.
 say "assembling the root filesystem"
@@ -143,6 +250,7 @@ tar -C "$root" --numeric-owner -xf "$base_tar"
 install -D -m 0755 "$node_dir/bin/node" "$root/usr/local/bin/node"
 cp -a "$oc_prefix/lib" "$root/usr/local/"
 ln -sfn ../lib/node_modules/openclaw/openclaw.mjs "$root/usr/local/bin/openclaw"
+patch_for_slow_cpus "$root/usr/local/lib/node_modules/openclaw"
 install -m 0755 "$here/openclaw-init" "$root/usr/local/sbin/openclaw-init"
 install -D -m 0644 "$here/openclaw-launch.mjs" "$root/usr/local/lib/clawvisor/launch.mjs"
 ln -sfn /usr/local/sbin/openclaw-init "$root/sbin/init"
@@ -157,6 +265,8 @@ printf '127.0.0.1 localhost\n::1 localhost\n' > "$root/etc/hosts"
 printf 'proc /proc proc defaults 0 0\n' > "$root/etc/fstab"
 echo "openclaw $openclaw_version node $node_version debian $suite built $(date -u +%FT%TZ)" \
   > "$root/etc/clawvisor-image"
+
+warm_compile_cache "$root"
 
 # Size: the content plus a quarter (inodes, directories), rounded up to a MiB. Read-only, so no
 # journal and no reserved blocks.
@@ -188,6 +298,7 @@ install -m 0755 "$here/openclaw-initramfs-init" "$initrd/init"
 mv "$work/rootfs.img" "$out/rootfs.img"
 mv "$work/initramfs.cpio.gz" "$out/initramfs.cpio.gz"
 ln -sfn "$kernel" "$out/kernel"
+write_image_conf
 echo "$stamp" > "$out/stamp"
 say "rootfs.img $(( $(stat -c %s "$out/rootfs.img") / 1048576 )) MiB, $files files"
 echo "$out"

@@ -38,7 +38,7 @@ openssl_bin=/usr/bin/openssl
 [ -x "$openssl_bin" ] || { echo "guest: openssl is missing: run ops/install-deps.sh" >&2; exit 69; }
 openssl_libs=$(ldd "$openssl_bin" | awk '/=>/ {print $3} /^[[:space:]]*\/lib64/ {print $1}')
 
-stamp=$( { echo "$kver"; sha256sum "$busybox" "$here/init" "$here/gateway.sh" "$0" "$openssl_bin" $openssl_libs;
+stamp=$( { echo "$kver"; sha256sum "$busybox" "$here/init" "$here/gateway.sh" "$here/build.sh" "$openssl_bin" $openssl_libs;
            for m in "${modules[@]}"; do sha256sum "$moddir/$m.ko"*; done; } | sha256sum | cut -c1-32)
 up_to_date() {
   [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initramfs.cpio.gz" ]

@@ -4,6 +4,7 @@
 // own openclaw.json (no secret in it: SecretRefs to the environment), drops to the user
 // openclaw and execs `openclaw gateway` with the secrets in its environment only: never an
 // argument, a file on the data disk, or a line on the console.
+import crypto from "node:crypto";
 import fs from "node:fs";
 
 const CONFIG = process.env.CLAWVISOR_CONFIG || "/run/clawvisor/config.json";
@@ -13,6 +14,7 @@ const NODE = process.execPath;
 const OPENCLAW = "/usr/local/lib/node_modules/openclaw/openclaw.mjs";
 const UID = 1000;
 const GID = 1000;
+const DISCORD_PLUGIN = "/usr/local/lib/node_modules/@openclaw/discord";
 const PROXY = "http://10.0.2.100:3128"; // the egress gateway's CONNECT door (design D9)
 
 function say(text) {
@@ -48,6 +50,13 @@ export function modelKeyVariable(name) {
 
 const envRef = (id) => ({ source: "env", provider: "default", id });
 
+// The webhook token the front door sends on /hooks/* (adapters/front_door/hooks_token.h): the
+// hex SHA-256 of "clawvisor-hooks-v1:" and the gateway token. Derived, so the gateway token is
+// never valid on /hooks and this one nowhere else.
+export function hooksToken(gatewayToken) {
+  return crypto.createHash("sha256").update(`clawvisor-hooks-v1:${gatewayToken}`).digest("hex");
+}
+
 // The control plane's configuration -> OpenClaw's config and the gateway's environment.
 export function translate(cfg) {
   if (typeof cfg.gateway_token !== "string" || cfg.gateway_token.length === 0) {
@@ -58,6 +67,7 @@ export function translate(cfg) {
   const mapped = [];
   const skipped = [];
   const channels = {};
+  const plugins = [];
   for (const c of Array.isArray(cfg.credentials) ? cfg.credentials : []) {
     if (!c || typeof c.name !== "string" || typeof c.value !== "string") continue;
     let variable = null;
@@ -71,9 +81,12 @@ export function translate(cfg) {
         channels.telegram = { enabled: true, botToken: envRef(variable) };
         break;
       case "discord_bot_token":
-        // Discord starts only with a channels.discord block (docs/channels/discord/setup.md).
+        // Discord starts only with a channels.discord block (docs/channels/discord/setup.md),
+        // and its plugin is a separate package: the image carries it (build-openclaw.sh), loaded
+        // by path and trusted explicitly (else the gateway would try to install it with npm).
         variable = "DISCORD_BOT_TOKEN";
         channels.discord = { enabled: true, token: envRef(variable) };
+        plugins.push({ id: "discord", path: DISCORD_PLUGIN });
         break;
       default:
         // whatsapp_token: OpenClaw's WhatsApp channel links a device (QR) and keeps its
@@ -95,8 +108,17 @@ export function translate(cfg) {
       auth: { mode: "token", token: envRef("OPENCLAW_GATEWAY_TOKEN") },
     },
     session: { dmScope: "per-channel-peer" },
+    // Webhooks (the front door's /hooks/{path token}/...). OpenClaw takes no SecretRef here,
+    // so this one secret is in the file: 0600, its user's, on a tmpfs.
+    hooks: { enabled: true, path: "/hooks", token: hooksToken(cfg.gateway_token) },
   };
   if (Object.keys(channels).length > 0) config.channels = channels;
+  if (plugins.length > 0) {
+    config.plugins = {
+      load: { paths: plugins.map((p) => p.path) },
+      entries: Object.fromEntries(plugins.map((p) => [p.id, { enabled: true }])),
+    };
+  }
   return { config, secrets, port, mapped, skipped };
 }
 

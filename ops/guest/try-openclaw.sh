@@ -7,8 +7,9 @@
 #
 # Usage: ops/guest/try-openclaw.sh kvm|tcg [PORT]
 #   env: IMAGE_DIR (default ~/.cache/clawvisor/guest-openclaw), MEM (MiB, 2048), SMP (1),
-#        LIMIT (seconds to wait, 900), TCG_APPEND (the driver's TCG kernel arguments,
-#        default "lpj=4000000 nolapic_timer"; set it empty to try without them)
+#        LIMIT (seconds to wait, 900), TCG_APPEND (the TCG kernel arguments; default what the
+#        driver gives an image with tcg_clock=tsc: the host's TSC rate, read from /proc/cpuinfo
+#        here, measured by the driver)
 set -euo pipefail
 accel=${1:?usage: try-openclaw.sh kvm|tcg [PORT]}
 port=${2:-38789}
@@ -39,7 +40,8 @@ EOF
 )
 append="console=ttyS0 quiet panic=-1"
 cpu=()
-if [ "$accel" = tcg ]; then append+=" ${TCG_APPEND-lpj=4000000 nolapic_timer}"; else cpu=(-cpu host); fi
+tsc_khz=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
+if [ "$accel" = tcg ]; then append+=" ${TCG_APPEND-tsc_early_khz=$tsc_khz tsc=reliable}"; else cpu=(-cpu host); fi
 append+=" root=/dev/vdb ro rootfstype=ext4"
 start=$(date +%s.%N)
 qemu-system-x86_64 -name clawvisor-try -M microvm,x-option-roms=off,isa-serial=on,rtc=on \

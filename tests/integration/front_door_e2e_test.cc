@@ -8,7 +8,6 @@
 // the console's opening, the webhook paths and the instance's activity, and no secret.
 
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -63,35 +62,14 @@ class FrontDoorE2eTest : public ::testing::Test {
                                  "--front-door-listen", "127.0.0.1:0"});
     serve_->Start(120s);
     ASSERT_FALSE(HasFailure());
-    // The front door starts after the VM host (the KVM probe may take seconds).
-    const std::regex listening(R"("component":"front_door","msg":"listening"[^\n]*"port":(\d+))");
-    std::smatch m;
-    std::string log;
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          log = ReadFile(serve_->log_file());
-          return std::regex_search(log, m, listening);
-        },
-        60s))
-        << log;
-    front_port_ = static_cast<uint16_t>(std::stoi(m[1]));
+    front_port_ = testing::WaitForFrontDoorPort(*serve_, 60s);
+    ASSERT_NE(front_port_, 0) << ReadFile(serve_->log_file());
     cert_ = (dir_.path() / "data" / "front-door" / "tls" / "certificate.pem").string();
     ASSERT_TRUE(fs::exists(cert_));
   }
   void TearDown() override {
     if (serve_) serve_->Kill();
-    if (fs::exists(vm_dir_)) {
-      for (const auto& e : fs::directory_iterator(vm_dir_)) {
-        for (const char* file : {"qemu.pid", "network.pid"}) {
-          const std::string pid = ReadFile(e.path() / file);
-          if (pid.empty()) continue;
-          const std::string cmdline =
-              ReadFile("/proc/" + std::to_string(std::stoi(pid)) + "/cmdline");
-          if (cmdline.find(vm_dir_) != std::string::npos) ::kill(std::stoi(pid), SIGKILL);
-        }
-      }
-    }
-    fs::remove_all(vm_dir_);
+    testing::RemoveVmDir(vm_dir_);
   }
 
   HttpResponse Api(const std::string& method, const std::string& target, const std::string& body,

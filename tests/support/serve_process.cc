@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -133,6 +134,36 @@ void ServiceProcess::Kill() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
   Wait();
+}
+
+uint16_t WaitForFrontDoorPort(const ServiceProcess& serve, std::chrono::seconds timeout) {
+  const std::regex listening(R"("component":"front_door","msg":"listening"[^\n]*"port":(\d+))");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const std::string log = ReadFile(serve.log_file());
+    if (std::smatch m; std::regex_search(log, m, listening)) {
+      return static_cast<uint16_t>(std::stoi(m[1]));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void RemoveVmDir(const std::string& vm_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(vm_dir, ec)) {
+    for (const auto& e : fs::directory_iterator(vm_dir, ec)) {
+      for (const char* file : {"qemu.pid", "network.pid"}) {
+        const std::string pid = ReadFile(e.path() / file);
+        if (pid.empty()) continue;
+        const std::string cmdline =
+            ReadFile("/proc/" + std::to_string(std::stoi(pid)) + "/cmdline");
+        if (cmdline.find(vm_dir) != std::string::npos) ::kill(std::stoi(pid), SIGKILL);
+      }
+    }
+  }
+  fs::remove_all(vm_dir, ec);
 }
 
 }  // namespace clawvisor::testing

@@ -71,4 +71,12 @@ class ServeProcess : public ServiceProcess {
                ServeTransport transport = ServeTransport::kInsecureHttp);
 };
 
+// The front door's port, from serve's "listening" line of component front_door (it starts after
+// the VM host, whose KVM probe may take seconds). 0 if the line did not appear within `timeout`.
+uint16_t WaitForFrontDoorPort(const ServiceProcess& serve, std::chrono::seconds timeout);
+
+// SIGKILLs what a `serve --vms` killed mid-test left running under `vm_dir` (each VM's QEMU and
+// network helper, only processes whose command line names the directory), then removes it.
+void RemoveVmDir(const std::string& vm_dir);
+
 }  // namespace clawvisor::testing

@@ -13,11 +13,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -228,6 +230,57 @@ class MicroVmTest : public ::testing::Test {
   std::unique_ptr<Reconciler> reconciler_;
 };
 std::string* MicroVmTest::guest_dir_ = nullptr;
+
+// The image a VM boots is the one its spec names: the production image's initramfs *and* its
+// read-only root disk (the packaged kernel reaches the disk only through the initramfs's
+// modules), and under TCG the kernel clock the image asks for.
+TEST_F(MicroVmTest, TheCommandLineBootsTheImageTheSpecNames) {
+  auto has = [](const std::vector<std::string>& argv, const std::string& arg) {
+    return std::find(argv.begin(), argv.end(), arg) != argv.end();
+  };
+  auto append = [](const std::vector<std::string>& argv) {
+    auto it = std::find(argv.begin(), argv.end(), "-append");
+    return it == argv.end() || it + 1 == argv.end() ? std::string() : *(it + 1);
+  };
+  VmSpec spec;
+  spec.key = {"acct", "ins"};
+  spec.memory_mib = 2048;
+  const auto own = driver_->CommandLine(spec, "/vm", 4000, "/vm/config.json");
+  EXPECT_TRUE(has(own, *guest_dir_ + "/initramfs.cpio.gz"));
+  EXPECT_EQ(append(own).find("root=/dev/vdb"), std::string::npos);
+
+  spec.boot = {.image = "oc",
+               .kernel = "/img/kernel",
+               .initrd = "/img/initramfs.cpio.gz",
+               .rootfs = "/img/rootfs.img",
+               .tcg_clock = TcgClock::kTsc};
+  const auto oc = driver_->CommandLine(spec, "/vm", 4000, "/vm/config.json");
+  EXPECT_TRUE(has(oc, "/img/kernel"));
+  EXPECT_TRUE(has(oc, "/img/initramfs.cpio.gz"));
+  EXPECT_TRUE(has(oc, "file=/img/rootfs.img,format=raw,if=none,id=root,readonly=on"));
+  EXPECT_TRUE(has(oc, "2048"));
+  EXPECT_NE(append(oc).find("root=/dev/vdb ro"), std::string::npos) << append(oc);
+  // The data disk comes first, so it stays /dev/vda and the root /dev/vdb.
+  const auto data = std::find_if(oc.begin(), oc.end(), [](const std::string& a) {
+    return a.find("id=data") != std::string::npos;
+  });
+  const auto root = std::find_if(oc.begin(), oc.end(), [](const std::string& a) {
+    return a.find("id=root") != std::string::npos;
+  });
+  EXPECT_LT(data, root);
+  EXPECT_EQ(append(oc).find("nolapic_timer"), std::string::npos) << append(oc);
+  if (driver_->accel() == qemu::Accel::kTcg) {
+    EXPECT_NE(append(own).find("lpj=4000000 nolapic_timer"), std::string::npos) << append(own);
+    EXPECT_EQ(append(own).find("tsc_early_khz="), std::string::npos) << append(own);
+    // The host's TSC rate, measured: some hundreds of MHz at least.
+    std::smatch khz;
+    const std::string oc_append = append(oc);
+    ASSERT_TRUE(
+        std::regex_search(oc_append, khz, std::regex(R"(tsc_early_khz=(\d+) tsc=reliable)")))
+        << oc_append;
+    EXPECT_GT(std::stoull(khz[1]), 100'000u);
+  }
+}
 
 // One pair of VMs serves: start to healthy, the gateway contract, the canary credential (in the
 // guest, nowhere on the host), isolation between the two, pause and resume, a killed QEMU
