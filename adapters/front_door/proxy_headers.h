@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adapters/front_door/gatekeeper.h"
@@ -19,6 +20,12 @@
 namespace clawvisor::front_door {
 
 inline std::string Str(boost::beast::string_view s) { return std::string(s.data(), s.size()); }
+
+inline bool StartsWithNoCase(std::string_view name, std::string_view prefix) {
+  return name.size() >= prefix.size() &&
+         boost::beast::iequals(boost::beast::string_view(name.data(), prefix.size()),
+                               boost::beast::string_view(prefix.data(), prefix.size()));
+}
 
 template <typename Fields>
 void StripHopByHop(Fields& fields, bool keep_upgrade) {
@@ -101,10 +108,16 @@ void RewriteRequest(Request& req, const Verdict& verdict, bool websocket) {
   // and a front door behind a local TLS proxy sees loopback peers. The front door authenticates
   // and limits every caller before forwarding, so the gateway sees them all as one remote peer,
   // 10.0.2.2, which OpenClaw grants nothing local.
-  for (const char* claim : {"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-                            "X-Forwarded-Port", "X-Real-IP"}) {
-    req.erase(claim);
+  // OpenClaw counts any X-Forwarded-* and Tailscale-* field as a proxy's claim, so all of them go.
+  std::vector<std::string> claims;
+  for (const auto& field : req) {
+    const std::string name = Str(field.name_string());
+    if (boost::beast::iequals(name, "forwarded") || boost::beast::iequals(name, "x-real-ip") ||
+        StartsWithNoCase(name, "x-forwarded-") || StartsWithNoCase(name, "tailscale-")) {
+      claims.push_back(name);
+    }
   }
+  for (const auto& name : claims) req.erase(name);
   req.target(verdict.upstream_target);
   if (chunked) req.chunked(true);
   if (websocket) {

@@ -189,6 +189,11 @@ EOF
   mkdir -p "$root/usr/local/lib/clawvisor"
   mv "$cache_dir" "$root/usr/local/lib/clawvisor/node-compile-cache"
   chown -R 0:0 "$root/usr/local/lib/clawvisor/node-compile-cache"
+  # What else the warm-up start wrote (its log, state locks, staging) is the build host's, not
+  # the image's: /tmp and /var/tmp ship empty.
+  find "$root/tmp" "$root/var/tmp" -xdev -mindepth 1 -delete
+  [ -z "$(find "$root" -xdev -uid 1000 -print -quit)" ] ||
+    die "the warm-up start left files of its user in the image: $(find "$root" -xdev -uid 1000 | head -3)"
   say "compile cache: $(du -sm "$root/usr/local/lib/clawvisor/node-compile-cache" | cut -f1) MiB"
 }
 

@@ -137,11 +137,20 @@ function main() {
     say(e.message);
     process.exit(78);
   }
-  // Written by its user, 0600, on the tmpfs (never the data disk).
+  // Written for its user, 0600, on the tmpfs (never the data disk). The directory is that user's,
+  // and processes of a previous gateway may outlive it: nothing here follows a name the user
+  // could have swapped (O_EXCL|O_NOFOLLOW create, then fchown of what was opened, not a path).
   const tmp = `${OPENCLAW_CONFIG}.tmp`;
   fs.rmSync(tmp, { force: true });
-  fs.writeFileSync(tmp, JSON.stringify(t.config, null, 2) + "\n", { mode: 0o600, flag: "wx" });
-  fs.chownSync(tmp, UID, GID);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(t.config, null, 2) + "\n");
+    fs.fchownSync(fd, UID, GID);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
   fs.renameSync(tmp, OPENCLAW_CONFIG);
 
   const env = {

@@ -57,7 +57,9 @@ TEST_F(FrontDoorTest, GatewayTokenAsBearerIsForwardedAndHopByHopHeadersAreNot) {
                                            {"Proxy-Authorization", "Basic abc"},
                                            {"X-Forwarded-For", "6.6.6.6"},
                                            {"Forwarded", "for=6.6.6.6"},
-                                           {"X-Real-IP", "6.6.6.6"}});
+                                           {"X-Real-IP", "6.6.6.6"},
+                                           {"x-forwarded-prefix", "/evil"},
+                                           {"Tailscale-User-Login", "mallory@example.com"}});
   ASSERT_EQ(reply.status, 200);
   const auto seen = upstream_a_.seen().at(0);
   EXPECT_EQ(seen.target, "/x");
@@ -68,6 +70,8 @@ TEST_F(FrontDoorTest, GatewayTokenAsBearerIsForwardedAndHopByHopHeadersAreNot) {
   EXPECT_EQ(seen.headers.count("x-forwarded-for"), 0u);
   EXPECT_EQ(seen.headers.count("forwarded"), 0u);
   EXPECT_EQ(seen.headers.count("x-real-ip"), 0u);
+  EXPECT_EQ(seen.headers.count("x-forwarded-prefix"), 0u);  // OpenClaw refuses any x-forwarded-*
+  EXPECT_EQ(seen.headers.count("tailscale-user-login"), 0u);
 }
 
 // Another instance's token: 403, and neither VM saw a request.
