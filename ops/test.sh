@@ -25,7 +25,8 @@ phase "the test microVM image (cached outside the repository; rebuilt when an in
 ops/guest/build.sh
 # Jobs that run beside the phases (each in its own process group); a phase that fails ends them.
 background=()
-trap 'for g in "${background[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done' EXIT
+# (|| true: under set -e a job that has already ended would otherwise turn the exit status into 1.)
+trap 'status=$?; for g in "${background[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done; exit $status' EXIT
 phase "the production OpenClaw image, in the background (cached outside the repository)"
 # Minutes of downloads, npm and one gateway start, none of it needing the build: it runs beside
 # the release build, and only the OpenClaw test needs it.
@@ -45,23 +46,25 @@ rc=0
 wait "$image_pid" || rc=$?
 cat build/openclaw-image.log
 [ $rc -eq 0 ] || { echo "ops/test.sh: building the OpenClaw image failed" >&2; exit $rc; }
-# The real OpenClaw's test boots its gateway twice under TCG (many minutes each, mostly one
-# vCPU's worth of work): it runs beside every phase after this one, and is waited for last.
 openclaw_test='^OpenClawE2eTest\.'
+phase "release tests"
+ctest --test-dir build --output-on-failure -j2 -E "$openclaw_test"
+
+# The real OpenClaw's test boots its gateway twice under TCG (many minutes each, mostly one
+# vCPU's worth of work). It runs beside the sanitizer phases (compiles, and tests without real
+# brokers or VMs), not beside the release tests, whose real Kafka and microVM tests it would
+# slow; it is waited for last.
 openclaw_log=build/openclaw-e2e.log
 setsid ctest --test-dir build --output-on-failure -R "$openclaw_test" > "$openclaw_log" 2>&1 &
 openclaw_pid=$!
 background+=("$openclaw_pid")
 openclaw_wait() {
-  phase "the real OpenClaw's test (running since the release build)"
+  phase "the real OpenClaw's test (running since the release tests)"
   local rc=0
   wait "$openclaw_pid" || rc=$?
   cat "$openclaw_log"
   [ $rc -eq 0 ] || { echo "ops/test.sh: the OpenClaw test failed" >&2; exit $rc; }
 }
-
-phase "release tests"
-ctest --test-dir build --output-on-failure -j2 -E "$openclaw_test"
 
 if [ $fast -eq 1 ]; then
   openclaw_wait
