@@ -36,9 +36,6 @@ struct VmKey {
   std::string ToString() const { return account_id + "/" + instance_id; }
 };
 
-// The guest image a VM boots (engine/reconcile/guest_images.h): its registered name, recorded
-// with the VM so that one booted from another image is recognized (an upgrade), and its files.
-// No kernel: the driver's own default image.
 // How a guest's kernel keeps time under TCG (software emulation; KVM needs neither).
 enum class TcgClock {
   // The PIT as the tick and a preset delay loop (`lpj=4000000 nolapic_timer`): on some hosts
@@ -52,6 +49,9 @@ enum class TcgClock {
   kTsc,
 };
 
+// The guest image a VM boots (engine/reconcile/guest_images.h): its registered name, recorded
+// with the VM so that one booted from another image is recognized (an upgrade), and its files.
+// No kernel: the driver's own default image.
 struct GuestBoot {
   std::string image;
   std::string kernel;
