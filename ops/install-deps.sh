@@ -19,6 +19,7 @@ packages=(
   # places files under /boot), busybox for the guest's initramfs, mkfs for data disks
   qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64 cpio e2fsprogs kmod
   debootstrap                   # the production guest image's Debian root (ops/guest/build-openclaw.sh)
+  cryptsetup-bin                # an independent reader of the encrypted data disks' LUKS headers (#16)
   libslirp-dev                  # the VMs' user-mode network, one helper per VM (#14, design D9)
   # Kafka (#5): a real broker for tests, fetched by ops/kafka/kafka.sh with Maven
   openjdk-17-jre-headless maven

@@ -27,6 +27,11 @@ Result<InstanceSecretValues> ProjectedInstanceSecrets::Open(std::string_view acc
   auto token = OpenRef(sealer_, account_id, (*refs)->gateway_token());
   if (!token) return std::unexpected(token.error());
   values.gateway_token = std::move(*token);
+  if ((*refs)->has_volume_key()) {
+    auto volume_key = OpenRef(sealer_, account_id, (*refs)->volume_key());
+    if (!volume_key) return std::unexpected(volume_key.error());
+    values.volume_key = std::move(*volume_key);
+  }
   for (const auto& credential : (*refs)->credentials()) {
     auto value = OpenRef(sealer_, account_id, credential.value());
     if (!value) return std::unexpected(value.error());

@@ -41,6 +41,10 @@ Status SecretRefTable::Apply(BatchView& view, const v1::Envelope& event) {
       refs.set_revision(event.instance_created().revision());
       *refs.mutable_gateway_token() =
           ref("instance_created.gateway_token", event.instance_created().gateway_token());
+      if (event.instance_created().has_volume_key()) {
+        *refs.mutable_volume_key() =
+            ref("instance_created.volume_key", event.instance_created().volume_key());
+      }
       view.Put(key, refs);
       return {};
     }

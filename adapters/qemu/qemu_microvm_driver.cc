@@ -24,6 +24,8 @@
 #include <thread>
 
 #include "adapters/posix/atomic_file.h"
+#include "adapters/qemu/child_process.h"
+#include "adapters/qemu/encrypted_disk.h"
 #include "adapters/qemu/qmp_client.h"
 #include "engine/logging.h"
 
@@ -54,13 +56,6 @@ using namespace std::chrono_literals;
 constexpr std::string_view kComponent = "qemu";
 constexpr size_t kMaxSocketPath = 107;  // sun_path, less the terminating NUL
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // FNV-1a 64: a stable, short directory name for a key (sockets must fit sun_path).
 std::string KeyHash(const VmKey& key) {
   uint64_t h = 1469598103934665603ULL;
@@ -78,56 +73,6 @@ std::string KeyHash(const VmKey& key) {
   return buf;
 }
 
-// Spawns `argv` in a new session with no inherited environment or descriptors; stdout and
-// stderr go to `log_path` (or /dev/null). Returns the pid.
-Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  const std::string out = log_path.empty() ? "/dev/null" : log_path;
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  char* empty_env[] = {nullptr};
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), empty_env);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return MakeError(Errc::kUnavailable, "spawn " + argv[0] + ": " + std::strerror(rc));
-  }
-  return pid;
-}
-
-// Waits up to `timeout` for a child to exit; its wait status, or nullopt if still running.
-std::optional<int> WaitChild(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0) return -1;
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
-  }
-}
-
 Result<uint16_t> FreeLoopbackPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return MakeError(Errc::kUnavailable, "socket: " + std::string(std::strerror(errno)));
@@ -143,10 +88,6 @@ Result<uint16_t> FreeLoopbackPort() {
   }
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-std::string Tail(const std::string& text, size_t n) {
-  return text.size() <= n ? text : text.substr(text.size() - n);
 }
 
 }  // namespace
@@ -249,6 +190,7 @@ std::optional<QemuMicrovmDriver::Meta> QemuMicrovmDriver::ReadMeta(const std::st
     if (k == "account") meta.key.account_id = v;
     if (k == "instance") meta.key.instance_id = v;
     if (k == "revision") meta.revision = std::strtoull(v.c_str(), nullptr, 10);
+    if (k == "disk") meta.disk_format = v;
   }
   if (meta.key.account_id.empty() || meta.key.instance_id.empty()) return std::nullopt;
   return meta;
@@ -287,7 +229,7 @@ uint16_t QemuMicrovmDriver::PortOf(const VmKey& key) const {
   return text.empty() ? 0 : static_cast<uint16_t>(std::atoi(text.c_str()));
 }
 
-Status QemuMicrovmDriver::Create(const VmSpec& spec) {
+Status QemuMicrovmDriver::Create(const VmSpec& spec, std::string_view volume_key) {
   const std::string dir = DirOf(spec.key);
   if (auto meta = ReadMeta(dir)) {
     if (meta->key != spec.key) {
@@ -303,40 +245,31 @@ Status QemuMicrovmDriver::Create(const VmSpec& spec) {
   if (spec.disk_bytes < 16 * 1024 * 1024) {
     return MakeError(Errc::kInvalidArgument, "data disk must be at least 16 MiB");
   }
+  if (volume_key.empty()) {
+    return MakeError(Errc::kInvalidArgument,
+                     "no volume key for " + spec.key.ToString() +
+                         ": data disks are always encrypted (an instance created before they "
+                         "were has none: recreate it)");
+  }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return MakeError(Errc::kUnavailable, "create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
-  // The disk first, under a temporary name: a crash leaves no meta pointing at half a disk.
-  auto disk = AtomicFile::Create(dir + "/disk.img");
-  if (!disk) return MakeError(Errc::kUnavailable, "create disk: " + disk.error().message);
-  if (auto sized = disk->Resize(spec.disk_bytes); !sized) {
-    return MakeError(Errc::kUnavailable, "size disk: " + sized.error().message);
-  }
-  auto pid =
-      Spawn({options_.mkfs, "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-             "-L", "clawvisor-data", disk->temporary_path().string()},
-            dir + "/mkfs.log");
-  if (!pid) return std::unexpected(pid.error());
-  auto status = WaitChild(*pid, 120s);
-  if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    if (!status) ::kill(*pid, SIGKILL), (void)WaitChild(*pid, 5s);
-    return MakeError(Errc::kUnavailable,
-                     "mkfs of the data disk failed: " + Tail(ReadFile(dir + "/mkfs.log"), 300));
-  }
-  ::unlink((dir + "/mkfs.log").c_str());
-  // mkfs wrote through its own descriptor; the fsync in Commit flushes the file all the same.
-  if (auto placed = disk->Commit(); !placed) {
-    return MakeError(Errc::kUnavailable, "rename disk: " + placed.error().message);
+  // The disk first: a crash leaves no meta pointing at half a disk.
+  if (auto made = CreateEncryptedDisk({options_.qemu_img, options_.mkfs}, dir + "/disk.img",
+                                      spec.disk_bytes, volume_key, dir);
+      !made) {
+    return made;
   }
   return WriteFileAtomically(
       dir + "/meta", "account=" + spec.key.account_id + "\ninstance=" + spec.key.instance_id +
-                         "\nrevision=" + std::to_string(spec.revision) + "\n");
+                         "\nrevision=" + std::to_string(spec.revision) + "\ndisk=qcow2-luks\n");
 }
 
 std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, const std::string& dir,
                                                         uint16_t port,
-                                                        const std::string& config_path) const {
+                                                        const std::string& config_path,
+                                                        const std::string& key_path) const {
   // The image the spec names, else the driver's own.
   const bool own = spec.boot.kernel.empty();
   const std::string& kernel = own ? options_.kernel : spec.boot.kernel;
@@ -388,13 +321,13 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
           : "stream,id=n0,server=on,addr.type=unix,addr.path=" + dir + "/net.sock",
       "-device",
       "virtio-net-device,netdev=n0",
-      "-drive",
-      "file=" + dir + "/disk.img,format=raw,if=none,id=data,aio=threads",
-      "-device",
-      "virtio-blk-device,drive=data",
       "-fw_cfg",
       "name=opt/clawvisor/config,file=" + config_path,
   };
+  // The data disk (/dev/vda), decrypted by QEMU with the key file (encrypted_disk.h).
+  const auto disk = EncryptedDiskArgs(dir + "/disk.img", key_path, "data");
+  argv.insert(argv.end(), disk.begin(), disk.end());
+  argv.insert(argv.end(), {"-device", "virtio-blk-device,drive=data"});
   if (accel_ == Accel::kKvm) argv.insert(argv.begin() + 7, {"-cpu", "host"});
   if (!initrd.empty()) argv.insert(argv.end(), {"-initrd", initrd});
   if (!rootfs.empty()) {
@@ -414,39 +347,35 @@ std::vector<std::string> QemuMicrovmDriver::CommandLine(const VmSpec& spec, cons
   return argv;
 }
 
-Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config) {
+Status QemuMicrovmDriver::Start(const VmSpec& spec, const std::string& config,
+                                std::string_view volume_key) {
   const std::string dir = DirOf(spec.key);
   auto meta = ReadMeta(dir);
   if (!meta || meta->revision != spec.revision) {
     return MakeError(Errc::kFailedPrecondition, "VM " + spec.key.ToString() + " is not created");
   }
+  if (meta->disk_format != "qcow2-luks") {
+    return MakeError(Errc::kFailedPrecondition,
+                     "VM " + spec.key.ToString() +
+                         " has an unencrypted data disk from an older build: recreate it");
+  }
   if (QemuAlive(PidOf(spec.key), dir)) return {};
-  for (const char* stale : {"/qmp.sock", "/qemu.pid"}) ::unlink((dir + stale).c_str());
+  // (config.json and volume.key: secret files an older build handed QEMU; never left now.)
+  for (const char* stale : {"/qmp.sock", "/qemu.pid", "/config.json", "/volume.key"}) {
+    ::unlink((dir + stale).c_str());
+  }
   auto port = FreeLoopbackPort();
   if (!port) return std::unexpected(port.error());
   if (auto ok = WriteFileAtomically(dir + "/port", std::to_string(*port) + "\n"); !ok) return ok;
 
-  // The configuration holds secrets: a 0600 file in the 0700 directory, gone once QEMU read it.
-  const std::string config_path = dir + "/config.json";
-  struct Unlink {
-    std::string path;
-    ~Unlink() { ::unlink(path.c_str()); }
-  } remove_config{config_path};
-  {
-    ::unlink(config_path.c_str());
-    const int fd = ::open(config_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return MakeError(Errc::kUnavailable, "config file: " + std::string(std::strerror(errno)));
-    const bool ok =
-        ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
-    ::close(fd);
-    if (!ok) return MakeError(Errc::kUnavailable, "config file: short write");
-  }
   if (auto ok = WriteFileAtomically(dir + "/want-running", ""); !ok) return ok;
   // Which image it boots: Inspect reports it, so an upgrade is seen even across a restart.
   if (auto ok = WriteFileAtomically(dir + "/image", spec.boot.image + "\n"); !ok) return ok;
 
-  auto pid = Spawn(CommandLine(spec, dir, *port, config_path), dir + "/qemu.log");
+  // The configuration and the volume key are secrets: QEMU reads them from pipes (never an
+  // argument, the environment or a file), the configuration as SecretPath(0), the key as 1.
+  auto pid = Spawn(CommandLine(spec, dir, *port, SecretPath(0), SecretPath(1)), dir + "/qemu.log",
+                   {config, volume_key});
   if (!pid) return std::unexpected(pid.error());
   {
     std::lock_guard lock(mu_);
@@ -597,6 +526,10 @@ Status QemuMicrovmDriver::Resume(const VmKey& key) {
 Status QemuMicrovmDriver::Destroy(const VmKey& key) {
   const std::string dir = DirOf(key);
   if (auto ok = Kill(dir); !ok) return ok;
+  // The key slots first: should the removal stop half way, what is left cannot be opened.
+  for (const char* disk : {"/disk.img", "/disk.img.new"}) {
+    if (auto shredded = ShredEncryptedDisk(dir + disk); !shredded) return shredded;
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return MakeError(Errc::kUnavailable, "remove " + dir + ": " + ec.message());
@@ -612,7 +545,7 @@ Result<std::optional<VmStatus>> QemuMicrovmDriver::InspectDir(const std::string&
   struct stat st {};
   if (::stat((dir + "/disk.img").c_str(), &st) == 0) {
     status.disk_used_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
-    status.disk_size_bytes = static_cast<uint64_t>(st.st_size);
+    status.disk_size_bytes = static_cast<uint64_t>(st.st_size);  // the file's, not the guest's
   }
   const std::string text = ReadFile(dir + "/qemu.pid");
   const int pid = text.empty() ? 0 : std::atoi(text.c_str());

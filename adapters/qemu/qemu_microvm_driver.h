@@ -3,8 +3,9 @@
 // QemuMicrovmDriver: VmDriver over QEMU's `microvm` machine, controlled through QMP (design D7).
 //
 // Per VM, a private directory (0700) under `vm_dir`, named by a hash of its key:
-//   meta          account, instance, revision (what List() and re-adoption read)
-//   disk.img      the data disk: a sparse raw file of the quota's size, ext4, virtio-blk
+//   meta          account, instance, revision, disk format (what List() and re-adoption read)
+//   disk.img      the data disk: ext4 of the quota's size in a sparse qcow2 file encrypted in
+//                 the LUKS format, decrypted by QEMU, virtio-blk (adapters/qemu/encrypted_disk.h)
 //   qmp.sock      the QMP socket           serial.log   the guest console
 //   qemu.pid      QEMU's pid (re-adoption) qemu.log     QEMU's own stderr
 //   port          the loopback port forwarded to the guest's 18789 (health probe)
@@ -23,10 +24,10 @@
 // frames over net.sock to `clawvisor vm-network`, a process per VM that runs the same libslirp
 // stack restricted, forwards the port and hands the guest's connections to 10.0.2.100 to the
 // host's egress gateway: the VM's one way out, and QEMU's sandbox still denies spawning.
-// `-sandbox on` (seccomp) with every deny option QEMU offers when the host allows it; the
-// configuration (secrets) goes in through
-// `-fw_cfg name=opt/clawvisor/config,file=…` from a 0600 file inside the VM's 0700 directory,
-// deleted as soon as QEMU answers on QMP (it has read the file by then). Never argv, env or logs.
+// `-sandbox on` (seccomp) with every deny option QEMU offers when the host allows it. The
+// configuration (secrets) goes in through `-fw_cfg name=opt/clawvisor/config,file=/dev/fd/3` and
+// the volume key through `-object secret,file=/dev/fd/4`: pipes QEMU reads at start
+// (child_process.h). Never argv, env, logs or a file.
 //
 // Acceleration: KVM when a probe boots the kernel to a panic under KVM within
 // `kvm_probe_timeout` (a host may expose /dev/kvm whose vCPUs hang), else TCG.
@@ -55,6 +56,7 @@ struct QemuOptions {
   std::string rootfs;                       // production: a read-only root disk (vdb)
   TcgClock tcg_clock = TcgClock::kPit;      // its kernel's clock under TCG
   std::string mkfs = "mkfs.ext4";
+  std::string qemu_img = "qemu-img";  // makes the encrypted data disks
   Accel accel = Accel::kAuto;
   std::chrono::milliseconds kvm_probe_timeout{8000};
   bool sandbox = true;  // -sandbox on,... when the host's QEMU supports it
@@ -73,8 +75,8 @@ class QemuMicrovmDriver final : public VmDriver {
   // Checks the options (binary, kernel, image) and settles the accelerator.
   static Result<std::unique_ptr<QemuMicrovmDriver>> Open(QemuOptions options);
 
-  Status Create(const VmSpec& spec) override;
-  Status Start(const VmSpec& spec, const std::string& config) override;
+  Status Create(const VmSpec& spec, std::string_view volume_key) override;
+  Status Start(const VmSpec& spec, const std::string& config, std::string_view volume_key) override;
   Status Stop(const VmKey& key) override;
   Status Pause(const VmKey& key) override;
   Status Resume(const VmKey& key) override;
@@ -91,15 +93,18 @@ class QemuMicrovmDriver final : public VmDriver {
   int PidOf(const VmKey& key) const;
   // The loopback port forwarded to the guest's gateway, or 0.
   uint16_t PortOf(const VmKey& key) const;
-  // The command line Start() runs for `spec`, with the config file at `config_path`.
+  // The command line Start() runs for `spec`, with the config file at `config_path` and the
+  // volume key's at `key_path`.
   std::vector<std::string> CommandLine(const VmSpec& spec, const std::string& dir, uint16_t port,
-                                       const std::string& config_path) const;
+                                       const std::string& config_path,
+                                       const std::string& key_path) const;
 
  private:
   explicit QemuMicrovmDriver(QemuOptions options);
   struct Meta {
     VmKey key;
     uint64_t revision = 0;
+    std::string disk_format;  // "qcow2-luks"; empty: a raw disk of an older build
   };
   std::optional<Meta> ReadMeta(const std::string& dir) const;
   Result<std::optional<VmStatus>> InspectDir(const std::string& dir);

@@ -5,6 +5,8 @@
 // straight to the log could call the same functions) and shown to the caller once.
 //
 //   create_instance / rotate_gateway_token -> gateway_token (256 bits, base64url)
+//   create_instance                        -> volume_key (same shape; never shown: the data
+//                                             disk's passphrase)
 //   request_password_reset                 -> token (same shape; the web tier mails it)
 //   issue_console_link                     -> token (same shape; the member's browser uses it)
 //   rotate_webhook_path                    -> token (same shape; the path a chat platform posts to)

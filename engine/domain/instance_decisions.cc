@@ -105,6 +105,10 @@ Decision CreateInstance(const AccountState& state, const v1::CreateInstance& cmd
     return Reject(v1::REJECTION_INVALID_ARGUMENT,
                   "gateway_token must be at least 22 base64url characters (the API draws it)");
   }
+  if (!IsValidGatewayToken(cmd.volume_key())) {
+    return Reject(v1::REJECTION_INVALID_ARGUMENT,
+                  "volume_key must be at least 22 base64url characters (the API draws it)");
+  }
   std::string image = cmd.image().empty() ? options.default_image : cmd.image();
   std::string version;
   if (!image.empty()) {
@@ -120,6 +124,7 @@ Decision CreateInstance(const AccountState& state, const v1::CreateInstance& cmd
   *payload->mutable_spec() = spec;
   payload->set_revision(revision);
   PendingSeal(payload->mutable_gateway_token(), cmd.gateway_token());
+  PendingSeal(payload->mutable_volume_key(), cmd.volume_key());
   payload->set_image(image);
   payload->set_openclaw_version(version);
   return Events{std::move(created)};

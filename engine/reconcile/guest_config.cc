@@ -41,6 +41,10 @@ std::string GuestConfigJson(const GuestIdentity& who, const InstanceSecretValues
   out += "  \"test\": {\n";
   out += std::string("    \"fail_health\": ") + (test.fail_health ? "true" : "false") + ",\n";
   out += std::string("    \"fill_disk\": ") + (test.fill_disk ? "true" : "false") + ",\n";
+  out += std::string("    \"clear_disk\": ") + (test.clear_disk ? "true" : "false") + ",\n";
+  out += "    \"write_marker\": ";
+  Quoted(out, test.write_marker);
+  out += ",\n";
   out +=
       "    \"crash_once_after_requests\": " + std::to_string(test.crash_once_after_requests) + "\n";
   out += "  }\n}\n";

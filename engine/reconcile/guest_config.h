@@ -20,9 +20,14 @@ namespace clawvisor {
 struct GuestTestSwitches {
   bool fail_health = false;                // /healthz and /readyz answer 503
   bool fill_disk = false;                  // write zeros to the data disk until it is full
+  bool clear_disk = false;                 // at boot, delete what fill_disk wrote, and trim
+  std::string write_marker{};              // at boot, write this to /data/marker (no , or ")
   uint32_t crash_once_after_requests = 0;  // panic the guest once, at this gateway request
 
-  bool Any() const { return fail_health || fill_disk || crash_once_after_requests != 0; }
+  bool Any() const {
+    return fail_health || fill_disk || clear_disk || !write_marker.empty() ||
+           crash_once_after_requests != 0;
+  }
 };
 
 struct GuestIdentity {

@@ -3,8 +3,10 @@
 // InstanceSecrets: the one internal call that returns an instance's secrets in plaintext.
 //
 // The reconciler (#6) uses it to build the configuration it hands a microVM through fw_cfg:
-// the gateway token and the credentials (model API keys, bot tokens). No query, export, log or
-// API response ever goes through it; everything else sees only masked last-4 forms.
+// the gateway token and the credentials (model API keys, bot tokens), and the passphrase of its
+// encrypted data disk, which goes to the VM driver (never into the guest's configuration). No
+// query, export, log or API response ever goes through it; everything else sees only masked
+// last-4 forms.
 //
 // Implementations read the sealed values (never plaintext) that the projections keep for this
 // purpose and open them with the Sealer. For an erased account or a deleted instance the call
@@ -27,7 +29,10 @@ struct InstanceCredential {
 };
 
 struct InstanceSecretValues {
-  std::string gateway_token;                    // plaintext
+  std::string gateway_token;  // plaintext
+  // The data disk's passphrase (LUKS), plaintext; empty for an instance created before disks
+  // were encrypted (the driver refuses to create a disk without one).
+  std::string volume_key;
   std::vector<InstanceCredential> credentials;  // sorted by name
 };
 

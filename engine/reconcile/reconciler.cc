@@ -393,16 +393,18 @@ Result<Reconciler::Outcome> Reconciler::Boot(ManagedInstance& instance, Timestam
                      "guest image '" + instance.image + "' is not registered on this host");
   }
   const VmSpec spec = SpecOf(instance);
-  if (auto ok = driver_.Create(spec); !ok) return std::unexpected(ok.error());
   auto secrets = secrets_.Open(instance.key.account_id, instance.key.instance_id);
   if (!secrets) return std::unexpected(secrets.error());
+  if (auto ok = driver_.Create(spec, secrets->volume_key); !ok) return std::unexpected(ok.error());
   GuestIdentity who{instance.key.account_id, instance.key.instance_id, instance.revision,
                     options_.host_id};
   GuestTestSwitches test;
   if (options_.test_switches) test = options_.test_switches(instance.key);
   std::string config = GuestConfigJson(who, *secrets, test);
-  auto started = driver_.Start(spec, config);
-  std::fill(config.begin(), config.end(), '\0');  // the plaintext lives no longer than needed
+  auto started = driver_.Start(spec, config, secrets->volume_key);
+  // The plaintexts live no longer than needed.
+  std::fill(config.begin(), config.end(), '\0');
+  std::fill(secrets->volume_key.begin(), secrets->volume_key.end(), '\0');
   if (!started) return std::unexpected(started.error());
   actions_.Inc();
   instance.started_at_us = now;
@@ -441,7 +443,13 @@ Result<Reconciler::Outcome> Reconciler::Running(ManagedInstance& instance, const
   const uint64_t quota = uint64_t{instance.spec.disk_mib()} * kMiB;
   const auto stop_mark =
       static_cast<uint64_t>(static_cast<double>(quota) * options_.disk_stop_fraction);
-  if (quota > 0 && vm.disk_used_bytes > stop_mark) {
+  // Measured once the guest has answered a health check since it booted (by then it has
+  // mounted its disk and trimmed what it freed: a restarted instance that made room is not
+  // stopped again on the space its disk file held before), or once its boot grace is over (a
+  // guest that never answers is measured all the same).
+  const bool settled =
+      instance.healthy_once || now - instance.started_at_us >= BootGrace(instance).count();
+  if (quota > 0 && settled && vm.disk_used_bytes > stop_mark) {
     if (auto ok = driver_.Stop(key); !ok) return std::unexpected(ok.error());
     actions_.Inc();
     gave_up_.Inc();

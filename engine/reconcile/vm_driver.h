@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/result.h"
@@ -106,18 +107,24 @@ class VmDriver {
  public:
   virtual ~VmDriver() = default;
 
-  // Makes the VM's directory and its data disk of `spec.disk_bytes`. Idempotent for the same
-  // revision; kAlreadyExists if a VM of another revision holds the key (Destroy it first).
-  virtual Status Create(const VmSpec& spec) = 0;
+  // Makes the VM's directory and its data disk of `spec.disk_bytes`, encrypted under
+  // `volume_key` (its passphrase: InstanceSecretValues::volume_key; the adapter hands it to its
+  // tools and to the VM without arguments, environment or logs). kInvalidArgument without one.
+  // Idempotent for the same revision; kAlreadyExists if a VM of another revision holds the key
+  // (Destroy it first).
+  virtual Status Create(const VmSpec& spec, std::string_view volume_key) = 0;
   // Boots the VM with `config` (JSON, holding secrets: the adapter passes it to the guest
-  // without arguments, environment or logs). Idempotent: a running VM is left as it is.
-  virtual Status Start(const VmSpec& spec, const std::string& config) = 0;
+  // without arguments, environment or logs), its data disk opened with `volume_key`.
+  // Idempotent: a running VM is left as it is.
+  virtual Status Start(const VmSpec& spec, const std::string& config,
+                       std::string_view volume_key) = 0;
   // Ends the VM process; the disk stays.
   virtual Status Stop(const VmKey& key) = 0;
   // Freezes the vCPUs (QMP `stop`) / lets them run again (QMP `cont`).
   virtual Status Pause(const VmKey& key) = 0;
   virtual Status Resume(const VmKey& key) = 0;
-  // Ends the VM and removes its directory and disk.
+  // Ends the VM and removes its directory and disk; what the disk held becomes unreadable even
+  // to its volume key first (the adapter destroys the disk's own key material).
   virtual Status Destroy(const VmKey& key) = 0;
   // The VM's state, or nullopt when the driver holds nothing for the key.
   virtual Result<std::optional<VmStatus>> Inspect(const VmKey& key) = 0;

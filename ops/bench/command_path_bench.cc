@@ -100,6 +100,7 @@ PathResult CommandPath(clawvisor::EmbeddedNode& node, int submitters, double sec
     auto create = NewCommand(account, "create");
     create.mutable_create_instance()->set_instance_id("ins_1");
     create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    create.mutable_create_instance()->set_volume_key("volumeKeyFromTheApi_0123456789abcdef");
     create.mutable_create_instance()->set_name("bench");
     if (!service.Submit(reg, std::chrono::seconds(30)) ||
         !service.Submit(create, std::chrono::seconds(30))) {

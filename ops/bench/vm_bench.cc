@@ -119,8 +119,14 @@ RawFigures RawBoot(qemu::QemuMicrovmDriver& driver, const BootSubject& subject, 
   spec.key = VmKey{"bench", "raw" + std::to_string(i)};
   spec.revision = 1;
   RawFigures out;
-  if (!driver.Create(spec)) return out;
+  const std::string volume_key = "bench-raw-volume-key";
+  if (!driver.Create(spec, volume_key)) return out;
   const std::string vm = driver.DirOf(spec.key);
+  const std::string key_file = vm + "/raw-volume.key";
+  if (FILE* k = std::fopen(key_file.c_str(), "w")) {
+    std::fputs(volume_key.c_str(), k);
+    std::fclose(k);
+  }
   const std::string config = vm + "/raw-config.json";
   FILE* f = std::fopen(config.c_str(), "w");
   std::fputs(
@@ -129,7 +135,7 @@ RawFigures RawBoot(qemu::QemuMicrovmDriver& driver, const BootSubject& subject, 
       f);
   std::fclose(f);
   const uint16_t port = static_cast<uint16_t>(30000 + (::getpid() % 1000) * 10 + i);
-  auto argv = driver.CommandLine(spec, vm, port, config);
+  auto argv = driver.CommandLine(spec, vm, port, config, key_file);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -147,6 +153,8 @@ RawFigures RawBoot(qemu::QemuMicrovmDriver& driver, const BootSubject& subject, 
   out.rss_mib = RssMib(pid);
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
+  ::unlink(key_file.c_str());
+  ::unlink(config.c_str());
   (void)driver.Destroy(spec.key);
   return out;
 }
@@ -172,6 +180,7 @@ CommandFigures CommandBoot(EmbeddedNode& node, qemu::QemuMicrovmDriver& driver,
       static_cast<uint32_t>(subject.shape.disk_bytes >> 20));
   create.mutable_create_instance()->set_gateway_token("benchGatewayToken_0123456789abcdef" +
                                                       std::to_string(i));
+  create.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   CommandFigures out;
   if (auto o = node.commands().Submit(create, 10s); !o || !o->accepted()) {
     std::fprintf(stderr, "vm_bench: create refused: %s\n", o ? o->message().c_str() : "error");
@@ -343,12 +352,12 @@ void BenchBoots(const std::string& guest, const std::string& openclaw_dir, int b
 
 class MemoryDriver final : public VmDriver {
  public:
-  Status Create(const VmSpec& spec) override {
+  Status Create(const VmSpec& spec, std::string_view) override {
     vms_[spec.key] =
         VmStatus{spec.key, spec.revision, VmRunState::kStopped, 4 << 20, spec.disk_bytes, 0, ""};
     return {};
   }
-  Status Start(const VmSpec& spec, const std::string&) override {
+  Status Start(const VmSpec& spec, const std::string&, std::string_view) override {
     vms_[spec.key].state = VmRunState::kRunning;
     return {};
   }
@@ -561,6 +570,7 @@ void BenchPlacement(int n) {
     p->set_instance_id("ins-" + std::to_string(i));
     p->set_name("agent");
     p->set_gateway_token("tokenFromTheApi_0123456789abcdef");
+    p->set_volume_key(kTestVolumeKey);
     created += DecideAndApply(account, c, ++seq) ? 1 : 0;
   }
   s = Seconds(Clock::now() - t0);

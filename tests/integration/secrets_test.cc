@@ -552,7 +552,7 @@ TEST_F(SecretsTest, MasterKeyRotatesOnlineAndOffline) {
     EXPECT_TRUE(value.has_value()) << field << ": " << value.error().ToString();
     ++opened;
   });
-  EXPECT_EQ(opened, 3u + 4u);  // three emails, four gateway tokens
+  EXPECT_EQ(opened, 3u + 4u + 4u);  // three emails, four gateway tokens, four volume keys
 }
 
 }  // namespace

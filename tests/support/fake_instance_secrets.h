@@ -18,6 +18,7 @@ class FakeInstanceSecrets final : public InstanceSecrets {
     InstanceSecretValues v;
     v.gateway_token = "gw-" + std::string(instance_id) + "-" + std::to_string(generation);
     v.credentials.push_back({"openai", v1::CREDENTIAL_KIND_MODEL_API_KEY, "sk-canary-4242"});
+    v.volume_key = "vk-" + std::string(instance_id);
     return v;
   }
   bool fail = false;

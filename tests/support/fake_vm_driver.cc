@@ -12,9 +12,10 @@ Status FakeVmDriver::Call(std::string_view call, const VmKey& key) {
   return {};
 }
 
-Status FakeVmDriver::Create(const VmSpec& spec) {
+Status FakeVmDriver::Create(const VmSpec& spec, std::string_view volume_key) {
   std::lock_guard lock(mu_);
   if (auto ok = Call("Create", spec.key); !ok) return ok;
+  if (volume_key.empty()) return MakeError(Errc::kInvalidArgument, "no volume key");
   auto it = vms_.find(spec.key);
   if (it != vms_.end()) {
     if (it->second.spec.revision != spec.revision) {
@@ -24,16 +25,21 @@ Status FakeVmDriver::Create(const VmSpec& spec) {
   }
   Vm vm;
   vm.spec = spec;
+  vm.volume_key = std::string(volume_key);
   vm.disk_used = 1024 * 1024;  // a fresh filesystem's metadata
   vms_.emplace(spec.key, std::move(vm));
   return {};
 }
 
-Status FakeVmDriver::Start(const VmSpec& spec, const std::string& config) {
+Status FakeVmDriver::Start(const VmSpec& spec, const std::string& config,
+                           std::string_view volume_key) {
   std::lock_guard lock(mu_);
   if (auto ok = Call("Start", spec.key); !ok) return ok;
   auto it = vms_.find(spec.key);
   if (it == vms_.end()) return MakeError(Errc::kNotFound, "no such VM");
+  if (volume_key != it->second.volume_key) {
+    return MakeError(Errc::kPermissionDenied, "the volume key does not open the data disk");
+  }
   if (it->second.state == VmRunState::kRunning || it->second.state == VmRunState::kPaused) {
     return {};
   }
@@ -111,6 +117,11 @@ HealthReport FakeVmDriver::CheckHealth(const VmKey& key, const HealthProbe& prob
     return {false, "connection refused"};
   }
   if (!it->second.healthy) return {false, "HTTP 503"};
+  // A guest that answers has booted, mounted its disk and trimmed it.
+  if (it->second.trim_at_boot_to) {
+    it->second.disk_used = *it->second.trim_at_boot_to;
+    it->second.trim_at_boot_to.reset();
+  }
   return {true, ""};
 }
 
@@ -121,6 +132,10 @@ void FakeVmDriver::SetHealthy(const VmKey& key, bool healthy) {
 void FakeVmDriver::SetDiskUsed(const VmKey& key, uint64_t bytes) {
   std::lock_guard lock(mu_);
   vms_.at(key).disk_used = bytes;
+}
+void FakeVmDriver::TrimAtNextBoot(const VmKey& key, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  vms_.at(key).trim_at_boot_to = bytes;
 }
 void FakeVmDriver::Kill(const VmKey& key) {
   std::lock_guard lock(mu_);

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,16 @@ class FakeVmDriver final : public VmDriver {
     uint64_t disk_used = 0;
     bool healthy = true;
     std::string config;
+    std::string volume_key;  // what Create encrypted the disk with; Start must bring the same
     int boots = 0;
     std::string booted_image;  // spec.boot.image at the last Start
     HealthProbe last_probe;    // what the last CheckHealth asked
+    // The disk's use once the guest answers its first health check (it trims at boot).
+    std::optional<uint64_t> trim_at_boot_to;
   };
 
-  Status Create(const VmSpec& spec) override;
-  Status Start(const VmSpec& spec, const std::string& config) override;
+  Status Create(const VmSpec& spec, std::string_view volume_key) override;
+  Status Start(const VmSpec& spec, const std::string& config, std::string_view volume_key) override;
   Status Stop(const VmKey& key) override;
   Status Pause(const VmKey& key) override;
   Status Resume(const VmKey& key) override;
@@ -40,6 +44,7 @@ class FakeVmDriver final : public VmDriver {
   // Knobs.
   void SetHealthy(const VmKey& key, bool healthy);
   void SetDiskUsed(const VmKey& key, uint64_t bytes);
+  void TrimAtNextBoot(const VmKey& key, uint64_t bytes);
   void Kill(const VmKey& key);                     // the VM process dies
   void FailNext(std::string call, int times = 1);  // e.g. "Start"
   void Put(Vm vm);                                 // a VM left from before (re-adoption)

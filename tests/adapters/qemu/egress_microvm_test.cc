@@ -114,12 +114,15 @@ class EgressMicroVmTest : public ::testing::Test {
   // Boots a VM and waits until its gateway answers through the helper's forwarded port.
   void Boot(const VmKey& key) {
     VmSpec spec{key, 1, 1, 256, 64ull << 20, {}};
-    ASSERT_TRUE(driver_->Create(spec).has_value());
+    const std::string volume_key = "volume-key-of-" + key.instance_id;
+    ASSERT_TRUE(driver_->Create(spec, volume_key).has_value());
     InstanceSecretValues secrets;
     secrets.gateway_token = Token(key);
-    ASSERT_TRUE(
-        driver_->Start(spec, GuestConfigJson({key.account_id, key.instance_id, 1, "h"}, secrets))
-            .has_value());
+    ASSERT_TRUE(driver_
+                    ->Start(spec,
+                            GuestConfigJson({key.account_id, key.instance_id, 1, "h"}, secrets),
+                            volume_key)
+                    .has_value());
     WaitHealthy(key);
   }
   void WaitHealthy(const VmKey& key) {

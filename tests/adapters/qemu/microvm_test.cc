@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -28,6 +29,7 @@
 #include "events/codec.h"
 #include "tests/support/files.h"
 #include "tests/support/loopback_commands.h"
+#include "tests/support/luks_check.h"
 #include "tests/support/temp_dir.h"
 
 namespace clawvisor {
@@ -81,9 +83,13 @@ class CanarySecrets final : public InstanceSecrets {
     InstanceSecretValues v;
     v.gateway_token = "gwtok" + canary_suffix + std::string(instance_id);
     v.credentials.push_back({"openai", v1::CREDENTIAL_KIND_MODEL_API_KEY, Canary()});
+    v.volume_key = VolumeKey(std::string(instance_id));
     return v;
   }
   std::string Canary() const { return "sk-canary-" + canary_suffix; }
+  std::string VolumeKey(const std::string& instance) const {
+    return "volkey" + canary_suffix + instance;
+  }
   std::string Token(const std::string& instance) const {
     return "gwtok" + canary_suffix + instance;
   }
@@ -179,6 +185,7 @@ class MicroVmTest : public ::testing::Test {
     create.mutable_create_instance()->mutable_spec()->set_memory_mib(256);
     create.mutable_create_instance()->mutable_spec()->set_disk_mib(disk_mib);
     create.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
+    create.mutable_create_instance()->set_volume_key("volumeKeyFromTheApi_0123456789abcdef");
     EXPECT_TRUE(commands_.Send(create).accepted());
     v1::Command start;
     start.mutable_start_instance()->set_instance_id(id);
@@ -245,7 +252,7 @@ TEST_F(MicroVmTest, TheCommandLineBootsTheImageTheSpecNames) {
   VmSpec spec;
   spec.key = {"acct", "ins"};
   spec.memory_mib = 2048;
-  const auto own = driver_->CommandLine(spec, "/vm", 4000, "/vm/config.json");
+  const auto own = driver_->CommandLine(spec, "/vm", 4000, "/vm/config.json", "/vm/volume.key");
   EXPECT_TRUE(has(own, *guest_dir_ + "/initramfs.cpio.gz"));
   EXPECT_EQ(append(own).find("root=/dev/vdb"), std::string::npos);
 
@@ -254,7 +261,7 @@ TEST_F(MicroVmTest, TheCommandLineBootsTheImageTheSpecNames) {
                .initrd = "/img/initramfs.cpio.gz",
                .rootfs = "/img/rootfs.img",
                .tcg_clock = TcgClock::kTsc};
-  const auto oc = driver_->CommandLine(spec, "/vm", 4000, "/vm/config.json");
+  const auto oc = driver_->CommandLine(spec, "/vm", 4000, "/vm/config.json", "/vm/volume.key");
   EXPECT_TRUE(has(oc, "/img/kernel"));
   EXPECT_TRUE(has(oc, "/img/initramfs.cpio.gz"));
   EXPECT_TRUE(has(oc, "file=/img/rootfs.img,format=raw,if=none,id=root,readonly=on"));
@@ -403,6 +410,82 @@ TEST_F(MicroVmTest, LifecycleOfTwoInstances) {
   Request("ins-b", del);
   ASSERT_TRUE(RunUntil([&] { return Count(v1::Envelope::kInstanceDeleted, "ins-b") == 1; }));
   EXPECT_FALSE(fs::exists(driver_->DirOf(b)));
+}
+
+// The data disk is encrypted (LUKS, read by cryptsetup: a tool that shares no code with ours)
+// under the instance's volume key, which reaches QEMU by neither its arguments, its environment
+// nor a file left behind; what the guest writes is not in the disk file's bytes yet survives a
+// reboot. Deleted data gives its space back (discard through the luks driver): filled to the
+// quota and stopped, the instance started again after the guest deleted the fill is not
+// stopped again.
+TEST_F(MicroVmTest, EncryptedDataDiskGivesBackWhatTheGuestDeletes) {
+  const std::string marker = "plaintext-canary-" + std::to_string(::getpid()) + "-in-the-guest";
+  switches_["vol"].write_marker = marker;
+  switches_["vol"].fill_disk = true;
+  const VmKey key = CreateAndStart("vol");
+  const std::string dir = driver_->DirOf(key);
+  ASSERT_TRUE(
+      RunUntil([&] { return Count(v1::Envelope::kInstanceQuotaExceeded, "vol") == 1; }, 180s))
+      << ReadFile(dir + "/serial.log");
+  ASSERT_TRUE(RunUntil([&] { return Observed(key) == v1::VM_STATE_STOPPED; }));
+  EXPECT_NE(ReadFile(dir + "/serial.log").find("marker written"), std::string::npos);
+
+  const std::string disk = dir + "/disk.img";
+  const std::string dump = testing::LuksDump(disk, vm_dir_);
+  EXPECT_NE(dump.find("Version:       \t1"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("Cipher name:   \taes"), std::string::npos) << dump;
+  const std::string bytes = ReadFile(disk);
+  EXPECT_GT(bytes.size(), 54u << 20);
+  EXPECT_EQ(bytes.find(marker), std::string::npos);
+  EXPECT_EQ(bytes.find("clawvisor-data"), std::string::npos);  // the filesystem's own label
+  // The key the system holds opens it; another does not.
+  EXPECT_TRUE(testing::CryptsetupOpens(disk, secrets_.VolumeKey("vol"), vm_dir_));
+  EXPECT_FALSE(testing::CryptsetupOpens(disk, secrets_.VolumeKey("other"), vm_dir_));
+  const uint64_t full = static_cast<uint64_t>(fs::file_size(disk));
+  struct stat st {};
+  ASSERT_EQ(::stat(disk.c_str(), &st), 0);
+  const uint64_t used_full = static_cast<uint64_t>(st.st_blocks) * 512;
+  EXPECT_GT(used_full, (64ull << 20) * 85 / 100) << full;
+
+  // Started again, the guest deletes the fill and trims: the space comes back, it keeps running
+  // and what it wrote before is there.
+  switches_["vol"] = {};
+  switches_["vol"].clear_disk = true;
+  v1::Command start;
+  start.mutable_start_instance()->set_instance_id("vol");
+  Request("vol", start);
+  ASSERT_TRUE(RunUntil([&] { return Observed(key) == v1::VM_STATE_RUNNING; }, 120s))
+      << ReadFile(dir + "/serial.log");
+  std::this_thread::sleep_for(1500ms);  // a few health rounds
+  Pump();
+  EXPECT_EQ(Observed(key), v1::VM_STATE_RUNNING);
+  EXPECT_EQ(Count(v1::Envelope::kInstanceQuotaExceeded, "vol"), 1);
+  ASSERT_EQ(::stat(disk.c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, (64ull << 20) / 4);
+  const std::string serial = ReadFile(dir + "/serial.log");
+  EXPECT_NE(serial.find("disk cleared"), std::string::npos);
+  EXPECT_NE(serial.find("marker: " + marker), std::string::npos) << serial;
+
+  // The volume key is in no argument, environment or file of the running QEMU.
+  const int pid = driver_->PidOf(key);
+  ASSERT_GT(pid, 0);
+  const std::string volume_key = secrets_.VolumeKey("vol");
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(pid) + "/cmdline").find(volume_key),
+            std::string::npos);
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(pid) + "/environ").find(volume_key),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir + "/volume.key"));
+  for (const auto& entry : fs::recursive_directory_iterator(vm_dir_)) {
+    if (!entry.is_regular_file()) continue;
+    EXPECT_EQ(ReadFile(entry.path().string()).find(volume_key), std::string::npos) << entry.path();
+  }
+
+  // Deleted, the directory and the disk go (the disk's key slots first: EncryptedDiskTest).
+  v1::Command del;
+  del.mutable_delete_instance()->set_instance_id("vol");
+  Request("vol", del);
+  ASSERT_TRUE(RunUntil([&] { return Count(v1::Envelope::kInstanceDeleted, "vol") == 1; }));
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 // Three misbehaving guests at once: one fails its health check (restarted, then stopped with

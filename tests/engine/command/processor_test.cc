@@ -78,6 +78,7 @@ class ProcessorTest : public ::testing::Test {
     c.mutable_actor()->set_role(v1::ROLE_OWNER);
     c.mutable_create_instance()->set_instance_id(instance);
     c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
     c.mutable_create_instance()->set_name("bot");
     return c;
   }
@@ -465,6 +466,7 @@ TEST_F(ProcessorTest, RetriedCreateIsTheSameRequestButNotTheSameSubmission) {
   v1::Command first = Create("acc_1", "mk", "ins_1");
   v1::Command retry = first;
   retry.mutable_create_instance()->set_gateway_token("another-token-0123456789-abcdefghij");
+  retry.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   auto first_print = CommandFingerprint(first, sealer_);
   auto retry_print = CommandFingerprint(retry, sealer_);
   ASSERT_TRUE(first_print && retry_print);

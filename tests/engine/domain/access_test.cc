@@ -222,6 +222,7 @@ class AccessTest : public ::testing::Test {
     Apply(With(Who::kAdmin, "mk", [](v1::Command& c) {
       c.mutable_create_instance()->set_instance_id("i1");
       c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+      c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
       c.mutable_create_instance()->set_name("bot");
     }));
     ASSERT_EQ(state_.members.size(), 3u);
@@ -366,6 +367,7 @@ TEST_F(AccessTest, GrantChangesWhatAMemberMayDo) {
   auto create = With(Who::kViewer, "c2", [](v1::Command& c) {
     c.mutable_create_instance()->set_instance_id("i2");
     c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
     c.mutable_create_instance()->set_name("two");
   });
   EXPECT_EQ(Decide(state_, create, kNow).error().reason, v1::REJECTION_PERMISSION_DENIED);

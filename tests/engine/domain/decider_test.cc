@@ -53,6 +53,7 @@ class DeciderTest : public ::testing::Test {
     auto c = Cmd("create-" + id);
     c.mutable_create_instance()->set_instance_id(id);
     c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
     c.mutable_create_instance()->set_name("bot " + id);
     ASSERT_TRUE(Apply(c).has_value());
   }
@@ -100,6 +101,7 @@ TEST_F(DeciderTest, UnknownAccountIsRefused) {
   auto c = Cmd("c1");
   c.mutable_create_instance()->set_instance_id("i1");
   c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   c.mutable_create_instance()->set_name("x");
   EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_ACCOUNT_NOT_FOUND);
 }
@@ -117,6 +119,7 @@ TEST_F(DeciderTest, CreateInstanceDefaultsAndUniqueness) {
   auto again = Cmd("again");
   again.mutable_create_instance()->set_instance_id("i1");
   again.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  again.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   again.mutable_create_instance()->set_name("dup");
   EXPECT_EQ(Decide(state_, again, kNow).error().reason, v1::REJECTION_INSTANCE_EXISTS);
 }
@@ -127,6 +130,7 @@ TEST_F(DeciderTest, CreateInstanceEnforcesQuotas) {
   auto c = Cmd("big");
   c.mutable_create_instance()->set_instance_id("i1");
   c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   c.mutable_create_instance()->set_name("x");
   c.mutable_create_instance()->mutable_spec()->set_vcpus(64);
   EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
@@ -142,6 +146,7 @@ TEST_F(DeciderTest, CreateInstanceEnforcesQuotas) {
   auto second = Cmd("second");
   second.mutable_create_instance()->set_instance_id("i2");
   second.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  second.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   second.mutable_create_instance()->set_name("y");
   EXPECT_EQ(Decide(state_, second, kNow, tight).error().reason, v1::REJECTION_QUOTA_EXCEEDED);
 }
@@ -196,6 +201,7 @@ TEST_F(DeciderTest, DeleteThenRecreateBumpsRevision) {
   auto recreate = Cmd("create-again");
   recreate.mutable_create_instance()->set_instance_id("i1");
   recreate.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  recreate.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   recreate.mutable_create_instance()->set_name("again");
   auto d = Apply(recreate);
   ASSERT_TRUE(d.has_value());
@@ -307,6 +313,7 @@ TEST_F(DeciderTest, InstancesRecordTheirImageAndUpgradeOnlyToRegisteredOnes) {
   auto create = Cmd("create-img");
   create.mutable_create_instance()->set_instance_id("i1");
   create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  create.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   create.mutable_create_instance()->set_name("bot");
   auto created = Decide(state_, create, kNow, options);
   ASSERT_TRUE(created.has_value()) << created.error().message;
@@ -481,8 +488,8 @@ TEST_F(DeciderTest, DeletedObservationNeedsADeleteRequest) {
   EXPECT_TRUE(state_.instances.at("i1").deleted);
 }
 
-// A created instance carries its gateway token as a pending sealed field; a command without a
-// well-formed token (too short, not base64url) is refused.
+// A created instance carries its gateway token and volume key as pending sealed fields; a command
+// without a well-formed one (too short, not base64url) is refused.
 TEST_F(DeciderTest, CreateInstanceSealsItsGatewayToken) {
   Register();
   auto c = Cmd("mk");
@@ -493,11 +500,20 @@ TEST_F(DeciderTest, CreateInstanceSealsItsGatewayToken) {
     EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
   }
   c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  for (const char* bad : {"", "short", "has space in it 0123456789"}) {
+    c.mutable_create_instance()->set_volume_key(bad);
+    EXPECT_EQ(Decide(state_, c, kNow).error().reason, v1::REJECTION_INVALID_ARGUMENT) << bad;
+  }
+  c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   auto d = Apply(c);
   ASSERT_TRUE(d.has_value());
   const auto& token = (*d)[0].instance_created().gateway_token();
   EXPECT_TRUE(token.key_id().empty());  // pending: the processor seals it
   EXPECT_EQ(token.ciphertext(), kTestGatewayToken);
+  // The data disk's passphrase likewise.
+  const auto& volume_key = (*d)[0].instance_created().volume_key();
+  EXPECT_TRUE(volume_key.key_id().empty());
+  EXPECT_EQ(volume_key.ciphertext(), kTestVolumeKey);
 }
 
 // Rotation needs a live instance and a new token, which it leaves pending for the sealer.

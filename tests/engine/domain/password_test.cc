@@ -495,6 +495,7 @@ TEST_F(PasswordDecisionTest, DisabledAccountsSignNobodyInAndStopTheirInstances) 
     create.mutable_create_instance()->set_instance_id(id);
     create.mutable_create_instance()->set_name("bot");
     create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    create.mutable_create_instance()->set_volume_key(kTestVolumeKey);
     ASSERT_TRUE(Apply(create).has_value());
   }
   for (const char* id : {"ins_run", "ins_pause"}) {

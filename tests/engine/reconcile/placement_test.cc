@@ -272,6 +272,7 @@ TEST(RecordPlacementTest, PlacesOnceForTheCurrentRevision) {
   create.mutable_create_instance()->set_instance_id("ins-1");
   create.mutable_create_instance()->set_name("agent");
   create.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+  create.mutable_create_instance()->set_volume_key(kTestVolumeKey);
   ASSERT_TRUE(apply(create, web));
 
   auto place = [](uint64_t revision, const std::string& host) {
@@ -379,6 +380,7 @@ class PlacementSagaTest : public ::testing::Test {
     c.mutable_create_instance()->set_name(id);
     *c.mutable_create_instance()->mutable_spec() = Spec(1, memory_mib, 64);
     c.mutable_create_instance()->set_gateway_token(kTestGatewayToken);
+    c.mutable_create_instance()->set_volume_key(kTestVolumeKey);
     EXPECT_TRUE(commands_.Send(c).accepted());
     v1::Command s;
     s.mutable_start_instance()->set_instance_id(id);

@@ -84,6 +84,7 @@ class ReconcilerTest : public ::testing::Test {
     c.mutable_create_instance()->set_name("agent " + id);
     c.mutable_create_instance()->mutable_spec()->set_disk_mib(disk_mib);
     c.mutable_create_instance()->set_gateway_token("tokenFromTheApi_0123456789abcdef");
+    c.mutable_create_instance()->set_volume_key("volumeKeyFromTheApi_0123456789abcdef");
     EXPECT_TRUE(commands_.Send(c, account).accepted());
     return VmKey{account, id};
   }
@@ -283,6 +284,25 @@ TEST_F(ReconcilerTest, DiskOverQuotaStopsInstance) {
   EXPECT_EQ(Observed(key), v1::VM_STATE_STOPPED);
   Run(10s);
   EXPECT_EQ(VmOf(key).boots, 1);  // not restarted behind the user's back
+
+  // Started again, the guest trims at boot what was deleted: the space its disk file held
+  // before it first answered a health check does not stop it again.
+  driver_.TrimAtNextBoot(key, 20 * kMiB);
+  Start(key);
+  Pump();
+  Run(5s, 100ms);
+  EXPECT_EQ(VmOf(key).boots, 2);
+  EXPECT_EQ(VmOf(key).state, VmRunState::kRunning);
+  EXPECT_EQ(Observed(key), v1::VM_STATE_RUNNING);
+  EXPECT_EQ(CountEvents(v1::Envelope::kInstanceQuotaExceeded), 1);
+}
+
+// The reconciler hands the driver the instance's volume key, to create the encrypted disk with
+// and to open it at every boot; the guest's configuration never holds it.
+TEST_F(ReconcilerTest, TheVolumeKeyGoesToTheDriverNotTheGuest) {
+  const VmKey key = CreateRunning("ins-1");
+  EXPECT_EQ(VmOf(key).volume_key, "vk-ins-1");
+  EXPECT_EQ(VmOf(key).config.find("vk-ins-1"), std::string::npos);
 }
 
 // A VM process that dies is recorded (InstanceFailed) and booted again; RUNNING follows.
