@@ -61,10 +61,11 @@ Result<std::string> ConsoleBackend::GatewayToken(const VmKey& key) {
   }
   auto secrets = parts_.secrets.Open(key.account_id, key.instance_id);
   if (!secrets) return std::unexpected(secrets.error());
+  std::string token = secrets->gateway_token;
+  WipeSecrets(*secrets);  // the front door needs the token only, never the disk's key
   std::lock_guard lock(mu_);
-  tokens_[key] =
-      CachedToken{secrets->gateway_token, now + std::chrono::microseconds(kTokenCacheFor).count()};
-  return secrets->gateway_token;
+  tokens_[key] = CachedToken{token, now + std::chrono::microseconds(kTokenCacheFor).count()};
+  return token;
 }
 
 Result<bool> ConsoleBackend::MayView(const VmKey& key, std::string_view user_id) {

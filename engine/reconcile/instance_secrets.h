@@ -13,6 +13,8 @@
 // fails with kNotFound: nothing of theirs can be opened any more.
 // Thread-safety: implementations are safe for concurrent use.
 
+#include <string.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,18 @@ struct InstanceSecretValues {
   std::string volume_key;
   std::vector<InstanceCredential> credentials;  // sorted by name
 };
+
+// Overwrites a plaintext before its memory is given back (explicit_bzero: a store the compiler
+// may not drop as dead), then empties it.
+inline void WipeSecret(std::string& secret) {
+  ::explicit_bzero(secret.data(), secret.size());
+  secret.clear();
+}
+inline void WipeSecrets(InstanceSecretValues& values) {
+  WipeSecret(values.gateway_token);
+  WipeSecret(values.volume_key);
+  for (auto& credential : values.credentials) WipeSecret(credential.value);
+}
 
 class InstanceSecrets {
  public:

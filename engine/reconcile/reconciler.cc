@@ -395,16 +395,23 @@ Result<Reconciler::Outcome> Reconciler::Boot(ManagedInstance& instance, Timestam
   const VmSpec spec = SpecOf(instance);
   auto secrets = secrets_.Open(instance.key.account_id, instance.key.instance_id);
   if (!secrets) return std::unexpected(secrets.error());
+  std::string config;
+  // The plaintexts live no longer than needed, whichever way this returns.
+  struct Wipe {
+    InstanceSecretValues& secrets;
+    std::string& config;
+    ~Wipe() {
+      WipeSecrets(secrets);
+      WipeSecret(config);
+    }
+  } wipe{*secrets, config};
   if (auto ok = driver_.Create(spec, secrets->volume_key); !ok) return std::unexpected(ok.error());
   GuestIdentity who{instance.key.account_id, instance.key.instance_id, instance.revision,
                     options_.host_id};
   GuestTestSwitches test;
   if (options_.test_switches) test = options_.test_switches(instance.key);
-  std::string config = GuestConfigJson(who, *secrets, test);
+  config = GuestConfigJson(who, *secrets, test);
   auto started = driver_.Start(spec, config, secrets->volume_key);
-  // The plaintexts live no longer than needed.
-  std::fill(config.begin(), config.end(), '\0');
-  std::fill(secrets->volume_key.begin(), secrets->volume_key.end(), '\0');
   if (!started) return std::unexpected(started.error());
   actions_.Inc();
   instance.started_at_us = now;
