@@ -105,35 +105,64 @@ class OpenClawE2eTest : public ::testing::Test {
     }
     return "";
   }
-  // A file on the instance's data disk, read on the host with debugfs (read-only, so safe while
-  // the guest has the disk mounted).
-  std::string DataDiskFile(const std::string& path) {
-    return Shell("debugfs -c -R 'cat " + path + "' " + VmDir() + "/disk.img 2>/dev/null");
+  // One QMP command (a Python literal) to the VM's QEMU on a connection of its own, so the
+  // reconciler's calls wait only as long as it runs; what QEMU answered, printed.
+  std::string QmpCall(const std::string& command) {
+    return Shell("python3 - '" + VmDir() + "/qmp.sock" +
+                 "' <<'EOF' 2>&1\n"
+                 "import json, socket, sys, time\n"
+                 "for attempt in range(50):\n"
+                 "    try:\n"
+                 "        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break\n"
+                 "    except OSError:\n"
+                 "        time.sleep(0.2)\n"
+                 "f = s.makefile('rw')\n"
+                 "def call(c):\n"
+                 "    f.write(json.dumps(c) + '\\n'); f.flush()\n"
+                 "    while True:\n"
+                 "        r = json.loads(f.readline())\n"
+                 "        if 'return' in r or 'error' in r: return r\n"
+                 "f.readline()\n"
+                 "call({'execute': 'qmp_capabilities'})\n"
+                 "print(call(" +
+                 command +
+                 "))\n"
+                 "EOF");
+  }
+  // The running instance's data disk as its guest sees it, copied out through its QEMU (QMP: a
+  // read-only NBD export of the decrypted block node, read by qemu-img): the host's file is
+  // encrypted, and only the VM's QEMU holds the key. "" if that failed.
+  std::string PlainDataDisk() {
+    const std::string nbd = VmDir() + "/peek.sock";
+    const std::string out = (dir_.path() / "plain-disk.img").string();
+    fs::remove(out);
+    const std::string started = QmpCall(
+        "{'execute': 'nbd-server-start', 'arguments': {'addr': {'type': 'unix', 'data': "
+        "{'path': '" +
+        nbd + "'}}}}");
+    EXPECT_NE(started.find("'return'"), std::string::npos) << started;
+    const std::string exported = QmpCall(
+        "{'execute': 'block-export-add', 'arguments': {'type': 'nbd', 'id': 'peek', "
+        "'node-name': 'data', 'writable': False}}");
+    EXPECT_NE(exported.find("'return'"), std::string::npos) << exported;
+    const std::string copied = Shell("qemu-img convert -f raw 'nbd+unix:///data?socket=" + nbd +
+                                     "' -O raw " + out + " 2>&1; echo rc=$?");
+    EXPECT_NE(copied.find("rc=0"), std::string::npos) << copied;
+    (void)QmpCall("{'execute': 'block-export-del', 'arguments': {'id': 'peek'}}");
+    (void)QmpCall("{'execute': 'nbd-server-stop'}");
+    return fs::exists(out) ? out : "";
+  }
+  // A file on that copy of the data disk, read with debugfs.
+  static std::string DiskFile(const std::string& disk, const std::string& path) {
+    return Shell("debugfs -c -R 'cat " + path + "' " + disk + " 2>/dev/null");
   }
   // The guest's RAM (QMP dump-guest-memory) searched for `needle`: how many times it occurs.
   int InGuestMemory(const std::string& needle) {
     memory_dump_ = dir_.path() / "guest-memory.elf";
-    const std::string qmp = VmDir() + "/qmp.sock";
-    const std::string dumped =
-        Shell("python3 - '" + qmp + "' '" + memory_dump_.string() +
-              "' <<'EOF' 2>&1\n"
-              "import json, socket, sys, time\n"
-              "for attempt in range(50):\n"
-              "    try:\n"
-              "        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break\n"
-              "    except OSError:\n"
-              "        time.sleep(0.2)\n"
-              "f = s.makefile('rw')\n"
-              "def call(c):\n"
-              "    f.write(json.dumps(c) + '\\n'); f.flush()\n"
-              "    while True:\n"
-              "        r = json.loads(f.readline())\n"
-              "        if 'return' in r or 'error' in r: return r\n"
-              "f.readline()\n"
-              "call({'execute': 'qmp_capabilities'})\n"
-              "print(call({'execute': 'dump-guest-memory', 'arguments': {'paging': False,\n"
-              "      'protocol': 'file:' + sys.argv[2]}}))\n"
-              "EOF");
+    const std::string dumped = QmpCall(
+        "{'execute': 'dump-guest-memory', 'arguments': {'paging': False, 'protocol': "
+        "'file:" +
+        memory_dump_.string() + "'}}");
     EXPECT_NE(dumped.find("'return'"), std::string::npos) << dumped;
     const std::string count =
         Shell("grep -a -o -F '" + needle + "' " + memory_dump_.string() + " | wc -l");
@@ -227,7 +256,7 @@ TEST_F(OpenClawE2eTest, BootsReachesAndUpgradesTheRealGateway) {
               std::string::npos);
     EXPECT_EQ(ReadFile(vm + "/serial.log").find(secret), std::string::npos);
   }
-  const std::string first_boots = DataDiskFile("/.clawvisor/boots");
+  const std::string first_boots = DiskFile(PlainDataDisk(), "/.clawvisor/boots");
   ASSERT_NE(first_boots.find("openclaw 2026.9.6"), std::string::npos) << first_boots;
   const std::string first_boot = first_boots.substr(0, first_boots.find('\n'));
 
@@ -248,11 +277,10 @@ TEST_F(OpenClawE2eTest, BootsReachesAndUpgradesTheRealGateway) {
       [&] { return Door(root + "/healthz", {"Authorization: Bearer " + token}).first == 200; },
       60s));
 
-  // Stopped (the disk quiet): the first boot's line and OpenClaw's state are still on it, and
-  // no secret is.
-  ASSERT_EQ(Post(base + "/ins_oc/stop", R"({"command_id":"stop"})").status, 200);
-  ASSERT_TRUE(WaitFor([&] { return Instance("observed_state") == "VM_STATE_STOPPED"; }, 120s));
-  const std::string boots = DataDiskFile("/.clawvisor/boots");
+  // The first boot's line and OpenClaw's state are still on the disk the upgrade kept (as the
+  // guest sees it), and no secret is in the host's file (encrypted), stopped.
+  const std::string plain = PlainDataDisk();
+  const std::string boots = DiskFile(plain, "/.clawvisor/boots");
   EXPECT_EQ(boots.rfind(first_boot, 0), 0u) << boots;
   // One line per boot, each naming the image's OpenClaw (the second one: the upgrade's boot).
   size_t lines = 0;
@@ -261,9 +289,12 @@ TEST_F(OpenClawE2eTest, BootsReachesAndUpgradesTheRealGateway) {
     ++lines;
   }
   EXPECT_GE(lines, 2u) << boots;
-  EXPECT_NE(Shell("debugfs -c -R 'ls -l /.openclaw/state' " + vm + "/disk.img 2>/dev/null")
+  EXPECT_NE(Shell("debugfs -c -R 'ls -l /.openclaw/state' " + plain + " 2>/dev/null")
                 .find("openclaw.sqlite"),
             std::string::npos);
+  fs::remove(plain);
+  ASSERT_EQ(Post(base + "/ins_oc/stop", R"({"command_id":"stop"})").status, 200);
+  ASSERT_TRUE(WaitFor([&] { return Instance("observed_state") == "VM_STATE_STOPPED"; }, 120s));
   for (const std::string& secret : {canary, token}) {
     EXPECT_EQ(Shell("grep -a -c -F '" + secret + "' " + vm + "/disk.img"), "0");
   }
