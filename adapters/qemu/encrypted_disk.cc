@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "adapters/posix/atomic_file.h"
 #include "adapters/posix/os_random.h"
 #include "adapters/qemu/child_process.h"
 
@@ -65,18 +66,12 @@ std::optional<std::pair<uint64_t, uint64_t>> KeyMaterial(int fd) {
 
 Status CreateEncryptedDisk(const DiskTools& tools, const std::string& path, uint64_t bytes,
                            std::string_view passphrase, const std::string& work_dir) {
-  const std::string staged = path + ".new";
   const std::string scratch = work_dir + "/format.img";
   const std::string log = work_dir + "/disk-tool.log";
-  struct Cleanup {
-    std::string staged, scratch;
-    bool keep_staged = false;
-    ~Cleanup() {
-      ::unlink(scratch.c_str());
-      if (!keep_staged) ::unlink(staged.c_str());
-    }
-  } cleanup{staged, scratch};
-  ::unlink(staged.c_str());
+  struct RemoveScratch {
+    std::string path;
+    ~RemoveScratch() { ::unlink(path.c_str()); }
+  } remove_scratch{scratch};
 
   // The filesystem, made in a sparse scratch file.
   {
@@ -103,50 +98,33 @@ Status CreateEncryptedDisk(const DiskTools& tools, const std::string& path, uint
   // measure 0 and qemu-img gives up ("Unable to get accurate CPU usage": about one create in
   // ten on an idle 2-core host, one in four under load). Each failure costs milliseconds: try
   // again, up to kPbkdfAttempts times (a failure of them all is then ~1e-7 under load).
-  const std::vector<std::string> convert = {
-      tools.qemu_img,
-      "convert",
-      "-f",
-      "raw",
-      "-O",
-      "qcow2",
-      "--object",
-      SecretObject("vk", SecretPath(0)),
-      "-o",
-      "encrypt.format=luks,encrypt.key-secret=vk,encrypt.cipher-alg=aes-256,"
-      "encrypt.cipher-mode=xts,encrypt.ivgen-alg=plain64,encrypt.hash-alg=sha256,"
-      "encrypt.iter-time=10",
-      scratch,
-      staged};
-  Status converted;
+  // The disk appears under `path` only whole (AtomicFile: a 0600 temporary, fsync, rename). A
+  // failing qemu-img removes its output, so each attempt has a temporary of its own.
   for (int attempt = 1;; ++attempt) {
-    converted = RunTool(convert, log, 120s, {passphrase});
-    if (converted) break;
-    ::unlink(staged.c_str());
+    auto disk = AtomicFile::Create(path);
+    if (!disk) return MakeError(Errc::kUnavailable, "create the disk: " + disk.error().message);
+    const Status converted =
+        RunTool({tools.qemu_img, "convert", "-f", "raw", "-O", "qcow2", "--object",
+                 SecretObject("vk", SecretPath(0)), "-o",
+                 "encrypt.format=luks,encrypt.key-secret=vk,encrypt.cipher-alg=aes-256,"
+                 "encrypt.cipher-mode=xts,encrypt.ivgen-alg=plain64,encrypt.hash-alg=sha256,"
+                 "encrypt.iter-time=10",
+                 scratch, disk->temporary_path().string()},
+                log, 120s, {passphrase});
+    if (converted) {
+      // qemu-img wrote through its own descriptor, into the same file: Commit's fsync covers it.
+      if (auto placed = disk->Commit(); !placed) {
+        return MakeError(Errc::kUnavailable, "place the encrypted disk: " + placed.error().message);
+      }
+      return {};
+    }
     const bool mismeasured =
         converted.error().message.find("accurate CPU usage") != std::string::npos;
-    if (!mismeasured || attempt == kPbkdfAttempts) break;
+    if (!mismeasured || attempt == kPbkdfAttempts) {
+      return MakeError(Errc::kUnavailable, "make the encrypted disk: " + converted.error().message);
+    }
     std::this_thread::sleep_for(10ms);
   }
-  if (!converted) {
-    return MakeError(Errc::kUnavailable, "make the encrypted disk: " + converted.error().message);
-  }
-
-  const int fd = ::open(staged.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return MakeError(Errc::kUnavailable, "open the encrypted disk: " + ErrnoText());
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) return MakeError(Errc::kUnavailable, "sync the encrypted disk: " + ErrnoText());
-  if (::rename(staged.c_str(), path.c_str()) != 0) {
-    return MakeError(Errc::kUnavailable, "place the encrypted disk: " + ErrnoText());
-  }
-  cleanup.keep_staged = true;
-  const int dir = ::open(work_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    (void)::fsync(dir);
-    ::close(dir);
-  }
-  return {};
 }
 
 Status ShredEncryptedDisk(const std::string& path) {

@@ -35,8 +35,8 @@ struct DiskTools {
 
 // Makes `path` an encrypted disk of `bytes` (the guest's size) holding an empty ext4 labelled
 // clawvisor-data, under `passphrase` (handed to qemu-img through a pipe). Works in `work_dir`
-// (the VM's 0700 directory); the disk appears under `path` only once whole (temporary, fsync,
-// rename).
+// (the VM's 0700 directory); the disk appears under `path` only once whole (AtomicFile: a 0600
+// temporary `path`.tmp, fsync, rename).
 Status CreateEncryptedDisk(const DiskTools& tools, const std::string& path, uint64_t bytes,
                            std::string_view passphrase, const std::string& work_dir);
 

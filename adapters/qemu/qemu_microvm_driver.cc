@@ -527,7 +527,7 @@ Status QemuMicrovmDriver::Destroy(const VmKey& key) {
   const std::string dir = DirOf(key);
   if (auto ok = Kill(dir); !ok) return ok;
   // The key slots first: should the removal stop half way, what is left cannot be opened.
-  for (const char* disk : {"/disk.img", "/disk.img.new"}) {
+  for (const char* disk : {"/disk.img", "/disk.img.tmp"}) {
     if (auto shredded = ShredEncryptedDisk(dir + disk); !shredded) return shredded;
   }
   std::error_code ec;

@@ -29,6 +29,7 @@ bool CopyHeader(const std::string& disk, const std::string& out) {
     if (type == 0) return false;
     if (type == 0x0537be77) {
       const uint64_t offset = Be(head, at + 8, 8), size = Be(head, at + 16, 8);
+      if (size > (16u << 20)) return false;  // no LUKS1 header is larger
       std::vector<char> header(size);
       in.clear();
       in.seekg(static_cast<std::streamoff>(offset));

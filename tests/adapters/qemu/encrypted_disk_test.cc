@@ -119,7 +119,7 @@ TEST_F(EncryptedDiskTest, AFailedCreateLeavesNoDisk) {
   ASSERT_FALSE(made.has_value());
   EXPECT_NE(made.error().message.find("mkfs"), std::string::npos) << made.error().message;
   EXPECT_FALSE(fs::exists(Path("disk.img")));
-  EXPECT_FALSE(fs::exists(Path("disk.img.new")));
+  EXPECT_FALSE(fs::exists(Path("disk.img.tmp")));
   EXPECT_FALSE(fs::exists(Path("format.img")));
 }
 
